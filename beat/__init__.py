@@ -1,0 +1,1 @@
+"""The periodic schedule of mlops-tasks (installed as ``mlops_tasks.beat``)."""

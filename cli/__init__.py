@@ -1,0 +1,1 @@
+"""The ``mlops`` command line (installed as ``mlops_tasks.cli``)."""

@@ -1,0 +1,76 @@
+"""What every command shares: settings, the Redis connection, the registry, common options."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from typing import Any
+
+import click
+import redis
+
+from mlops_tasks.connection import call, connect, resolve_redis_url
+from mlops_tasks.registry import Registry
+from mlops_tasks.settings import Settings
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # an error, a failed check, or a problem found
+EXIT_USAGE = 2  # click's own code for a bad option or argument
+
+
+class App:
+    """Built lazily so ``mlops --help`` and ``mlops config check`` work with bad settings."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._url: str | None = None
+        self._redis: redis.Redis | None = None
+        self._registry: Registry | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
+
+    @property
+    def redis_url(self) -> str:
+        if self._url is None:
+            self._url = resolve_redis_url(self.settings)
+        return self._url
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            client = connect(self.redis_url)
+            call(self.redis_url, client.ping)
+            self._redis = client
+        return self._redis
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry(self.redis, self.settings)
+        return self._registry
+
+    def actor(self, given: str | None) -> str:
+        return given or self.settings.actor or getpass.getuser()
+
+
+pass_app = click.make_pass_decorator(App, ensure=True)
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print a JSON document instead of a table.")(fn)
+
+
+def change_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--actor`` and ``--approved-by`` for every command that changes the registry."""
+    fn = click.option("--approved-by", metavar="NAME",
+                      help="Approver of a production change (needed with "
+                           "MLOPS_REQUIRE_APPROVAL=true; must differ from the actor).")(fn)
+    fn = click.option("--actor", metavar="NAME",
+                      help="Who makes the change (default: MLOPS_ACTOR, else the OS user).")(fn)
+    return fn
+

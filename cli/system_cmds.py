@@ -1,0 +1,174 @@
+"""System commands: configuration check, Redis health, the embedded Redis server."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from typing import Any
+
+import click
+import redis
+
+from mlops_tasks import keys
+from mlops_tasks.connection import call, connect
+from mlops_tasks.embedded import EmbeddedRedis
+from mlops_tasks.errors import ConflictError
+from mlops_tasks.registry import Registry
+from mlops_tasks.settings import check_env, describe, mask_url
+
+from .context import EXIT_FAILURE, App, json_option, pass_app
+from .output import emit, fmt, table
+
+
+@click.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@json_option
+def config_check(as_json: bool) -> None:
+    """Print the effective configuration (secrets masked) and every problem; exit 1 if any."""
+    settings, problems = check_env()
+    rows = describe(settings)
+    for row in rows:
+        bad = [p for p in problems if p.startswith(f"{row['variable']}=")]
+        row["problem"] = bad[0] if bad else None
+        if bad:
+            row["value"] = None
+            row["source"] = "environment (invalid)"
+    doc = {"ok": not problems, "settings": rows, "problems": problems}
+
+    def human() -> str:
+        out = table(["variable", "value", "source"],
+                    [[r["variable"], r["value"], r["source"]] for r in rows])
+        if problems:
+            out += "\n\n" + "\n".join(f"problem: {p}" for p in problems)
+        else:
+            out += "\n\nno problems found"
+        return out
+    emit(as_json, doc, human)
+    if problems:
+        sys.exit(EXIT_FAILURE)
+
+
+@click.group("cache")
+def cache_group() -> None:
+    """Redis holding the registry and metrics."""
+
+
+def _key_counts(client: redis.Redis) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key in client.scan_iter(match=f"{keys.PREFIX}:*", count=1000):
+        fam = keys.family(key)
+        counts[fam] = counts.get(fam, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+@cache_group.command("health")
+@json_option
+@pass_app
+def cache_health(app: App, as_json: bool) -> None:
+    """Ping latency, memory, persistence, key counts and registry read hit rate.
+
+    Exits 1 when Redis is unreachable."""
+    url = app.redis_url
+    client = connect(url)
+    latencies = []
+    for _ in range(5):
+        start = time.perf_counter()
+        call(url, client.ping)
+        latencies.append((time.perf_counter() - start) * 1000)
+    info = client.info()
+    save_policy = client.config_get("save").get("save", "")
+    persistence = "+".join(
+        m for m, on in (("aof", int(info.get("aof_enabled", 0))), ("rdb", bool(save_policy)))
+        if on) or "none"
+    stats = Registry(client, app.settings).cache_stats()
+    lookups = stats["hits"] + stats["misses"]
+    doc = {
+        "url": mask_url(url),
+        "embedded": not app.settings.redis_url,
+        "redis_version": info.get("redis_version"),
+        "ping_ms": round(statistics.median(latencies), 3),
+        "memory": {"used_bytes": info.get("used_memory"),
+                   "used_human": info.get("used_memory_human"),
+                   "peak_human": info.get("used_memory_peak_human"),
+                   "maxmemory_bytes": info.get("maxmemory"),
+                   "maxmemory_policy": info.get("maxmemory_policy")},
+        "persistence": persistence,
+        "keys": {"total": client.dbsize(), "by_family": _key_counts(client)},
+        "registry_cache": {"hits": stats["hits"], "misses": stats["misses"],
+                           "hit_rate": round(stats["hits"] / lookups, 4) if lookups else None},
+    }
+
+    def human() -> str:
+        m = doc["memory"]
+        rc = doc["registry_cache"]
+        rows = [
+            ["url", doc["url"] + (" (embedded)" if doc["embedded"] else "")],
+            ["redis version", doc["redis_version"]],
+            ["ping", f"{doc['ping_ms']:.3f} ms"],
+            ["memory used", f"{m['used_human']} (peak {m['peak_human']})"],
+            ["persistence", doc["persistence"]],
+            ["keys", f"{doc['keys']['total']} total; " + ", ".join(
+                f"{k} {v}" for k, v in doc["keys"]["by_family"].items())],
+            ["registry reads", f"{rc['hits']} hits, {rc['misses']} misses, hit rate "
+                               f"{fmt(rc['hit_rate'] * 100 if rc['hit_rate'] is not None else None)}%"],
+        ]
+        out = table(["check", "value"], rows)
+        if persistence == "none":
+            out += "\nwarning: Redis keeps nothing on disk; the registry is lost if it restarts"
+        return out
+    emit(as_json, doc, human)
+
+
+@click.group("redis")
+def redis_group() -> None:
+    """The embedded Redis used when REDIS_URL is not set."""
+
+
+def _embedded(app: App) -> EmbeddedRedis:
+    return EmbeddedRedis(app.settings.effective_data_dir)
+
+
+@redis_group.command("status")
+@json_option
+@pass_app
+def redis_status(app: App, as_json: bool) -> None:
+    """Whether the embedded Redis runs, where, and with which process."""
+    server = _embedded(app)
+    running = server.is_running()
+    doc = {"in_use": not app.settings.redis_url, "running": running,
+           "url": server.url, "data_dir": str(server.data_dir),
+           "pid": server.pid() if running else None}
+    emit(as_json, doc, lambda: table(["field", "value"], [[k, v] for k, v in doc.items()]))
+
+
+@redis_group.command("start")
+@json_option
+@pass_app
+def redis_start(app: App, as_json: bool) -> None:
+    """Start the embedded Redis (commands also start it on demand)."""
+    server = _embedded(app)
+    url = server.ensure_running()
+    emit(as_json, {"running": True, "url": url, "pid": server.pid()},
+         f"embedded Redis running at {url} (pid {server.pid()})")
+
+
+@redis_group.command("stop")
+@json_option
+@pass_app
+def redis_stop(app: App, as_json: bool) -> None:
+    """Stop the embedded Redis cleanly, flushing its append-only file."""
+    if app.settings.redis_url:
+        raise ConflictError("REDIS_URL is set: the embedded Redis is not in use")
+    stopped = _embedded(app).stop()
+    emit(as_json, {"stopped": stopped},
+         "embedded Redis stopped" if stopped else "embedded Redis was not running")
+
+
+def register(group: click.Group) -> None:
+    for command in (config_group, cache_group, redis_group):
+        group.add_command(command)

@@ -1,0 +1,421 @@
+"""The durable model registry: versions, configuration revisions, deployments and the audit trail.
+
+Records never expire. Every change runs in one WATCH/MULTI transaction on the model's ``epoch``
+key, so concurrent writers never lose an update (a writer whose read went stale retries), and the
+change, its audit entry and the read-cache invalidation commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from redis.client import Pipeline
+
+from .. import keys
+from ..errors import ApprovalRequiredError, ConflictError, NotFoundError, ValidationError
+from ..settings import Settings
+from . import semver
+from .config import ModelConfig, apply_changes, validate_model_name
+
+ENVIRONMENTS = ("staging", "production")
+LATEST = "latest"
+CACHE_TARGETS = (*ENVIRONMENTS, LATEST)
+
+Reader = redis.Redis | Pipeline
+
+# GET a cached value and count the hit or miss in the same round trip.
+_CACHED_GET = """
+local value = redis.call('GET', KEYS[1])
+if value then redis.call('HINCRBY', KEYS[2], 'hits', 1) else redis.call('HINCRBY', KEYS[2], 'misses', 1) end
+return value
+"""
+
+
+def _now_iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+@dataclass
+class _Change:
+    """What a transaction will write, decided from what it read."""
+
+    result: Any
+    audit: dict[str, Any]
+    writes: list[Callable[[Pipeline], Any]] = field(default_factory=list)
+
+
+class Registry:
+    def __init__(self, client: redis.Redis, settings: Settings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.redis = client
+        self.settings = settings
+        self.clock = clock
+        self._cached_get = client.register_script(_CACHED_GET)
+
+    # ------------------------------------------------------------------ reads
+    def model_names(self) -> list[str]:
+        names = sorted(self.redis.smembers(keys.MODELS))
+        if not names:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(keys.meta(name))
+        return [n for n, ok in zip(names, pipe.execute(), strict=True) if ok]
+
+    def meta(self, name: str, r: Reader | None = None) -> dict[str, Any]:
+        validate_model_name(name)
+        data = (r or self.redis).hgetall(keys.meta(name))
+        if not data:
+            raise NotFoundError(
+                f"model {name!r} is not registered (see `mlops list-models`, "
+                f"`mlops register-model {name}`)")
+        data["builtin"] = data.get("builtin") == "1"
+        return data
+
+    def versions(self, name: str, r: Reader | None = None) -> list[str]:
+        self.meta(name, r)
+        return semver.ordered(list((r or self.redis).hkeys(keys.versions(name))))
+
+    def latest_version(self, name: str, r: Reader | None = None) -> str:
+        versions = self.versions(name, r)
+        if not versions:
+            raise NotFoundError(f"model {name!r} has no versions")
+        return versions[-1]
+
+    def _require_version(self, name: str, version: str, r: Reader | None = None) -> None:
+        semver.validate(version)
+        if not (r or self.redis).hexists(keys.versions(name), version):
+            known = ", ".join(self.versions(name, r)) or "none"
+            raise NotFoundError(f"model {name!r} has no version {version} (registered: {known})")
+
+    def deployments(self, name: str, r: Reader | None = None) -> dict[str, dict[str, Any] | None]:
+        raw = (r or self.redis).hgetall(keys.deployments(name))
+        return {env: (json.loads(raw[env]) if env in raw else None) for env in ENVIRONMENTS}
+
+    def deployment(self, name: str, env: str, r: Reader | None = None) -> dict[str, Any] | None:
+        _check_env(env)
+        raw = (r or self.redis).hget(keys.deployments(name), env)
+        return json.loads(raw) if raw else None
+
+    def default_version(self, name: str, r: Reader | None = None) -> str:
+        """The version production runs, else the latest registered one."""
+        self.meta(name, r)
+        deployed = self.deployment(name, "production", r)
+        return deployed["version"] if deployed else self.latest_version(name, r)
+
+    def revisions(self, name: str, version: str, r: Reader | None = None) -> list[dict[str, Any]]:
+        self.meta(name, r)
+        self._require_version(name, version, r)
+        return [json.loads(x) for x in (r or self.redis).lrange(keys.revisions(name, version), 0, -1)]
+
+    def current(self, name: str, version: str | None = None,
+                r: Reader | None = None) -> dict[str, Any]:
+        """The current revision record of a version: {revision, config, created_at, actor, ...}."""
+        version = version or self.default_version(name, r)
+        self.meta(name, r)
+        self._require_version(name, version, r)
+        raw = (r or self.redis).lindex(keys.revisions(name, version), -1)
+        if raw is None:
+            raise NotFoundError(f"{name} {version} has no configuration")
+        return json.loads(raw)
+
+    def describe(self, name: str, version: str | None = None,
+                 env: str | None = None) -> dict[str, Any]:
+        """A model as the CLI shows it: name, version, revision, config, deployments."""
+        meta = self.meta(name)
+        if env is not None:
+            deployed = self.deployment(name, env)
+            if deployed is None:
+                raise NotFoundError(f"model {name!r} is not deployed to {env}")
+            version = deployed["version"]
+        version = version or self.default_version(name)
+        rec = self.current(name, version)
+        return {
+            "name": name,
+            "display_name": meta.get("display_name", name),
+            "description": meta.get("description", ""),
+            "version": version,
+            "revision": rec["revision"],
+            "config": rec["config"],
+            "updated_at": rec["created_at"],
+            "updated_by": rec["actor"],
+            "versions": self.versions(name),
+            "deployments": self.deployments(name),
+        }
+
+    def resolved(self, name: str, target: str = "production") -> dict[str, Any]:
+        """The configuration in force for ``target`` (an environment or ``latest``), read through
+        a cache that expires after ``MODEL_REGISTRY_CACHE_TTL`` and is cleared by every change."""
+        if target not in CACHE_TARGETS:
+            raise ValidationError(f"target: expected one of {', '.join(CACHE_TARGETS)}, "
+                                  f"got {target!r}")
+        validate_model_name(name)
+        cache_key = keys.config_cache(name, target)
+        cached = self._cached_get(keys=[cache_key, keys.cache_stats(name)])
+        if cached is not None:
+            return json.loads(cached)
+
+        def fill(pipe: Pipeline) -> dict[str, Any]:
+            if target == LATEST:
+                version = self.default_version(name, pipe)
+            else:
+                deployed = self.deployment(name, target, pipe)
+                if deployed is None:
+                    raise NotFoundError(f"model {name!r} is not deployed to {target}")
+                version = deployed["version"]
+            rec = self.current(name, version, pipe)
+            value = {"name": name, "version": version, "revision": rec["revision"],
+                     "config": rec["config"], "target": target}
+            pipe.multi()
+            pipe.set(cache_key, json.dumps(value), ex=self.settings.model_registry_cache_ttl_s)
+            return value
+
+        return self.redis.transaction(fill, keys.epoch(name), value_from_callable=True)
+
+    def cache_stats(self) -> dict[str, int]:
+        hits = misses = 0
+        for name in self.model_names():
+            stats = self.redis.hgetall(keys.cache_stats(name))
+            hits += int(stats.get("hits", 0))
+            misses += int(stats.get("misses", 0))
+        return {"hits": hits, "misses": misses}
+
+    def audit_log(self, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Audit entries, newest first, for one model or all of them."""
+        names = [name] if name else self.model_names()
+        if name:
+            self.meta(name)
+        entries: list[tuple[str, dict[str, Any]]] = []
+        for n in names:
+            for entry_id, fields in self.redis.xrevrange(keys.audit(n), count=limit):
+                entries.append((entry_id, json.loads(fields["entry"])))
+        entries.sort(key=lambda e: tuple(int(p) for p in e[0].split("-")), reverse=True)
+        return [dict(e, id=f"{e['model']}/{i}") for i, e in entries[:limit]]
+
+    # ------------------------------------------------------------------ writes
+    def _transact(self, name: str, plan: Callable[[Pipeline], _Change]) -> Any:
+        def tx(pipe: Pipeline) -> Any:
+            change = plan(pipe)
+            pipe.multi()
+            for write in change.writes:
+                write(pipe)
+            pipe.incr(keys.epoch(name))
+            pipe.delete(*(keys.config_cache(name, t) for t in CACHE_TARGETS))
+            pipe.xadd(keys.audit(name), {"entry": json.dumps(change.audit)})
+            return change.result
+
+        return self.redis.transaction(tx, keys.epoch(name), value_from_callable=True)
+
+    def _audit(self, *, action: str, name: str, actor: str, version: str | None = None,
+               env: str | None = None, revision: int | None = None, before: Any = None,
+               after: Any = None, approved_by: str | None = None, reason: str | None = None,
+               at: float) -> dict[str, Any]:
+        return {"at": _now_iso(at), "ts": at, "action": action, "model": name, "actor": actor,
+                "version": version, "env": env, "revision": revision, "before": before,
+                "after": after, "approved_by": approved_by, "reason": reason}
+
+    def _check_approval(self, name: str, production: bool, actor: str,
+                        approved_by: str | None) -> None:
+        if not (production and self.settings.require_approval):
+            return
+        if not approved_by:
+            raise ApprovalRequiredError(
+                f"changing {name} in production needs --approved-by NAME "
+                f"(MLOPS_REQUIRE_APPROVAL is on)")
+        if approved_by == actor:
+            raise ApprovalRequiredError(
+                f"--approved-by must name someone other than the actor {actor!r}")
+
+    def register(self, name: str, version: str, config: ModelConfig, *, actor: str,
+                 display_name: str | None = None, description: str = "",
+                 builtin: bool = False, exist_ok: bool = False) -> dict[str, Any]:
+        """Register a version with its first configuration revision. Returns
+        ``{"name", "version", "created"}``; ``created`` is False when it already existed and
+        ``exist_ok`` was given."""
+        validate_model_name(name)
+        semver.validate(version)
+        self.redis.sadd(keys.MODELS, name)  # index first: a reader filters names without meta
+
+        def plan(pipe: Pipeline) -> _Change:
+            now = self.clock()
+            if pipe.hexists(keys.versions(name), version):
+                if exist_ok:
+                    raise _Unchanged({"name": name, "version": version, "created": False})
+                raise ConflictError(f"{name} {version} is already registered")
+            is_new_model = not pipe.exists(keys.meta(name))
+            record = {"version": version, "registered_at": _now_iso(now),
+                      "registered_by": actor, "description": description}
+            revision = {"revision": 1, "config": config.to_dict(), "created_at": _now_iso(now),
+                        "actor": actor, "action": "register", "approved_by": None,
+                        "reason": None}
+            writes: list[Callable[[Pipeline], Any]] = []
+            if is_new_model:
+                meta = {"display_name": display_name or name, "description": description,
+                        "created_at": _now_iso(now), "created_by": actor,
+                        "builtin": "1" if builtin else "0"}
+                writes.append(lambda p: p.hset(keys.meta(name), mapping=meta))
+            writes.append(lambda p: p.hset(keys.versions(name), version, json.dumps(record)))
+            writes.append(lambda p: p.rpush(keys.revisions(name, version), json.dumps(revision)))
+            return _Change(
+                result={"name": name, "version": version, "created": True},
+                audit=self._audit(action="register", name=name, actor=actor, version=version,
+                                  revision=1, after=config.to_dict(), at=now),
+                writes=writes)
+
+        try:
+            return self._transact(name, plan)
+        except _Unchanged as unchanged:
+            return unchanged.result
+
+    def set_config(self, name: str, *, actor: str, version: str | None = None,
+                   changes: Sequence[tuple[str, Any]] = (),
+                   build: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                   action: str = "update-config", approved_by: str | None = None,
+                   reason: str | None = None) -> dict[str, Any]:
+        """Write a new revision of a version's configuration.
+
+        The new config is the current one with ``changes`` applied (dotted-path assignments) or,
+        when ``build`` is given, ``build(current_config)``; it is validated before writing.
+        Returns the new revision record plus ``version``, ``before`` and ``changed``."""
+        self.meta(name)
+
+        def plan(pipe: Pipeline) -> _Change:
+            now = self.clock()
+            ver = version or self.default_version(name, pipe)
+            current = self.current(name, ver, pipe)
+            before = current["config"]
+            after = build(before) if build else apply_changes(before, list(changes))
+            after = ModelConfig.from_dict(after).to_dict()
+            if after == before:
+                raise _Unchanged(dict(current, version=ver, before=before, changed=False))
+            deployed = self.deployment(name, "production", pipe)
+            self._check_approval(name, bool(deployed and deployed["version"] == ver), actor,
+                                 approved_by)
+            rev = current["revision"] + 1
+            record = {"revision": rev, "config": after, "created_at": _now_iso(now),
+                      "actor": actor, "action": action, "approved_by": approved_by,
+                      "reason": reason}
+            return _Change(
+                result=dict(record, version=ver, before=before, changed=True),
+                audit=self._audit(action=action, name=name, actor=actor, version=ver,
+                                  revision=rev, before=before, after=after,
+                                  approved_by=approved_by, reason=reason, at=now),
+                writes=[lambda p: p.rpush(keys.revisions(name, ver), json.dumps(record))])
+
+        try:
+            return self._transact(name, plan)
+        except _Unchanged as unchanged:
+            return unchanged.result
+
+    def rollback_config(self, name: str, *, actor: str, version: str | None = None,
+                        to_revision: int | None = None,
+                        approved_by: str | None = None) -> dict[str, Any]:
+        """Restore an earlier revision (default: the previous one) as a new revision."""
+        ver = version or self.default_version(name)
+        history = self.revisions(name, ver)
+        latest = history[-1]["revision"]
+        target = latest - 1 if to_revision is None else to_revision
+        if target < 1 or target > latest:
+            raise NotFoundError(
+                f"{name} {ver} has no revision {target} (revisions 1..{latest})"
+                if to_revision is not None else f"{name} {ver} has only one revision")
+        if target == latest:
+            raise ConflictError(f"{name} {ver} is already at revision {latest}")
+        restored = history[target - 1]["config"]
+        result = self.set_config(
+            name, actor=actor, version=ver, build=lambda _current: restored,
+            action="rollback-config", approved_by=approved_by,
+            reason=f"restore revision {target}")
+        result["restored_revision"] = target
+        return result
+
+    def deploy(self, name: str, version: str, env: str, *, actor: str,
+               approved_by: str | None = None, action: str = "deploy") -> dict[str, Any]:
+        """Deploy a registered version to an environment, recording who, when and what it
+        replaced. Returns the deployment record plus ``previous`` and ``changed``."""
+        _check_env(env)
+        self.meta(name)
+        self._require_version(name, version)
+        self._check_approval(name, env == "production", actor, approved_by)
+
+        def plan(pipe: Pipeline) -> _Change:
+            now = self.clock()
+            previous = self.deployment(name, env, pipe)
+            if previous and previous["version"] == version:
+                raise _Unchanged(dict(previous, previous=previous, changed=False))
+            rev = self.current(name, version, pipe)["revision"]
+            record = {"env": env, "version": version, "revision": rev,
+                      "deployed_at": _now_iso(now), "deployed_ts": now, "deployed_by": actor,
+                      "approved_by": approved_by, "action": action}
+            writes: list[Callable[[Pipeline], Any]] = [
+                lambda p: p.hset(keys.deployments(name), env, json.dumps(record))]
+            if previous:
+                writes.append(lambda p: p.lpush(keys.deploy_log(name, env), json.dumps(previous)))
+            return _Change(
+                result=dict(record, previous=previous, changed=True),
+                audit=self._audit(action=action, name=name, actor=actor, version=version,
+                                  env=env, revision=rev,
+                                  before=previous["version"] if previous else None,
+                                  after=version, approved_by=approved_by, at=now),
+                writes=writes)
+
+        try:
+            return self._transact(name, plan)
+        except _Unchanged as unchanged:
+            return unchanged.result
+
+    def deploy_history(self, name: str, env: str) -> list[dict[str, Any]]:
+        """Earlier deployments of an environment, newest first."""
+        _check_env(env)
+        self.meta(name)
+        return [json.loads(x) for x in self.redis.lrange(keys.deploy_log(name, env), 0, -1)]
+
+    def rollback(self, name: str, *, actor: str, env: str = "production",
+                 to_version: str | None = None, approved_by: str | None = None) -> dict[str, Any]:
+        """Redeploy ``to_version``, or the version deployed before the current one."""
+        current = self.deployment(name, env)
+        if current is None:
+            raise NotFoundError(f"model {name!r} is not deployed to {env}; nothing to roll back")
+        if to_version is None:
+            earlier = [d["version"] for d in self.deploy_history(name, env)
+                       if d["version"] != current["version"]]
+            if not earlier:
+                raise ConflictError(
+                    f"{name} has no earlier version deployed to {env}; name one with --to-version")
+            to_version = earlier[0]
+        if to_version == current["version"]:
+            raise ConflictError(f"{name} {to_version} is already deployed to {env}")
+        return self.deploy(name, to_version, env, actor=actor, approved_by=approved_by,
+                           action="rollback")
+
+    def rollback_version(self, name: str, *, actor: str, env: str = "production",
+                         approved_by: str | None = None) -> dict[str, Any]:
+        """Deploy the registered version just below the one deployed now."""
+        current = self.deployment(name, env)
+        if current is None:
+            raise NotFoundError(f"model {name!r} is not deployed to {env}; nothing to roll back")
+        lower = [v for v in self.versions(name)
+                 if semver.sort_key(v) < semver.sort_key(current["version"])]
+        if not lower:
+            raise ConflictError(
+                f"{name} has no version below {current['version']} to roll back to")
+        return self.deploy(name, lower[-1], env, actor=actor, approved_by=approved_by,
+                           action="rollback")
+
+
+class _Unchanged(Exception):
+    """Raised inside a transaction plan to end it without writing anything."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("unchanged")
+        self.result = result
+
+
+def _check_env(env: str) -> None:
+    if env not in ENVIRONMENTS:
+        raise ValidationError(f"env: expected one of {', '.join(ENVIRONMENTS)}, got {env!r}")

@@ -1,0 +1,280 @@
+"""Typed settings, built once from the environment and validated.
+
+Every setting is a field of :class:`Settings` whose metadata names its environment variable, its
+parser and whether it is a secret. The variables of the original deployment guide keep their names
+and defaults; the project's own ones start with ``MLOPS_``.
+
+``Settings.from_env()`` raises :class:`~mlops_tasks.errors.ConfigError` on the first bad value with a
+line naming the variable, the value and what is allowed; :func:`check_env` collects every problem
+(for ``mlops config check``). Nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import platformdirs
+
+from .errors import ConfigError
+
+ENV_PREFIX = "MLOPS_"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Parser:
+    """Turns a raw environment string into a typed value, or raises ValueError(allowed)."""
+
+    parse: Callable[[str], Any]
+    allowed: str
+
+
+def boolean() -> Parser:
+    def parse(raw: str) -> bool:
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError
+    return Parser(parse, "a boolean (true/false, 1/0, yes/no, on/off)")
+
+
+def number(kind: type, lo: float | None = None, hi: float | None = None,
+           lo_open: bool = False) -> Parser:
+    def parse(raw: str) -> Any:
+        value = kind(raw.strip())
+        if value != value:  # NaN
+            raise ValueError
+        if lo is not None and (value < lo or (lo_open and value == lo)):
+            raise ValueError
+        if hi is not None and value > hi:
+            raise ValueError
+        return value
+    noun = "an integer" if kind is int else "a number"
+    if lo is not None and hi is not None:
+        allowed = f"{noun} from {lo:g} to {hi:g}"
+        if lo_open:
+            allowed = f"{noun} greater than {lo:g} and at most {hi:g}"
+    elif lo is not None:
+        allowed = f"{noun} greater than {lo:g}" if lo_open else f"{noun} >= {lo:g}"
+    else:
+        allowed = noun
+    return Parser(parse, allowed)
+
+
+def choice(*options: str) -> Parser:
+    def parse(raw: str) -> str:
+        low = raw.strip().lower()
+        if low not in options:
+            raise ValueError
+        return low
+    return Parser(parse, "one of " + ", ".join(options))
+
+
+def url() -> Parser:
+    schemes = ("redis", "rediss", "unix", "redis+socket")
+
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw.strip())
+        if parts.scheme not in schemes:
+            raise ValueError
+        if parts.scheme in ("redis", "rediss") and not parts.hostname:
+            raise ValueError
+        if parts.scheme in ("unix", "redis+socket") and not parts.path:
+            raise ValueError
+        return raw.strip()
+    return Parser(parse, "a URL such as redis://host:6379/0 or unix:///path/redis.sock")
+
+
+def text() -> Parser:
+    def parse(raw: str) -> str:
+        if not raw.strip():
+            raise ValueError
+        return raw.strip()
+    return Parser(parse, "a non-empty string")
+
+
+def path() -> Parser:
+    def parse(raw: str) -> Path:
+        if not raw.strip():
+            raise ValueError
+        return Path(raw.strip()).expanduser()
+    return Parser(parse, "a filesystem path")
+
+
+def setting(env: str, parser: Parser, default: Any, doc: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": env, "parser": parser, "doc": doc,
+                                            "secret": secret})
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("mlops-tasks", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- connections -----------------------------------------------------------------------
+    redis_url: str | None = setting(
+        "REDIS_URL", url(), None,
+        "Redis holding the registry and metrics; unset starts an embedded Redis", secret=True)
+    celery_broker_url: str | None = setting(
+        "CELERY_BROKER_URL", url(), None, "Celery broker; defaults to REDIS_URL",
+        secret=True)
+    data_dir: Path | None = setting(
+        "MLOPS_DATA_DIR", path(), None,
+        "folder of the embedded Redis (append-only file, socket, log)")
+
+    # --- model management (names and defaults of the original deployment guide) --------------
+    model_registry_cache_ttl_s: int = setting(
+        "MODEL_REGISTRY_CACHE_TTL", number(int, 1), 604800,
+        "seconds a resolved configuration stays in the read cache (records never expire)")
+    auto_tuning_enabled: bool = setting(
+        "AUTO_TUNING_ENABLED", boolean(), True, "apply auto-tuned thresholds (false: record only)")
+
+    nplusone_ml_enabled: bool = setting("NPLUSONE_ML_ENABLED", boolean(), True,
+                                        "n1-detector is enabled")
+    nplusone_ml_auto_register: bool = setting("NPLUSONE_ML_AUTO_REGISTER", boolean(), True,
+                                              "register n1-detector when workers start")
+    nplusone_ml_timeout_ms: int = setting("NPLUSONE_ML_TIMEOUT_MS", number(int, 1), 5000,
+                                          "n1-detector inference timeout")
+    nplusone_ml_confidence_threshold: float = setting(
+        "NPLUSONE_ML_CONFIDENCE_THRESHOLD", number(float, 0, 100), 60.0,
+        "n1-detector decision threshold, in percent")
+
+    waf_ml_enabled: bool = setting("WAF_ML_ENABLED", boolean(), True, "waf-behavioral is enabled")
+    waf_ml_auto_register: bool = setting("WAF_ML_AUTO_REGISTER", boolean(), True,
+                                         "register waf-behavioral when workers start")
+
+    queue_ml_enabled: bool = setting("QUEUE_ML_ENABLED", boolean(), True,
+                                     "queue-anomaly is enabled")
+    queue_ml_auto_register: bool = setting("QUEUE_ML_AUTO_REGISTER", boolean(), True,
+                                           "register queue-anomaly when workers start")
+    job_anomaly_min_confidence: float = setting(
+        "JOB_ANOMALY_MIN_CONFIDENCE", number(float, 0, 1), 0.6,
+        "queue-anomaly minimum confidence to report an anomaly")
+    job_anomaly_threshold: float = setting(
+        "JOB_ANOMALY_THRESHOLD", number(float, 0, 100), 50,
+        "queue-anomaly decision threshold, as an anomaly score from 0 to 100")
+    job_anomaly_zscore_threshold: float = setting(
+        "JOB_ANOMALY_ZSCORE_THRESHOLD", number(float, 0, None, lo_open=True), 3.0,
+        "queue-anomaly z-score cut-off")
+    job_anomaly_iqr_multiplier: float = setting(
+        "JOB_ANOMALY_IQR_MULTIPLIER", number(float, 0, None, lo_open=True), 1.5,
+        "queue-anomaly IQR fence multiplier")
+
+    # --- the project's own -------------------------------------------------------------------
+    waf_anomaly_threshold: float = setting(
+        "MLOPS_WAF_ANOMALY_THRESHOLD", number(float, 0, 1), 0.7,
+        "waf-behavioral initial decision threshold")
+    actor: str | None = setting("MLOPS_ACTOR", text(), None,
+                                "who is recorded in the audit trail (default: the OS user)")
+    require_approval: bool = setting(
+        "MLOPS_REQUIRE_APPROVAL", boolean(), False,
+        "production changes need --approved-by someone other than the actor")
+    log_level: str = setting("MLOPS_LOG_LEVEL", choice("debug", "info", "warning", "error"),
+                             "info", "log level")
+    log_format: str = setting("MLOPS_LOG_FORMAT", choice("json", "text"), "json",
+                              "log line format")
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def effective_data_dir(self) -> Path:
+        return self.data_dir if self.data_dir is not None else default_data_dir()
+
+    @property
+    def nplusone_decision_threshold(self) -> float:
+        return round(self.nplusone_ml_confidence_threshold / 100.0, 6)
+
+    @property
+    def queue_decision_threshold(self) -> float:
+        return round(float(self.job_anomaly_threshold) / 100.0, 6)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); raise on the first problem."""
+        settings, problems = check_env(environ)
+        if problems:
+            raise ConfigError(problems[0])
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _fields() -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(Settings) if "env" in f.metadata]
+
+
+def known_variables() -> list[str]:
+    return [f.metadata["env"] for f in _fields()]
+
+
+def check_env(environ: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
+    """Parse every variable. Return the settings (bad values replaced by their defaults, for
+    display only) and every problem found; callers must not run with a non-empty list."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for f in _fields():
+        name = f.metadata["env"]
+        raw = env.get(name)
+        if raw is None or raw == "":
+            continue
+        parser: Parser = f.metadata["parser"]
+        try:
+            values[f.name] = parser.parse(raw)
+        except (ValueError, TypeError):
+            shown = mask_url(raw) if f.metadata["secret"] else raw
+            problems.append(f"{name}={shown!r} is not allowed: expected {parser.allowed}")
+    known = set(known_variables())
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            hint = difflib.get_close_matches(name, sorted(known), n=1)
+            extra = f" (did you mean {hint[0]}?)" if hint else ""
+            problems.append(f"{name} is not a known setting{extra}")
+    return Settings(**values), problems
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL: redis://:secret@host -> redis://:***@host."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The effective configuration, one row per variable, with secrets masked."""
+    env = os.environ if environ is None else environ
+    rows = []
+    for f in _fields():
+        name = f.metadata["env"]
+        value = getattr(settings, f.name)
+        if isinstance(value, Path):
+            value = str(value)
+        if f.metadata["secret"] and isinstance(value, str):
+            value = mask_url(value)
+        rows.append({
+            "variable": name,
+            "value": value,
+            "source": "environment" if env.get(name) else "default",
+            "description": f.metadata["doc"],
+        })
+    return rows

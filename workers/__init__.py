@@ -1,0 +1,1 @@
+"""Celery worker pools of mlops-tasks (installed as ``mlops_tasks.workers``)."""
