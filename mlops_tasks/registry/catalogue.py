@@ -1,8 +1,9 @@
 """The built-in detectors, with the thresholds of the original deployment guide.
 
-The decision threshold is the single home of ``NPLUSONE_ML_CONFIDENCE_THRESHOLD`` (percent -> 0-1)
-and ``JOB_ANOMALY_THRESHOLD`` (score 0-100 -> 0-1); other detector parameters come from the settings (``NPLUSONE_ML_*``, ``WAF_ML_*``, ``QUEUE_ML_*``,
-``JOB_ANOMALY_*``), so the catalogue is a function of the settings, not a constant.
+The catalogue is a function of the settings. The decision threshold is the one home of
+``NPLUSONE_ML_CONFIDENCE_THRESHOLD`` (a percent, 60 -> 0.60) and ``JOB_ANOMALY_THRESHOLD`` (a 0-100
+score, 50 -> 0.50); the other ``NPLUSONE_ML_*`` and ``JOB_ANOMALY_*`` values become ``params`` and
+the ``*_ML_ENABLED`` flags the ``enabled`` field.
 """
 
 from __future__ import annotations
