@@ -12,6 +12,7 @@ import redis
 from mlops_tasks.connection import call, connect, resolve_redis_url
 from mlops_tasks.registry import Registry
 from mlops_tasks.settings import Settings
+from mlops_tasks.windows import WindowReader
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # an error, a failed check, or a problem found
@@ -26,6 +27,7 @@ class App:
         self._url: str | None = None
         self._redis: redis.Redis | None = None
         self._registry: Registry | None = None
+        self._raw: redis.Redis | None = None
 
     @property
     def settings(self) -> Settings:
@@ -52,6 +54,18 @@ class App:
         if self._registry is None:
             self._registry = Registry(self.redis, self.settings)
         return self._registry
+
+    @property
+    def raw(self) -> redis.Redis:
+        """A client for binary values (histograms, packed records)."""
+        if self._raw is None:
+            self.redis  # noqa: B018 - checks reachability once
+            self._raw = connect(self.redis_url, decode=False)
+        return self._raw
+
+    @property
+    def windows(self) -> WindowReader:
+        return WindowReader(self.raw, self.settings)
 
     def actor(self, given: str | None) -> str:
         return given or self.settings.actor or getpass.getuser()

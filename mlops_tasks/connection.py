@@ -31,11 +31,11 @@ def resolve_broker_url(settings: Settings) -> str:
     return url
 
 
-def connect(url: str) -> redis.Redis:
-    """A client that decodes responses to str, with bounded connect and read timeouts."""
+def connect(url: str, *, decode: bool = True) -> redis.Redis:
+    """A client with bounded connect and read timeouts; ``decode=False`` for binary values."""
     if url.startswith("redis+socket://"):
         url = "unix://" + url[len("redis+socket://"):]
-    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5,
+    return redis.Redis.from_url(url, decode_responses=decode, socket_connect_timeout=5,
                                 socket_timeout=30, health_check_interval=30)
 
 

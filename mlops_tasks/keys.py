@@ -18,7 +18,24 @@ Per model ``m``
     mlops:{m}:cache:<target>            STRING  resolved configuration (read cache, TTL)
     mlops:{m}:stats:cache               HASH    read-cache counters: hits, misses
 
-Registry records never carry a TTL; only ``cache:*`` keys expire.
+Ingest and aggregates, per model ``m`` and version ``v`` (``g`` is m|h|d, ``t`` a bucket start)
+    mlops:{m}:agg:<v>:<g>:<t>           HASH    bucket counters: n, labeled, tp, fp, tn, fn, sums,
+                                                latency and label-delay histograms (TTL)
+    mlops:{m}:hist:<v>:<g>:<t>          STRING  score histograms, 5 rows x 1001 bins, BITFIELD (TTL)
+    mlops:{m}:total:<v>                 HASH    the same counters since the version's first event
+    mlops:{m}:recent:<v>                LIST    last 1000 labeled outcomes, packed, newest first
+    mlops:{m}:vidx                      HASH    version -> small integer used in packed records
+    mlops:{m}:pending:meta              HASH    linear-hashing state: level, split, count
+    mlops:{m}:pending:<n>               HASH    8-byte id digest -> 12-byte packed prediction
+    mlops:{m}:counters                  HASH    orphans, duplicates, dead_letters, labels_joined
+    mlops:{m}:dead                      LIST    dead letters (JSON), newest first, capped
+    mlops:{m}:done:<batch>              STRING  marks an applied batch (TTL): idempotent ingest
+    mlops:{m}:claim:<batch>             LIST    pending records claimed by a label batch (TTL)
+
+Global dead letters of batches whose model name is malformed
+    mlops:dead:invalid                  LIST    as mlops:{m}:dead
+
+Registry records never carry a TTL; aggregate buckets, markers and caches do.
 """
 
 from __future__ import annotations
@@ -66,6 +83,54 @@ def config_cache(name: str, target: str) -> str:
 
 def cache_stats(name: str) -> str:
     return f"{_model(name)}:stats:cache"
+
+
+def agg(name: str, version: str, gran: str, start: int) -> str:
+    return f"{_model(name)}:agg:{version}:{gran}:{start}"
+
+
+def hist(name: str, version: str, gran: str, start: int) -> str:
+    return f"{_model(name)}:hist:{version}:{gran}:{start}"
+
+
+def total(name: str, version: str) -> str:
+    return f"{_model(name)}:total:{version}"
+
+
+def recent(name: str, version: str) -> str:
+    return f"{_model(name)}:recent:{version}"
+
+
+def version_index(name: str) -> str:
+    return f"{_model(name)}:vidx"
+
+
+def pending_meta(name: str) -> str:
+    return f"{_model(name)}:pending:meta"
+
+
+def pending_prefix(name: str) -> str:
+    """Bucket n of the pending-label table is this prefix followed by n."""
+    return f"{_model(name)}:pending:"
+
+
+def counters(name: str) -> str:
+    return f"{_model(name)}:counters"
+
+
+def dead_letters(name: str) -> str:
+    return f"{_model(name)}:dead"
+
+
+DEAD_INVALID = f"{PREFIX}:dead:invalid"
+
+
+def batch_done(name: str, batch_id: str) -> str:
+    return f"{_model(name)}:done:{batch_id}"
+
+
+def batch_claim(name: str, batch_id: str) -> str:
+    return f"{_model(name)}:claim:{batch_id}"
 
 
 def model_pattern(name: str) -> str:

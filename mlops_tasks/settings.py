@@ -181,6 +181,30 @@ class Settings:
     require_approval: bool = setting(
         "MLOPS_REQUIRE_APPROVAL", boolean(), False,
         "production changes need --approved-by someone other than the actor")
+    retention_days: int = setting(
+        "MLOPS_RETENTION_DAYS", number(int, 1, 3650), 90,
+        "days of per-day performance history, dead letters and run history kept")
+    label_ttl_days: int = setting(
+        "MLOPS_LABEL_TTL_DAYS", number(int, 1, 365), 7,
+        "days a prediction waits for its ground-truth label before it expires")
+    visibility_timeout_s: int = setting(
+        "MLOPS_VISIBILITY_TIMEOUT_S", number(int, 1), 3600,
+        "seconds before a message taken by a worker that died is delivered again")
+    client_batch_size: int = setting(
+        "MLOPS_CLIENT_BATCH_SIZE", number(int, 1, 100_000), 500,
+        "client: send a batch once this many events are buffered")
+    client_flush_ms: int = setting(
+        "MLOPS_CLIENT_FLUSH_MS", number(int, 1, 60_000), 200,
+        "client: send buffered events at least this often")
+    client_max_buffer: int = setting(
+        "MLOPS_CLIENT_MAX_BUFFER", number(int, 1), 100_000,
+        "client: events held while the broker is unreachable")
+    client_overflow: str = setting(
+        "MLOPS_CLIENT_OVERFLOW", choice("drop", "block"), "drop",
+        "client: what a full buffer does to a new event")
+    client_config_ttl_s: float = setting(
+        "MLOPS_CLIENT_CONFIG_TTL_S", number(float, 0), 5.0,
+        "client: seconds a model's configuration is cached")
     log_level: str = setting("MLOPS_LOG_LEVEL", choice("debug", "info", "warning", "error"),
                              "info", "log level")
     log_format: str = setting("MLOPS_LOG_FORMAT", choice("json", "text"), "json",

@@ -1,0 +1,51 @@
+"""Celery settings shared by the workers and the thin client: JSON only, late acks, routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .queues import MONITORING_QUEUE, ROUTES
+from .settings import Settings
+
+JSON_ONLY = {
+    "task_serializer": "json",
+    "result_serializer": "json",
+    "accept_content": ["json"],
+    "result_accept_content": ["json"],
+    "event_serializer": "json",
+}
+
+
+def producer_config(settings: Settings, broker_url: str) -> dict[str, Any]:
+    """What a process that only sends tasks needs."""
+    return {
+        **JSON_ONLY,
+        "broker_url": broker_url,
+        "task_routes": ROUTES,
+        "task_default_queue": MONITORING_QUEUE,
+        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "broker_connection_retry_on_startup": True,
+        "enable_utc": True,
+        "timezone": "UTC",
+    }
+
+
+def worker_config(settings: Settings, broker_url: str, backend_url: str) -> dict[str, Any]:
+    return {
+        **producer_config(settings, broker_url),
+        "result_backend": backend_url,
+        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "result_expires": 86400,
+        # A task is acknowledged after it ran; a worker that dies mid-task leaves the message
+        # to be delivered again (ingest is idempotent, so it is never counted twice).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 4,
+        # Flower and `celery events` see every task.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "task_create_missing_queues": True,
+        "task_default_queue": MONITORING_QUEUE,
+    }

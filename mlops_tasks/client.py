@@ -1,0 +1,472 @@
+"""The thin client detectors embed: record predictions and labels without slowing down.
+
+    from mlops_tasks.client import MonitoringClient
+
+    with MonitoringClient() as client:
+        pid = client.record_prediction("n1-detector", 0.83, latency_ms=4.2)
+        ...
+        client.record_ground_truth("n1-detector", pid, True)
+
+Calls only validate and append to an in-memory buffer; a background thread sends columnar
+batches to the ``mlops.events`` queue (by size or age), by task name, so no worker code is
+imported. While the broker is unreachable the buffer is bounded: a full buffer drops new events
+(``overflow="drop"``, counted and logged) or makes the caller wait (``overflow="block"``).
+Pending events are flushed on ``close()``, on leaving the context manager and at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import math
+import re
+import secrets
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from celery import Celery
+
+from .celery_config import producer_config
+from .connection import connect, resolve_broker_url, resolve_redis_url
+from .errors import NotFoundError
+from .ingest.events import MAX_ID_LENGTH, WIRE_VERSION
+from .queues import EVENTS_QUEUE, TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
+from .registry import Registry
+from .settings import Settings
+
+log = logging.getLogger("mlops.client")
+
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MAX_MESSAGE_EVENTS = 10_000
+_RETRY_MAX_S = 5.0
+_DROP_LOG_INTERVAL_S = 10.0
+
+
+def _check_model(model: Any) -> str:
+    if not isinstance(model, str) or not _MODEL_NAME.match(model):
+        raise ValueError(f"model: expected a model name such as 'n1-detector', got {model!r}")
+    return model
+
+
+def _check_score(score: Any, field: str = "score") -> float:
+    if isinstance(score, bool) or not isinstance(score, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{field}: expected a number in [0, 1], got {score!r}")
+    value = float(score)
+    if not (0.0 <= value <= 1.0):
+        raise ValueError(f"{field}: expected a number in [0, 1], got {score!r}")
+    return value
+
+
+def _check_flag(value: Any, field: str) -> int:
+    if value is True or value is False:
+        return int(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value in (0, 1):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return int(value)
+    raise ValueError(f"{field}: expected a boolean or 0/1, got {value!r}")
+
+
+def _check_id(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"prediction_id: expected a string of 1-{MAX_ID_LENGTH} characters, "
+                         f"got {value!r}")
+    return value
+
+
+def _check_optional_number(value: Any, field: str, lo: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(float(value)) or float(value) < lo:
+        raise ValueError(f"{field}: expected a number >= {lo:g}, got {value!r}")
+    return float(value)
+
+
+def _flag_column(values: Any, n: int, field: str) -> list[int] | None:
+    """1/0/-1 list from an array of booleans, 0/1 or None (unknown)."""
+    if values is None:
+        return None
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biu":
+        arr = values.astype(np.int64)
+        if arr.shape != (n,):
+            raise ValueError(f"{field}: expected {n} values, got {arr.size}")
+        bad = np.flatnonzero((arr != 0) & (arr != 1))
+        if bad.size:
+            raise ValueError(f"{field}[{bad[0]}]: expected a boolean or 0/1, got {values[bad[0]]!r}")
+        return arr.tolist()
+    seq = list(values)
+    if len(seq) != n:
+        raise ValueError(f"{field}: expected {n} values, got {len(seq)}")
+    out = []
+    for i, v in enumerate(seq):
+        if v is None:
+            out.append(-1)
+        else:
+            try:
+                out.append(_check_flag(v, f"{field}[{i}]"))
+            except ValueError:
+                raise ValueError(f"{field}[{i}]: expected a boolean, 0/1 or None, "
+                                 f"got {v!r}") from None
+    return out
+
+
+@dataclass
+class _Outbound:
+    task: str
+    body: dict[str, Any]
+    events: int
+
+
+class MonitoringClient:
+    """Buffers prediction events and labels and ships them to the workers in batches."""
+
+    def __init__(self, broker_url: str | None = None, *, redis_url: str | None = None,
+                 settings: Settings | None = None, batch_size: int | None = None,
+                 flush_interval_ms: int | None = None, max_buffer: int | None = None,
+                 overflow: str | None = None, config_ttl_s: float | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        s = self.settings
+        self._broker_url = broker_url or resolve_broker_url(s)
+        self._redis_url = redis_url
+        self.batch_size = batch_size or s.client_batch_size
+        self.flush_interval_s = (flush_interval_ms or s.client_flush_ms) / 1000.0
+        self.max_buffer = max_buffer or s.client_max_buffer
+        self.overflow = overflow or s.client_overflow
+        if self.overflow not in ("drop", "block"):
+            raise ValueError(f"overflow: expected 'drop' or 'block', got {self.overflow!r}")
+        for name, value in (("batch_size", self.batch_size), ("max_buffer", self.max_buffer)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        self.config_ttl_s = s.client_config_ttl_s if config_ttl_s is None else config_ttl_s
+
+        self._app = Celery("mlops-client", set_as_current=False)
+        self._app.config_from_object(producer_config(s, self._broker_url))
+
+        self._prefix = secrets.token_hex(6) + "-"
+        self._counter = itertools.count()
+        self._batches = itertools.count()
+        self._models: set[str] = set()
+        self._lock = threading.Lock()
+        self._space = threading.Condition(self._lock)
+        self._done = threading.Condition(self._lock)
+        self._rows: list[tuple[Any, ...]] = []
+        self._labels: list[tuple[str, str, int, float]] = []
+        self._outbox: deque[_Outbound] = deque()
+        self._buffered = 0
+        self._accepted = 0  # events accepted into the buffer, ever
+        self._finished = 0  # events sent or given up, ever (FIFO: flush waits on this)
+        self._stats = {"recorded": 0, "labels_recorded": 0, "sent": 0, "batches_sent": 0,
+                       "dropped": 0, "send_failures": 0}
+        self._last_error: str | None = None
+        self._broker_ok = True
+        self._last_drop_log = 0.0
+        self._drops_since_log = 0
+        self._closed = False
+        self._wake = threading.Event()
+        self._config_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._registry: Registry | None = None
+        self._thread = threading.Thread(target=self._run, name="mlops-client-sender",
+                                        daemon=True)
+        self._thread.start()
+        ref = weakref.ref(self)
+        atexit.register(lambda: (c := ref()) is not None and c.close())
+
+    # ------------------------------------------------------------------ recording
+    def record_prediction(self, model: str, score: float, *, predicted: Any = None,
+                          actual: Any = None, prediction_id: str | None = None,
+                          version: str | None = None, latency_ms: float | None = None,
+                          timestamp: float | None = None,
+                          metadata: dict[str, Any] | None = None) -> str:
+        """Record one prediction; returns its id (generated unless given)."""
+        if model not in self._models:
+            self._models.add(_check_model(model))
+        if type(score) is not float or not 0.0 <= score <= 1.0:
+            score = _check_score(score)
+        if predicted is not None:
+            predicted = _check_flag(predicted, "predicted")
+        if actual is not None:
+            actual = _check_flag(actual, "actual")
+        if prediction_id is None:
+            prediction_id = f"{self._prefix}{next(self._counter):x}"
+        else:
+            _check_id(prediction_id)
+        if latency_ms is not None:
+            latency_ms = _check_optional_number(latency_ms, "latency_ms")
+        if timestamp is not None:
+            timestamp = _check_optional_number(timestamp, "timestamp")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValueError(f"metadata: expected a dict, got {type(metadata).__name__}")
+        if version is not None and not isinstance(version, str):
+            raise ValueError(f"version: expected a string such as '1.0.0', got {version!r}")
+        row = (model, score, predicted, actual, prediction_id, version, latency_ms,
+               timestamp or time.time(), metadata)
+        with self._lock:
+            if self._buffered >= self.max_buffer and not self._make_room(1):
+                return prediction_id
+            self._rows.append(row)
+            self._buffered += 1
+            self._accepted += 1
+            self._stats["recorded"] += 1
+            if len(self._rows) == self.batch_size:
+                self._wake.set()
+        return prediction_id
+
+    def record_ground_truth(self, model: str, prediction_id: str, actual: Any, *,
+                            timestamp: float | None = None) -> None:
+        """Record the true label of an earlier prediction (minutes or days later)."""
+        if model not in self._models:
+            self._models.add(_check_model(model))
+        _check_id(prediction_id)
+        flag = _check_flag(actual, "actual")
+        ts = time.time() if timestamp is None else _check_optional_number(timestamp, "timestamp")
+        with self._lock:
+            if self._buffered >= self.max_buffer and not self._make_room(1):
+                return
+            self._labels.append((model, prediction_id, flag, ts))
+            self._buffered += 1
+            self._accepted += 1
+            self._stats["labels_recorded"] += 1
+            if len(self._labels) == self.batch_size:
+                self._wake.set()
+
+    def record_batch(self, model: str, scores: Sequence[float] | np.ndarray, *,
+                     predicted: Any = None, actual: Any = None,
+                     prediction_ids: Sequence[str] | None = None, version: str | None = None,
+                     latency_ms: Any = None, timestamp: float | None = None) -> list[str]:
+        """Record many predictions of one model at once; returns their ids."""
+        _check_model(model)
+        try:
+            s = np.asarray(scores, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("scores: expected a sequence of numbers in [0, 1]") from None
+        if s.ndim != 1:
+            raise ValueError(f"scores: expected a one-dimensional sequence, got shape {s.shape}")
+        n = int(s.size)
+        bad = np.flatnonzero(~np.isfinite(s) | (s < 0) | (s > 1))
+        if bad.size:
+            raise ValueError(f"scores[{bad[0]}]: expected a number in [0, 1], got {s[bad[0]]!r}")
+        pred_col = _flag_column(predicted, n, "predicted")
+        act_col = _flag_column(actual, n, "actual")
+        lat_col = None
+        if latency_ms is not None:
+            lat = np.asarray(latency_ms, dtype=np.float64)
+            if lat.shape != (n,):
+                raise ValueError(f"latency_ms: expected {n} values, got {lat.size}")
+            bad = np.flatnonzero(np.isfinite(lat) & (lat < 0) | np.isinf(lat))
+            if bad.size:
+                raise ValueError(f"latency_ms[{bad[0]}]: expected a number >= 0")
+            lat_col = [None if math.isnan(x) else x for x in lat.tolist()]
+        if version is not None and not isinstance(version, str):
+            raise ValueError(f"version: expected a string such as '1.0.0', got {version!r}")
+        ts = time.time() if timestamp is None else _check_optional_number(timestamp, "timestamp")
+
+        if prediction_ids is not None:
+            ids = [_check_id(x) for x in prediction_ids]
+            if len(ids) != n:
+                raise ValueError(f"prediction_ids: expected {n} values, got {len(ids)}")
+        else:
+            id_prefix = f"{self._prefix}b{next(self._batches):x}-"
+            ids = [f"{id_prefix}{i:x}" for i in range(n)]
+
+        scores_list = s.tolist()
+        out: list[_Outbound] = []
+        for lo in range(0, n, MAX_MESSAGE_EVENTS):
+            hi = min(n, lo + MAX_MESSAGE_EVENTS)
+            body: dict[str, Any] = {"v": WIRE_VERSION, "kind": "predictions",
+                                    "batch_id": uuid.uuid4().hex, "model": model, "n": hi - lo,
+                                    "score": scores_list[lo:hi], "timestamp": ts}
+            if prediction_ids is None:
+                body["id_prefix"], body["id_start"] = id_prefix, lo
+            else:
+                body["prediction_id"] = ids[lo:hi]
+            if pred_col is not None:
+                body["predicted"] = pred_col[lo:hi]
+            if act_col is not None:
+                body["actual"] = act_col[lo:hi]
+            if lat_col is not None:
+                body["latency_ms"] = lat_col[lo:hi]
+            if version is not None:
+                body["version"] = version
+            out.append(_Outbound(TASK_INGEST_PREDICTIONS, body, hi - lo))
+        with self._lock:
+            for msg in out:
+                if self._buffered + msg.events > self.max_buffer and \
+                        not self._make_room(msg.events):
+                    continue
+                self._outbox.append(msg)
+                self._buffered += msg.events
+                self._accepted += msg.events
+                self._stats["recorded"] += msg.events
+        self._wake.set()
+        return ids
+
+    def _make_room(self, events: int) -> bool:
+        """Called with the lock held when the buffer is full. False: the events are dropped."""
+        if self.overflow == "block":
+            while self._buffered + events > self.max_buffer and not self._closed:
+                self._space.wait(0.5)
+            return not self._closed
+        self._stats["dropped"] += events
+        self._drops_since_log += events
+        now = time.monotonic()
+        if now - self._last_drop_log >= _DROP_LOG_INTERVAL_S:
+            log.warning("client buffer full: events dropped", extra={
+                "dropped": self._drops_since_log, "dropped_total": self._stats["dropped"],
+                "max_buffer": self.max_buffer, "last_error": self._last_error})
+            self._last_drop_log = now
+            self._drops_since_log = 0
+        return False
+
+    # ------------------------------------------------------------------ configuration
+    def current_config(self, model: str) -> dict[str, Any]:
+        """The configuration in force (production's, else the latest version's), cached for
+        ``config_ttl_s`` seconds so auto-tuned thresholds arrive without a restart."""
+        _check_model(model)
+        now = time.monotonic()
+        hit = self._config_cache.get(model)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        if self._registry is None:
+            url = self._redis_url or resolve_redis_url(self.settings)
+            self._registry = Registry(connect(url), self.settings)
+        try:
+            resolved = self._registry.resolved(model, "production")
+        except NotFoundError:
+            resolved = self._registry.resolved(model, "latest")
+        self._config_cache[model] = (now + self.config_ttl_s, resolved)
+        return resolved
+
+    def decision_threshold(self, model: str) -> float:
+        return float(self.current_config(model)["config"]["decision_threshold"])
+
+    # ------------------------------------------------------------------ sending
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            self._wake.wait(backoff or self.flush_interval_s)
+            self._wake.clear()
+            ok = self._send_pending()
+            if self._closed:
+                return
+            backoff = 0.0 if ok else min(_RETRY_MAX_S, max(0.1, backoff * 2))
+
+    def _drain_rows(self) -> None:
+        """Turn buffered rows into columnar messages, one per model (lock held)."""
+        if self._rows:
+            rows, self._rows = self._rows, []
+            by_model: dict[str, list[tuple[Any, ...]]] = {}
+            for row in rows:
+                by_model.setdefault(row[0], []).append(row)
+            for model, group in by_model.items():
+                for lo in range(0, len(group), MAX_MESSAGE_EVENTS):
+                    self._outbox.append(self._predictions_message(model,
+                                                                  group[lo:lo + MAX_MESSAGE_EVENTS]))
+        if self._labels:
+            labels, self._labels = self._labels, []
+            by_model_l: dict[str, list[tuple[str, str, int, float]]] = {}
+            for row in labels:
+                by_model_l.setdefault(row[0], []).append(row)
+            for model, group in by_model_l.items():
+                body = {"v": WIRE_VERSION, "kind": "labels", "batch_id": uuid.uuid4().hex,
+                        "model": model, "n": len(group),
+                        "prediction_id": [r[1] for r in group], "actual": [r[2] for r in group],
+                        "timestamp": [r[3] for r in group]}
+                self._outbox.append(_Outbound(TASK_INGEST_LABELS, body, len(group)))
+
+    @staticmethod
+    def _predictions_message(model: str, group: list[tuple[Any, ...]]) -> _Outbound:
+        cols = list(zip(*group, strict=True))
+        body: dict[str, Any] = {"v": WIRE_VERSION, "kind": "predictions",
+                                "batch_id": uuid.uuid4().hex, "model": model, "n": len(group),
+                                "score": list(cols[1]), "prediction_id": list(cols[4]),
+                                "timestamp": list(cols[7])}
+        optional = {"predicted": cols[2], "actual": cols[3], "version": cols[5],
+                    "latency_ms": cols[6], "metadata": cols[8]}
+        for key, col in optional.items():
+            if any(v is not None for v in col):
+                body[key] = [(-1 if v is None else v) for v in col] \
+                    if key in ("predicted", "actual") else list(col)
+        return _Outbound(TASK_INGEST_PREDICTIONS, body, len(group))
+
+    def _send_pending(self) -> bool:
+        """Send every queued message in order; False if the broker refused one."""
+        with self._lock:
+            self._drain_rows()
+        while True:
+            with self._lock:
+                if not self._outbox:
+                    return True
+                msg = self._outbox[0]
+            try:
+                self._app.send_task(msg.task, args=[msg.body], queue=EVENTS_QUEUE,
+                                    retry=False, serializer="json")
+            except Exception as exc:  # noqa: BLE001 - any broker failure: keep and retry
+                with self._lock:
+                    self._stats["send_failures"] += 1
+                    self._last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                    if self._broker_ok:
+                        log.warning("broker unreachable; buffering events", extra={
+                            "error": self._last_error, "buffered": self._buffered})
+                    self._broker_ok = False
+                return False
+            with self._lock:
+                self._outbox.popleft()
+                self._buffered -= msg.events
+                self._finished += msg.events
+                self._stats["sent"] += msg.events
+                self._stats["batches_sent"] += 1
+                if not self._broker_ok:
+                    log.info("broker reachable again", extra={"buffered": self._buffered})
+                    self._broker_ok = True
+                self._space.notify_all()
+                self._done.notify_all()
+
+    # ------------------------------------------------------------------ lifecycle
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Send everything recorded so far; True when it all left within ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            target = self._accepted
+        self._wake.set()
+        with self._lock:
+            while self._finished < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._done.wait(0.1 if remaining is None else min(0.1, remaining))
+                self._wake.set()
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush (up to ``timeout`` seconds) and stop the sender thread."""
+        if self._closed:
+            return
+        self.flush(timeout)
+        with self._lock:
+            self._closed = True
+            unsent = self._buffered
+            self._space.notify_all()
+        self._wake.set()
+        self._thread.join(timeout)
+        if unsent:
+            log.warning("client closed with unsent events", extra={"unsent": unsent,
+                                                                   "last_error": self._last_error})
+
+    def __enter__(self) -> MonitoringClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {**self._stats, "buffered": self._buffered, "max_buffer": self.max_buffer,
+                    "overflow": self.overflow, "broker_reachable": self._broker_ok,
+                    "last_error": self._last_error}

@@ -1,0 +1,33 @@
+"""Human durations on the command line: 90s, 15m, 2h, 7d, 90days, 1w."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ValidationError
+
+_UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+          "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+          "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+          "d": 86400, "day": 86400, "days": 86400,
+          "w": 604800, "week": 604800, "weeks": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
+
+
+def parse_duration(text: str, option: str = "duration") -> float:
+    """Seconds in ``text``; a bare number is seconds."""
+    m = _DURATION.match(str(text).lower())
+    if not m or (m[2] and m[2] not in _UNITS):
+        raise ValidationError(
+            f"{option}: expected a duration such as 90s, 15m, 2h or 7d, got {text!r}")
+    seconds = float(m[1]) * _UNITS.get(m[2] or "s", 1)
+    if seconds <= 0:
+        raise ValidationError(f"{option}: expected a positive duration, got {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,283 @@
+"""The wire format of event batches, and their validation: pure functions, no I/O.
+
+A batch is one JSON object per model, columnar::
+
+    {"v": 1, "kind": "predictions", "batch_id": "...", "model": "n1-detector", "n": 3,
+     "score": [0.91, 0.12, 0.55],          # required, each in [0, 1]
+     "predicted": [1, 0, -1],              # optional; 1/0/true/false, -1 or null = unknown
+     "actual": [1, -1, -1],                # optional ground truth, same encoding
+     "prediction_id": ["a", "b", "c"],     # optional; or "id_prefix" + "id_start" (ids prefix+hex)
+     "version": "1.0.0",                   # optional; a scalar applies to every event
+     "latency_ms": [3.1, null, 2.0],       # optional, >= 0
+     "timestamp": 1764230400.0,            # optional epoch seconds; scalar or list
+     "metadata": [null, {"route": "/"}, null]}
+
+    {"v": 1, "kind": "labels", "batch_id": "...", "model": "n1-detector", "n": 2,
+     "prediction_id": ["a", "b"], "actual": [1, 0], "timestamp": [...]}
+
+Every column may be absent (all null), a scalar (broadcast) or a list of ``n`` values. A bad value
+rejects only its own event, with a reason naming the field; the rest of the batch is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..registry.config import validate_model_name
+from ..registry.semver import _SEMVER
+
+WIRE_VERSION = 1
+MAX_ID_LENGTH = 128
+FUTURE_SKEW_S = 300.0
+UNKNOWN = -1
+
+_ID_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class BatchError(ValueError):
+    """The batch as a whole is unusable (every event is dead-lettered with this reason)."""
+
+
+@dataclass
+class Reject:
+    index: int
+    reason: str
+
+
+@dataclass
+class Predictions:
+    """The valid events of a predictions batch, as columns."""
+
+    score: np.ndarray
+    predicted: np.ndarray  # int8: 1, 0 or UNKNOWN
+    actual: np.ndarray  # int8: 1, 0 or UNKNOWN
+    timestamp: np.ndarray  # float64 epoch seconds
+    latency_ms: np.ndarray  # float64, NaN when not given
+    version: list[str | None]
+    prediction_id: list[str | None]
+    index: np.ndarray  # position of each event in the original batch
+
+    def __len__(self) -> int:
+        return int(self.score.shape[0])
+
+
+@dataclass
+class Labels:
+    prediction_id: list[str]
+    actual: np.ndarray
+    timestamp: np.ndarray
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.prediction_id)
+
+
+@dataclass
+class _Checker:
+    n: int
+    reasons: list[str | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reasons = [None] * self.n
+
+    def reject(self, i: int, reason: str) -> None:
+        if self.reasons[i] is None:
+            self.reasons[i] = reason
+
+    def rejects(self) -> list[Reject]:
+        return [Reject(i, r) for i, r in enumerate(self.reasons) if r is not None]
+
+    def valid_mask(self) -> np.ndarray:
+        return np.array([r is None for r in self.reasons], dtype=bool)
+
+
+def _broadcast(msg: dict[str, Any], key: str, n: int) -> list[Any] | None:
+    raw = msg.get(key)
+    if raw is None:
+        return None
+    if isinstance(raw, list):
+        if len(raw) != n:
+            raise BatchError(f"{key}: expected {n} values, got {len(raw)}")
+        return raw
+    return [raw] * n
+
+
+def _numbers(values: list[Any] | None, n: int, name: str, check: _Checker, *,
+             required: bool = False) -> np.ndarray:
+    """float64 column; None -> NaN; a non-number rejects its event."""
+    if values is None:
+        if required:
+            for i in range(n):
+                check.reject(i, f"{name}: required")
+        return np.full(n, np.nan)
+    if all(type(v) is float or type(v) is int for v in values):
+        return np.asarray(values, dtype=np.float64)
+    arr = np.full(n, np.nan)
+    for i, v in enumerate(values):
+        if v is None:
+            if required:
+                check.reject(i, f"{name}: required")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            check.reject(i, f"{name}: expected a number, got {v!r}")
+        else:
+            arr[i] = float(v)
+    return arr
+
+
+def _flags(values: list[Any] | None, n: int, name: str, check: _Checker) -> np.ndarray:
+    """int8 column of 1 / 0 / UNKNOWN from true/false/1/0/-1/null."""
+    if values is None:
+        return np.full(n, UNKNOWN, dtype=np.int8)
+    if all(type(v) is int or type(v) is bool for v in values):
+        arr = np.asarray(values, dtype=np.int64)
+        if np.all((arr >= -1) & (arr <= 1)):
+            return arr.astype(np.int8)
+    out = np.full(n, UNKNOWN, dtype=np.int8)
+    for i, v in enumerate(values):
+        if v is None or (type(v) is int and v == -1):
+            continue
+        if v is True or (type(v) in (int, float) and v == 1):
+            out[i] = 1
+        elif v is False or (type(v) in (int, float) and v == 0):
+            out[i] = 0
+        else:
+            check.reject(i, f"{name}: expected true/false or 1/0, got {v!r}")
+    return out
+
+
+def _ids(msg: dict[str, Any], n: int, check: _Checker, *, required: bool) -> list[str | None]:
+    prefix, start = msg.get("id_prefix"), msg.get("id_start")
+    if prefix is not None:
+        if not isinstance(prefix, str) or not _ID_PREFIX.match(prefix) or \
+                not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            raise BatchError("id_prefix/id_start: expected a short prefix and a counter >= 0")
+        return [f"{prefix}{start + i:x}" for i in range(n)]
+    values = _broadcast(msg, "prediction_id", n) if "prediction_id" in msg else None
+    if values is None:
+        if required:
+            for i in range(n):
+                check.reject(i, "prediction_id: required")
+        return [None] * n
+    out: list[str | None] = []
+    for i, v in enumerate(values):
+        if v is None:
+            if required:
+                check.reject(i, "prediction_id: required")
+            out.append(None)
+        elif not isinstance(v, str) or not v or len(v) > MAX_ID_LENGTH:
+            check.reject(i, f"prediction_id: expected a string of 1-{MAX_ID_LENGTH} characters, "
+                            f"got {v!r}")
+            out.append(None)
+        else:
+            out.append(v)
+    return out
+
+
+def _timestamps(msg: dict[str, Any], n: int, check: _Checker, now: float,
+                max_age_s: float) -> np.ndarray:
+    ts = _numbers(_broadcast(msg, "timestamp", n), n, "timestamp", check)
+    ts = np.where(np.isnan(ts), now, ts)
+    bad = (ts < now - max_age_s) | (ts > now + FUTURE_SKEW_S)
+    for i in np.flatnonzero(bad):
+        check.reject(int(i), f"timestamp: expected epoch seconds within the retention period "
+                             f"and at most {FUTURE_SKEW_S:g}s ahead, got {float(ts[i])!r}")
+    return ts
+
+
+def _header(msg: Any, kind: str) -> tuple[str, str, int]:
+    if not isinstance(msg, dict):
+        raise BatchError(f"batch: expected an object, got {type(msg).__name__}")
+    if msg.get("v") != WIRE_VERSION:
+        raise BatchError(f"v: expected wire version {WIRE_VERSION}, got {msg.get('v')!r}")
+    if msg.get("kind", kind) != kind:
+        raise BatchError(f"kind: expected {kind!r}, got {msg.get('kind')!r}")
+    batch_id = msg.get("batch_id")
+    if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 128:
+        raise BatchError(f"batch_id: expected a string of 1-128 characters, got {batch_id!r}")
+    model = msg.get("model")
+    validate_model_name(model, "model")
+    n = msg.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise BatchError(f"n: expected the number of events, got {n!r}")
+    return batch_id, model, n
+
+
+def batch_header(msg: Any, kind: str) -> tuple[str, str, int]:
+    """(batch_id, model, n) or BatchError / ValidationError."""
+    return _header(msg, kind)
+
+
+def decode_predictions(msg: dict[str, Any], *, now: float,
+                       max_age_s: float) -> tuple[Predictions, list[Reject]]:
+    _, _, n = _header(msg, "predictions")
+    check = _Checker(n)
+    score = _numbers(_broadcast(msg, "score", n), n, "score", check, required=True)
+    out_of_range = ~np.isfinite(score) | (score < 0) | (score > 1)
+    for i in np.flatnonzero(out_of_range):
+        check.reject(int(i), f"score: expected a number in [0, 1], got {float(score[i])!r}")
+    predicted = _flags(_broadcast(msg, "predicted", n), n, "predicted", check)
+    actual = _flags(_broadcast(msg, "actual", n), n, "actual", check)
+    latency = _numbers(_broadcast(msg, "latency_ms", n), n, "latency_ms", check)
+    bad_latency = np.isfinite(latency) & (latency < 0) | np.isinf(latency)
+    for i in np.flatnonzero(bad_latency):
+        check.reject(int(i), f"latency_ms: expected a number >= 0, got {float(latency[i])!r}")
+    timestamp = _timestamps(msg, n, check, now, max_age_s)
+    ids = _ids(msg, n, check, required=False)
+    versions = _broadcast(msg, "version", n) or [None] * n
+    for i, v in enumerate(versions):
+        if v is not None and (not isinstance(v, str) or not _SEMVER.match(v)):
+            check.reject(i, f"version: expected a semantic version such as 1.0.0, got {v!r}")
+    metadata = _broadcast(msg, "metadata", n)
+    if metadata is not None:
+        for i, m in enumerate(metadata):
+            if m is not None and not isinstance(m, dict):
+                check.reject(i, f"metadata: expected an object, got {type(m).__name__}")
+    keep = check.valid_mask()
+    idx = np.flatnonzero(keep)
+    all_kept = bool(keep.all())
+    return Predictions(
+        score=score[keep], predicted=predicted[keep], actual=actual[keep],
+        timestamp=timestamp[keep],
+        latency_ms=np.where(np.isfinite(latency), latency, np.nan)[keep],
+        version=versions if all_kept else [versions[i] for i in idx],
+        prediction_id=ids if all_kept else [ids[i] for i in idx],
+        index=idx,
+    ), check.rejects()
+
+
+def decode_labels(msg: dict[str, Any], *, now: float,
+                  max_age_s: float) -> tuple[Labels, list[Reject]]:
+    _, _, n = _header(msg, "labels")
+    check = _Checker(n)
+    ids = _ids(msg, n, check, required=True)
+    actual = _flags(_broadcast(msg, "actual", n), n, "actual", check)
+    for i in np.flatnonzero(actual == UNKNOWN):
+        check.reject(int(i), "actual: required (true/false or 1/0)")
+    timestamp = _timestamps(msg, n, check, now, max_age_s)
+    keep = check.valid_mask()
+    idx = np.flatnonzero(keep)
+    return Labels(prediction_id=[ids[i] for i in idx], actual=actual[keep],
+                  timestamp=timestamp[keep], index=idx), check.rejects()
+
+
+def original_event(msg: dict[str, Any], index: int) -> dict[str, Any]:
+    """Rebuild event ``index`` of a batch as the producer sent it (for dead letters)."""
+    n = msg.get("n") if isinstance(msg, dict) else None
+    event: dict[str, Any] = {}
+    if not isinstance(msg, dict):
+        return {"raw": repr(msg)[:500]}
+    for key in ("prediction_id", "score", "predicted", "actual", "version", "latency_ms",
+                "timestamp", "metadata"):
+        raw = msg.get(key)
+        if isinstance(raw, list):
+            event[key] = raw[index] if isinstance(n, int) and index < len(raw) else None
+        elif raw is not None:
+            event[key] = raw
+    if isinstance(msg.get("id_prefix"), str) and isinstance(msg.get("id_start"), int):
+        event["prediction_id"] = f"{msg['id_prefix']}{msg['id_start'] + index:x}"
+    return event
+

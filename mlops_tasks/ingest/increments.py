@@ -1,0 +1,200 @@
+"""From a batch of events to the increments of the aggregates: pure numpy, no I/O.
+
+Two kinds of facts are aggregated per model version:
+
+* a **prediction** (at prediction time): counted in ``n``, its score in histogram row 4 and
+  ``score_sum_all``, its latency in the latency histogram;
+* a **labeled outcome** (when its label is known: at prediction time for immediate labels, at
+  label time for delayed ones): counted in the confusion matrix (as recorded: ``predicted``
+  against ``actual``), its score in histogram row ``2 * actual + predicted`` and ``score_sum``,
+  its label delay in the delay histogram, and pushed to the recent-outcomes ring.
+
+Histogram rows: 0 = true negatives, 1 = false positives, 2 = false negatives, 3 = true
+positives, 4 = every prediction; each row has ``SCORE_BINS`` bins.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..binning import (
+    DELAY_BASE_S,
+    LATENCY_BASE_MS,
+    SCORE_BINS,
+    coarse_bin,
+    fine_code,
+    score_bins,
+)
+from ..timebuckets import Granularity
+
+HIST_ROWS = 5
+ROW_ALL = 4
+HIST_SIZE = HIST_ROWS * SCORE_BINS
+RECENT_SIZE = 1000
+
+RING_RECORD = struct.Struct("<bbff")  # actual, predicted, score, latency_ms (NaN: none)
+
+CONFUSION_FIELDS = ("tn", "fp", "fn", "tp")  # indexed by 2 * actual + predicted
+
+
+@dataclass
+class BucketDelta:
+    """Increments of one aggregate bucket (or of the since-deployment totals)."""
+
+    hist: np.ndarray = field(default_factory=lambda: np.zeros(HIST_SIZE, dtype=np.int64))
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, other: BucketDelta) -> None:
+        self.hist += other.hist
+        for k, v in other.counts.items():
+            self.counts[k] += v
+        for k, v in other.sums.items():
+            self.sums[k] += v
+
+
+@dataclass
+class Increments:
+    """Everything one batch adds, keyed by version."""
+
+    buckets: dict[tuple[str, str, int], BucketDelta] = field(default_factory=dict)
+    totals: dict[str, BucketDelta] = field(default_factory=dict)
+    recent: dict[str, list[bytes]] = field(default_factory=dict)
+
+    def bucket(self, version: str, g: Granularity, start: int) -> BucketDelta:
+        key = (version, g.code, start)
+        if key not in self.buckets:
+            self.buckets[key] = BucketDelta()
+        return self.buckets[key]
+
+    def total(self, version: str) -> BucketDelta:
+        if version not in self.totals:
+            self.totals[version] = BucketDelta()
+        return self.totals[version]
+
+
+def _groups(versions: list[str], times: np.ndarray, g: Granularity
+            ) -> list[tuple[str, int, np.ndarray]]:
+    """(version, bucket start, indices) for every group of events."""
+    starts = (np.floor(times / g.size_s).astype(np.int64)) * g.size_s
+    out = []
+    for version in sorted(set(versions)):
+        vmask = np.fromiter((v == version for v in versions), dtype=bool, count=len(versions))
+        vstarts = starts[vmask]
+        vidx = np.flatnonzero(vmask)
+        for start in np.unique(vstarts):
+            out.append((version, int(start), vidx[vstarts == start]))
+    return out
+
+
+def _fill_predictions(delta: BucketDelta, bins: np.ndarray, scores: np.ndarray,
+                      latency_ms: np.ndarray) -> None:
+    delta.hist[ROW_ALL * SCORE_BINS:(ROW_ALL + 1) * SCORE_BINS] += np.bincount(
+        bins, minlength=SCORE_BINS)
+    delta.counts["n"] += int(bins.size)
+    delta.sums["score_sum_all"] += float(scores.sum())
+    lat = coarse_bin(latency_ms, LATENCY_BASE_MS)
+    for b, c in zip(*np.unique(lat[lat > 0], return_counts=True), strict=True):
+        delta.counts[f"lat:{int(b)}"] += int(c)
+
+
+def _fill_outcomes(delta: BucketDelta, bins: np.ndarray, scores: np.ndarray, actual: np.ndarray,
+                   predicted: np.ndarray, delay_s: np.ndarray) -> None:
+    rows = 2 * actual.astype(np.int64) + predicted.astype(np.int64)
+    delta.hist[:4 * SCORE_BINS] += np.bincount(rows * SCORE_BINS + bins,
+                                               minlength=4 * SCORE_BINS)
+    per_row = np.bincount(rows, minlength=4)
+    for name, c in zip(CONFUSION_FIELDS, per_row, strict=True):
+        if c:
+            delta.counts[name] += int(c)
+    delta.counts["labeled"] += int(bins.size)
+    delta.sums["score_sum"] += float(scores.sum())
+    delayed = coarse_bin(delay_s, DELAY_BASE_S)
+    if np.any(delayed > 0):
+        delta.counts["delayed"] += int(np.sum(delayed > 0))
+        for b, c in zip(*np.unique(delayed[delayed > 0], return_counts=True), strict=True):
+            delta.counts[f"delay:{int(b)}"] += int(c)
+
+
+def add_predictions(inc: Increments, grans: tuple[Granularity, ...], versions: list[str],
+                    times: np.ndarray, scores: np.ndarray, latency_ms: np.ndarray) -> None:
+    """Count predictions (labeled or not) at their prediction time."""
+    if not versions:
+        return
+    bins = score_bins(scores)
+    for g in grans:
+        for version, start, idx in _groups(versions, times, g):
+            _fill_predictions(inc.bucket(version, g, start), bins[idx], scores[idx],
+                              latency_ms[idx])
+    for version in set(versions):
+        vmask = np.fromiter((v == version for v in versions), dtype=bool, count=len(versions))
+        _fill_predictions(inc.total(version), bins[vmask], scores[vmask], latency_ms[vmask])
+
+
+def add_outcomes(inc: Increments, grans: tuple[Granularity, ...], versions: list[str],
+                 times: np.ndarray, scores: np.ndarray, actual: np.ndarray,
+                 predicted: np.ndarray, latency_ms: np.ndarray,
+                 delay_s: np.ndarray | None = None, bins: np.ndarray | None = None) -> None:
+    """Count labeled outcomes at ``times`` (their label time), in event order."""
+    if not versions:
+        return
+    n = len(versions)
+    bins = score_bins(scores) if bins is None else bins
+    delay = np.full(n, np.nan) if delay_s is None else delay_s
+    for g in grans:
+        for version, start, idx in _groups(versions, times, g):
+            _fill_outcomes(inc.bucket(version, g, start), bins[idx], scores[idx], actual[idx],
+                           predicted[idx], delay[idx])
+    for version in set(versions):
+        vmask = np.fromiter((v == version for v in versions), dtype=bool, count=n)
+        _fill_outcomes(inc.total(version), bins[vmask], scores[vmask], actual[vmask],
+                       predicted[vmask], delay[vmask])
+        idx = np.flatnonzero(vmask)[-RECENT_SIZE:]
+        ring = inc.recent.setdefault(version, [])
+        ring.extend(RING_RECORD.pack(int(actual[i]), int(predicted[i]), float(scores[i]),
+                                     float(latency_ms[i])) for i in idx)
+        del ring[:-RECENT_SIZE]
+
+
+def unpack_ring(records: list[bytes]) -> dict[str, np.ndarray]:
+    """Recent outcomes, newest first, as columns."""
+    if not records:
+        empty = np.zeros(0)
+        return {"actual": empty.astype(np.int8), "predicted": empty.astype(np.int8),
+                "score": empty, "latency_ms": empty}
+    arr = np.frombuffer(b"".join(records), dtype=np.dtype(
+        [("actual", "i1"), ("predicted", "i1"), ("score", "<f4"), ("latency_ms", "<f4")]))
+    return {"actual": arr["actual"].astype(np.int8), "predicted": arr["predicted"].astype(np.int8),
+            "score": arr["score"].astype(np.float64),
+            "latency_ms": arr["latency_ms"].astype(np.float64)}
+
+
+# A prediction awaiting its label: score bin, quantized score, minute of prediction, latency
+# code, version index, predicted flag. 12 bytes.
+PENDING_RECORD = struct.Struct("<HHIHBB")
+SCORE_Q = 65535
+
+
+def pack_pending(bins: np.ndarray, scores: np.ndarray, times: np.ndarray,
+                 latency_ms: np.ndarray, vidx: np.ndarray, predicted: np.ndarray) -> list[bytes]:
+    sq = np.rint(scores * SCORE_Q).astype(np.int64)
+    minutes = (times // 60).astype(np.int64)
+    lat = fine_code(latency_ms)
+    return [PENDING_RECORD.pack(int(b), int(q), int(m), int(lc), int(v), int(p))
+            for b, q, m, lc, v, p in zip(bins, sq, minutes, lat, vidx, predicted, strict=True)]
+
+
+def unpack_pending(records: list[bytes]) -> dict[str, np.ndarray]:
+    arr = np.frombuffer(b"".join(records), dtype=np.dtype(
+        [("bin", "<u2"), ("score_q", "<u2"), ("minute", "<u4"), ("lat", "<u2"),
+         ("vidx", "u1"), ("predicted", "u1")]))
+    return {"bin": arr["bin"].astype(np.int64),
+            "score": arr["score_q"].astype(np.float64) / SCORE_Q,
+            "time": arr["minute"].astype(np.float64) * 60 + 30,
+            "lat": arr["lat"].astype(np.int64), "vidx": arr["vidx"].astype(np.int64),
+            "predicted": arr["predicted"].astype(np.int8)}
+

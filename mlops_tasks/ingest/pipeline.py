@@ -1,0 +1,254 @@
+"""The ingest path of a worker: validate a batch, resolve versions and decisions, aggregate with
+numpy, and apply everything in one exactly-once Redis call. Bad events become dead letters with
+their reason; the good events of the same batch are still counted."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import redis
+
+from .. import keys
+from ..binning import fine_decode, score_bins, threshold_bin
+from ..errors import NotFoundError, ValidationError
+from ..registry import Registry
+from ..settings import Settings
+from ..timebuckets import DAY_S, granularities
+from . import events
+from .increments import Increments, add_outcomes, add_predictions, pack_pending, unpack_pending
+from .store import AggregateStore, id_digest
+
+log = logging.getLogger("mlops.ingest")
+
+
+@dataclass
+class _Entry:
+    value: Any
+    expires: float
+
+
+@dataclass
+class ModelCache:
+    """Registry facts a worker needs per event, refreshed every ``ttl_s`` seconds."""
+
+    registry: Registry
+    ttl_s: float = 5.0
+    clock: Callable[[], float] = time.monotonic
+    _entries: dict[tuple[str, ...], _Entry] = field(default_factory=dict)
+
+    def _get(self, key: tuple[str, ...], load: Callable[[], Any]) -> Any:
+        now = self.clock()
+        hit = self._entries.get(key)
+        if hit is not None and hit.expires > now:
+            return hit.value
+        value = load()
+        self._entries[key] = _Entry(value, now + self.ttl_s)
+        return value
+
+    def versions(self, model: str) -> frozenset[str] | None:
+        """Registered versions, or None when the model is not registered."""
+        def load() -> frozenset[str] | None:
+            try:
+                return frozenset(self.registry.versions(model))
+            except NotFoundError:
+                return None
+        return self._get(("versions", model), load)
+
+    def default_version(self, model: str) -> str:
+        return self._get(("default", model), lambda: self.registry.default_version(model))
+
+    def threshold(self, model: str, version: str) -> float:
+        return self._get(("threshold", model, version), lambda: float(
+            self.registry.current(model, version)["config"]["decision_threshold"]))
+
+
+def _letter(msg: Any, batch_id: str | None, model: str | None, index: int, reason: str,
+            now: float) -> dict[str, Any]:
+    return {"at": now, "model": model, "batch_id": batch_id, "index": index, "reason": reason,
+            "event": events.original_event(msg, index)}
+
+
+class Ingestor:
+    def __init__(self, settings: Settings, registry: Registry, raw: redis.Redis,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.store = AggregateStore(raw)
+        self.models = ModelCache(registry)
+        self.clock = clock
+        self.grans = granularities(settings.retention_days)
+        self.max_age_s = settings.retention_days * DAY_S
+
+    # ------------------------------------------------------------------ helpers
+    def _reject_batch(self, msg: Any, reason: str, kind: str) -> dict[str, Any]:
+        """Every event of the batch becomes a dead letter with ``reason``."""
+        now = self.clock()
+        batch_id = msg.get("batch_id") if isinstance(msg, dict) else None
+        model = msg.get("model") if isinstance(msg, dict) else None
+        n = msg.get("n") if isinstance(msg, dict) and isinstance(msg.get("n"), int) else 1
+        n = max(1, min(n, 100_000))
+        try:
+            events.validate_model_name(model, "model")
+        except ValidationError:
+            model = None
+        if not isinstance(batch_id, str) or not batch_id:
+            batch_id = f"invalid-{hash(repr(msg)) & 0xFFFFFFFF:x}"
+        letters = [_letter(msg, batch_id, model, i, reason, now) for i in range(n)]
+        cmds = self.store.dead_letter_commands(model, letters)
+        if model is None:
+            applied = self.store.apply_invalid(batch_id, cmds)
+        else:
+            applied, _ = self.store.apply(model, batch_id, cmds)
+        log.warning("batch rejected", extra={"model": model, "batch_id": batch_id,
+                                             "kind": kind, "events": n, "reason": reason})
+        return {"model": model, "batch_id": batch_id, "applied": applied, "accepted": 0,
+                "dead_letters": n}
+
+    def _check_model(self, model: str) -> str | None:
+        if self.models.versions(model) is None:
+            return f"model: {model!r} is not registered"
+        return None
+
+    # ------------------------------------------------------------------ predictions
+    def ingest_predictions(self, msg: Any) -> dict[str, Any]:
+        now = self.clock()
+        try:
+            batch_id, model, _ = events.batch_header(msg, "predictions")
+            problem = self._check_model(model)
+            if problem:
+                return self._reject_batch(msg, problem, "predictions")
+            preds, rejects = events.decode_predictions(msg, now=now, max_age_s=self.max_age_s)
+        except (events.BatchError, ValidationError) as exc:
+            return self._reject_batch(msg, str(exc), "predictions")
+
+        versions, keep = self._resolve_versions(model, preds.version, preds.index, rejects)
+        if not keep.all():
+            preds = _subset(preds, keep)
+            versions = [v for v, k in zip(versions, keep, strict=True) if k]
+        bins = score_bins(preds.score)
+        predicted = self._decide(model, versions, bins, preds.predicted)
+
+        inc = Increments()
+        add_predictions(inc, self.grans, versions, preds.timestamp, preds.score,
+                        preds.latency_ms)
+        labeled = preds.actual >= 0
+        if labeled.any():
+            li = np.flatnonzero(labeled)
+            add_outcomes(inc, self.grans, [versions[i] for i in li], preds.timestamp[li],
+                         preds.score[li], preds.actual[li], predicted[li], preds.latency_ms[li],
+                         bins=bins[li])
+        pending = self._pending(model, preds, versions, bins, predicted, ~labeled)
+
+        letters = [_letter(msg, batch_id, model, r.index, r.reason, now) for r in rejects]
+        cmds = self.store.commands(model, inc, self.grans)
+        cmds += self.store.dead_letter_commands(model, letters)
+        applied, duplicates = self.store.apply(model, batch_id, cmds, pending)
+        if letters:
+            log.warning("events dead-lettered", extra={
+                "model": model, "batch_id": batch_id, "count": len(letters),
+                "reason": letters[0]["reason"]})
+        return {"model": model, "batch_id": batch_id, "applied": applied,
+                "accepted": len(preds), "labeled": int(labeled.sum()),
+                "pending": len(pending) - duplicates if applied else 0,
+                "duplicates": duplicates, "dead_letters": len(letters)}
+
+    def _resolve_versions(self, model: str, given: list[str | None], index: np.ndarray,
+                          rejects: list[events.Reject]) -> tuple[list[str], np.ndarray]:
+        known = self.models.versions(model) or frozenset()
+        default = None
+        out: list[str] = []
+        keep = np.ones(len(given), dtype=bool)
+        for i, v in enumerate(given):
+            if v is None:
+                default = default or self.models.default_version(model)
+                out.append(default)
+            elif v in known:
+                out.append(v)
+            else:
+                keep[i] = False
+                out.append("")
+                rejects.append(events.Reject(int(index[i]),
+                                             f"version: {v} is not registered for {model}"))
+        return out, keep
+
+    def _decide(self, model: str, versions: list[str], bins: np.ndarray,
+                predicted: np.ndarray) -> np.ndarray:
+        """Fill unknown decisions with score >= the version's decision threshold."""
+        out = predicted.copy()
+        unknown = out < 0
+        if unknown.any():
+            for version in set(versions[i] for i in np.flatnonzero(unknown)):
+                mask = unknown & np.fromiter((v == version for v in versions), dtype=bool,
+                                             count=len(versions))
+                cut = threshold_bin(self.models.threshold(model, version))
+                out[mask] = (bins[mask] >= cut).astype(np.int8)
+        return out
+
+    def _pending(self, model: str, preds: events.Predictions, versions: list[str],
+                 bins: np.ndarray, predicted: np.ndarray,
+                 unlabeled: np.ndarray) -> list[tuple[bytes, bytes]]:
+        idx = [i for i in np.flatnonzero(unlabeled) if preds.prediction_id[i] is not None]
+        if not idx:
+            return []
+        vidx_of = {v: self.store.version_index(model, v) for v in {versions[i] for i in idx}}
+        sel = np.asarray(idx)
+        records = pack_pending(bins[sel], preds.score[sel], preds.timestamp[sel],
+                               preds.latency_ms[sel],
+                               np.array([vidx_of[versions[i]] for i in idx]), predicted[sel])
+        return [(id_digest(preds.prediction_id[i]), rec)
+                for i, rec in zip(idx, records, strict=True)]
+
+    # ------------------------------------------------------------------ labels
+    def ingest_labels(self, msg: Any) -> dict[str, Any]:
+        now = self.clock()
+        try:
+            batch_id, model, _ = events.batch_header(msg, "labels")
+            problem = self._check_model(model)
+            if problem:
+                return self._reject_batch(msg, problem, "labels")
+            labels, rejects = events.decode_labels(msg, now=now, max_age_s=self.max_age_s)
+        except (events.BatchError, ValidationError) as exc:
+            return self._reject_batch(msg, str(exc), "labels")
+
+        digests = [id_digest(pid) for pid in labels.prediction_id]
+        claimed = self.store.claim(model, batch_id, digests)
+        if claimed is None:  # already applied by an earlier delivery
+            return {"model": model, "batch_id": batch_id, "applied": False, "joined": 0,
+                    "orphans": 0, "dead_letters": 0}
+        inc = Increments()
+        joined = len(claimed)
+        if claimed:
+            order = np.array([i for i, _ in claimed])
+            rec = unpack_pending([r for _, r in claimed])
+            names = self.store.version_names(model)
+            versions = [names.get(int(v), "") for v in rec["vidx"]]
+            label_ts = labels.timestamp[order]
+            add_outcomes(inc, self.grans, versions, label_ts, rec["score"],
+                         labels.actual[order], rec["predicted"], fine_decode(rec["lat"]),
+                         delay_s=np.maximum(label_ts - rec["time"], 0.0), bins=rec["bin"])
+        orphans = len(labels) - joined
+        letters = [_letter(msg, batch_id, model, r.index, r.reason, now) for r in rejects]
+        cmds = self.store.commands(model, inc, self.grans)
+        cmds += self.store.dead_letter_commands(model, letters)
+        if orphans:
+            cmds.append(["HINCRBY", keys.counters(model), "orphan_labels", orphans])
+        if joined:
+            cmds.append(["HINCRBY", keys.counters(model), "labels_joined", joined])
+        cmds.append(["DEL", keys.batch_claim(model, batch_id)])
+        applied, _ = self.store.apply(model, batch_id, cmds)
+        return {"model": model, "batch_id": batch_id, "applied": applied, "joined": joined,
+                "orphans": orphans, "dead_letters": len(letters)}
+
+
+def _subset(preds: events.Predictions, keep: np.ndarray) -> events.Predictions:
+    idx = np.flatnonzero(keep)
+    return events.Predictions(
+        score=preds.score[keep], predicted=preds.predicted[keep], actual=preds.actual[keep],
+        timestamp=preds.timestamp[keep], latency_ms=preds.latency_ms[keep],
+        version=[preds.version[i] for i in idx],
+        prediction_id=[preds.prediction_id[i] for i in idx], index=preds.index[keep])
+

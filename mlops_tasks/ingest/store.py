@@ -1,0 +1,157 @@
+"""Writes of the ingest path: one Lua call per batch applies everything exactly once.
+
+A batch's increments are turned into plain Redis commands here, then handed to ``ingest.lua``,
+which marks the batch done (SET NX) and runs them in the same atomic step; a redelivered batch
+finds its marker and changes nothing. Labels first claim their pending predictions with
+``claim.lua`` (recorded, so a crash between claim and apply loses nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import redis
+
+from .. import keys
+from ..timebuckets import Granularity
+from .increments import RECENT_SIZE, Increments
+
+BATCH_MARKER_TTL_S = 7 * 86400
+DEAD_LETTER_CAP = 10_000
+_BITFIELD_CHUNK = 500
+
+Command = list[Any]
+
+
+def _script(name: str) -> str:
+    lib = resources.files("mlops_tasks.lua").joinpath("linear_hash.lua").read_text()
+    body = resources.files("mlops_tasks.lua").joinpath(name).read_text()
+    return lib + "\n" + body
+
+
+def id_digest(prediction_id: str) -> bytes:
+    """8-byte digest of a prediction id: the field of the pending table."""
+    return hashlib.blake2b(prediction_id.encode(), digest_size=8).digest()
+
+
+def hist_type(gran: str) -> str:
+    """Day buckets may count billions per bin; minute and hour buckets never reach 2**32."""
+    return "i64" if gran == "d" else "u32"
+
+
+class AggregateStore:
+    def __init__(self, raw: redis.Redis) -> None:
+        """``raw`` must not decode responses: records and histograms are binary."""
+        self.redis = raw
+        self._ingest = raw.register_script(_script("ingest.lua"))
+        self._claim = raw.register_script(_script("claim.lua"))
+        self._vidx = raw.register_script(
+            "local i = redis.call('HGET', KEYS[1], ARGV[1]) "
+            "if i then return tonumber(i) end "
+            "i = redis.call('HLEN', KEYS[1]) "
+            "redis.call('HSET', KEYS[1], ARGV[1], i) return i")
+
+    # --------------------------------------------------------------- version index
+    def version_index(self, model: str, version: str) -> int:
+        idx = int(self._vidx(keys=[keys.version_index(model)], args=[version]))
+        if idx > 255:
+            raise ValueError(f"model {model} has more than 256 versions with events")
+        return idx
+
+    def version_names(self, model: str) -> dict[int, str]:
+        raw = self.redis.hgetall(keys.version_index(model))
+        return {int(v): k.decode() for k, v in raw.items()}
+
+    # --------------------------------------------------------------- commands
+    def commands(self, model: str, inc: Increments,
+                 grans: Iterable[Granularity]) -> list[Command]:
+        by_code = {g.code: g for g in grans}
+        out: list[Command] = []
+        for (version, code, start), delta in inc.buckets.items():
+            g = by_code[code]
+            expire_at = g.expire_at(start)
+            hkey = keys.hist(model, version, code, start)
+            nz = np.flatnonzero(delta.hist)
+            typ = hist_type(code)
+            for chunk in range(0, nz.size, _BITFIELD_CHUNK):
+                cmd: Command = ["BITFIELD", hkey, "OVERFLOW", "SAT"]
+                for i in nz[chunk:chunk + _BITFIELD_CHUNK]:
+                    cmd.extend(("INCRBY", typ, f"#{int(i)}", int(delta.hist[i])))
+                out.append(cmd)
+            if nz.size:
+                out.append(["EXPIREAT", hkey, expire_at])
+            akey = keys.agg(model, version, code, start)
+            out.extend(_hash_increments(akey, delta.counts, delta.sums))
+            out.append(["EXPIREAT", akey, expire_at])
+        for version, delta in inc.totals.items():
+            out.extend(_hash_increments(keys.total(model, version), delta.counts, delta.sums))
+        for version, records in inc.recent.items():
+            if records:
+                rkey = keys.recent(model, version)
+                out.append(["LPUSH", rkey, *records])
+                out.append(["LTRIM", rkey, 0, RECENT_SIZE - 1])
+        return out
+
+    @staticmethod
+    def dead_letter_commands(model: str | None, letters: list[dict[str, Any]]) -> list[Command]:
+        if not letters:
+            return []
+        key = keys.dead_letters(model) if model else keys.DEAD_INVALID
+        out: list[Command] = [["LPUSH", key, *(json.dumps(x, default=str) for x in letters)],
+                              ["LTRIM", key, 0, DEAD_LETTER_CAP - 1]]
+        if model:
+            out.append(["HINCRBY", keys.counters(model), "dead_letters", len(letters)])
+        return out
+
+    # --------------------------------------------------------------- scripts
+    def apply(self, model: str, batch_id: str, commands: list[Command],
+              pending: list[tuple[bytes, bytes]] = ()) -> tuple[bool, int]:
+        """Run a batch's writes once. Returns (applied, duplicate prediction ids)."""
+        args: list[Any] = [BATCH_MARKER_TTL_S, len(pending)]
+        for field, value in pending:
+            args.extend((field, value))
+        for cmd in commands:
+            args.append(len(cmd))
+            args.extend(cmd)
+        applied, duplicates = self._ingest(
+            keys=[keys.batch_done(model, batch_id), keys.pending_meta(model),
+                  keys.pending_prefix(model), keys.counters(model)],
+            args=args)
+        return bool(applied), int(duplicates)
+
+    def apply_invalid(self, batch_id: str, commands: list[Command]) -> bool:
+        """Dead letters of a batch whose model name is malformed (no model key to hang on)."""
+        marker = f"{keys.DEAD_INVALID}:done:{batch_id}"
+        if not self.redis.set(marker, 1, nx=True, ex=BATCH_MARKER_TTL_S):
+            return False
+        pipe = self.redis.pipeline(transaction=True)
+        for cmd in commands:
+            pipe.execute_command(*cmd)
+        pipe.execute()
+        return True
+
+    def claim(self, model: str, batch_id: str,
+              digests: list[bytes]) -> list[tuple[int, bytes]] | None:
+        """Pending predictions of a label batch as (label index, record); None if the batch was
+        already applied."""
+        result = self._claim(
+            keys=[keys.batch_done(model, batch_id), keys.batch_claim(model, batch_id),
+                  keys.pending_meta(model), keys.pending_prefix(model)],
+            args=[BATCH_MARKER_TTL_S, *digests])
+        if result is None:
+            return None
+        return [(int(result[i]), result[i + 1]) for i in range(0, len(result), 2)]
+
+    def pending_count(self, model: str) -> int:
+        return int(self.redis.hget(keys.pending_meta(model), "count") or 0)
+
+
+def _hash_increments(key: str, counts: dict[str, int], sums: dict[str, float]) -> list[Command]:
+    out: list[Command] = [["HINCRBY", key, f, int(v)] for f, v in counts.items() if v]
+    out.extend(["HINCRBYFLOAT", key, f, repr(float(v))] for f, v in sums.items() if v)
+    return out

@@ -1,0 +1,55 @@
+"""Structured logs: one JSON object per line (or plain text with MLOPS_LOG_FORMAT=text)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import IO, Any
+
+from .settings import Settings
+
+# Attributes every record has, and Celery's "data" (a copy of the message's arguments, which can
+# hold a whole event batch): neither is repeated in the structured output.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "data"}
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {"ts": _iso(record.created), "level": record.levelname.lower(),
+                               "logger": record.name, "message": record.getMessage()}
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                doc[key] = value
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = {k: v for k, v in record.__dict__.items()
+                  if k not in _STANDARD and not k.startswith("_")}
+        tail = " ".join(f"{k}={v}" for k, v in extras.items())
+        line = f"{_iso(record.created)} [{record.levelname}] {record.name}: {record.getMessage()}"
+        return f"{line} ({tail})" if tail else line
+
+
+def configure_logging(settings: Settings, stream: IO[str] | None = None) -> None:
+    """Send the project's and Celery's logs to ``stream`` (stderr) in the configured format."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    # One line per successful task is noise at hundreds of batches a second; failures still log.
+    if settings.log_level != "debug":
+        logging.getLogger("celery.app.trace").setLevel(logging.WARNING)

@@ -1,0 +1,40 @@
+"""The Celery application of the workers: ``celery -A mlops_tasks.workers.app worker``.
+
+Importing this module reads nothing: the settings are read from the environment when Celery
+first needs its configuration (``on_configure``), in the process that runs the worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+from mlops_tasks.celery_config import worker_config
+from mlops_tasks.connection import resolve_broker_url
+from mlops_tasks.logs import configure_logging
+from mlops_tasks.settings import Settings
+
+TASK_MODULES = ["mlops_tasks.workers.ingest_tasks"]
+
+app = Celery("mlops_tasks", include=TASK_MODULES)
+
+
+@app.on_configure.connect
+def _configure(sender: Celery, **_: Any) -> None:
+    settings = Settings.from_env()
+    broker = resolve_broker_url(settings)
+    sender.config_from_object(worker_config(settings, broker, broker))
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    """Our structured logging instead of Celery's."""
+    configure_logging(Settings.from_env())
+
+
+@signals.worker_ready.connect
+def _auto_register(sender: Any = None, **_: Any) -> None:
+    from .runtime import auto_register  # noqa: PLC0415 - needs the configured app
+
+    auto_register()
