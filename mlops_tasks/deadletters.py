@@ -12,9 +12,13 @@ from . import keys
 
 def read(client: redis.Redis, models: list[str], model: str | None = None,
          limit: int = 50) -> list[dict[str, Any]]:
-    """Dead letters, newest first, of one model (or all models and malformed batches)."""
+    """Dead letters, newest first, of one model (or of every model and of unrouted batches).
+    A name that is not a registered model finds its letters in the unrouted store."""
+    if model is not None and model not in models:
+        letters = read(client, models, None, max(limit * 10, 1000))
+        return [x for x in letters if x.get("model") == model][:limit]
     sources = [keys.dead_letters(model)] if model else \
-        [keys.dead_letters(m) for m in models] + [keys.DEAD_INVALID]
+        [keys.dead_letters(m) for m in [*models, keys.UNROUTED]]
     pipe = client.pipeline(transaction=False)
     for key in sources:
         pipe.lrange(key, 0, limit - 1)
@@ -24,7 +28,15 @@ def read(client: redis.Redis, models: list[str], model: str | None = None,
 
 
 def counts(client: redis.Redis, models: list[str]) -> dict[str, int]:
+    """Dead letters per model; names that are not registered models are counted as given."""
     pipe = client.pipeline(transaction=False)
     for m in models:
         pipe.hget(keys.counters(m), "dead_letters")
-    return {m: int(v or 0) for m, v in zip(models, pipe.execute(), strict=True)}
+    pipe.hgetall(keys.counters(keys.UNROUTED))
+    *per_model, unrouted = pipe.execute()
+    out = {m: int(v or 0) for m, v in zip(models, per_model, strict=True)}
+    for field, v in unrouted.items():
+        name = field.decode() if isinstance(field, bytes) else field
+        if name.startswith("model:"):
+            out[name[len("model:"):]] = out.get(name[len("model:"):], 0) + int(v)
+    return out

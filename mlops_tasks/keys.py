@@ -32,8 +32,9 @@ Ingest and aggregates, per model ``m`` and version ``v`` (``g`` is m|h|d, ``t`` 
     mlops:{m}:done:<batch>              STRING  marks an applied batch (TTL): idempotent ingest
     mlops:{m}:claim:<batch>             LIST    pending records claimed by a label batch (TTL)
 
-Global dead letters of batches whose model name is malformed
-    mlops:dead:invalid                  LIST    as mlops:{m}:dead
+Batches for unregistered or malformed model names are dead-lettered under the pseudo-model
+``_unrouted`` (no valid model name starts with "_"): mlops:{_unrouted}:dead, :counters (with a
+``model:<name as given>`` field per name) and :done:<batch>.
 
 Registry records never carry a TTL; aggregate buckets, markers and caches do.
 """
@@ -122,7 +123,7 @@ def dead_letters(name: str) -> str:
     return f"{_model(name)}:dead"
 
 
-DEAD_INVALID = f"{PREFIX}:dead:invalid"
+UNROUTED = "_unrouted"
 
 
 def batch_done(name: str, batch_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
 
 
+def clear_project_keys(client: redis.Redis) -> None:
+    """Delete every key of the project, but not the broker's queues and bindings."""
+    batch = list(client.scan_iter("mlops:*", count=1000))
+    for i in range(0, len(batch), 1000):
+        client.delete(*batch[i:i + 1000])
+
+
 @pytest.fixture
 def redis_url(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    redis_server.client().flushall()
+    clear_project_keys(redis_server.client())
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     return redis_server.url
 
@@ -81,3 +89,59 @@ class Cli:
 @pytest.fixture
 def cli(redis_url: str) -> Cli:
     return Cli()
+
+
+@pytest.fixture
+def raw(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05,
+             what: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def celery_app(redis_server: RedisServer) -> Any:
+    """The workers' Celery app, configured for the session's Redis."""
+    from mlops_tasks.workers.app import app
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name in known_variables() or name.startswith(ENV_PREFIX):
+                mp.delenv(name)
+        mp.setenv("REDIS_URL", redis_server.url)
+        assert app.conf.broker_url == redis_server.url
+        app.loader.import_default_modules()
+        app.finalize()
+    return app
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_app: Any) -> Iterator[Any]:
+    """A real Celery worker, in this process (threads pool), consuming every queue."""
+    from celery.contrib.testing.worker import start_worker
+
+    from mlops_tasks.queues import ALL_QUEUES
+
+    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
+                      loglevel="WARNING", queues=list(ALL_QUEUES),
+                      shutdown_timeout=30) as worker:
+        yield worker
+
+
+@pytest.fixture
+def worker(celery_worker: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The session worker, with a fresh per-test runtime (settings read from this test's env)."""
+    from mlops_tasks.workers import runtime
+
+    monkeypatch.setattr(runtime, "_runtime", None)
+    return celery_worker

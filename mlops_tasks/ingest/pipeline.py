@@ -4,6 +4,7 @@ their reason; the good events of the same batch are still counted."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -75,34 +76,32 @@ def _letter(msg: Any, batch_id: str | None, model: str | None, index: int, reaso
 
 class Ingestor:
     def __init__(self, settings: Settings, registry: Registry, raw: redis.Redis,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, cache_ttl_s: float = 5.0) -> None:
         self.settings = settings
         self.store = AggregateStore(raw)
-        self.models = ModelCache(registry)
+        self.models = ModelCache(registry, ttl_s=cache_ttl_s)
         self.clock = clock
         self.grans = granularities(settings.retention_days)
         self.max_age_s = settings.retention_days * DAY_S
 
     # ------------------------------------------------------------------ helpers
     def _reject_batch(self, msg: Any, reason: str, kind: str) -> dict[str, Any]:
-        """Every event of the batch becomes a dead letter with ``reason``."""
+        """Every event of the batch becomes a dead letter with ``reason``. A registered model
+        keeps them; others go to the ``_unrouted`` store, counted by the name given."""
         now = self.clock()
         batch_id = msg.get("batch_id") if isinstance(msg, dict) else None
         model = msg.get("model") if isinstance(msg, dict) else None
         n = msg.get("n") if isinstance(msg, dict) and isinstance(msg.get("n"), int) else 1
         n = max(1, min(n, 100_000))
-        try:
-            events.validate_model_name(model, "model")
-        except ValidationError:
-            model = None
-        if not isinstance(batch_id, str) or not batch_id:
-            batch_id = f"invalid-{hash(repr(msg)) & 0xFFFFFFFF:x}"
+        if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 128:
+            batch_id = "invalid-" + hashlib.sha1(repr(msg).encode()).hexdigest()[:16]
+        registered = isinstance(model, str) and self._check_model(model) is None
+        owner = model if registered else keys.UNROUTED
         letters = [_letter(msg, batch_id, model, i, reason, now) for i in range(n)]
-        cmds = self.store.dead_letter_commands(model, letters)
-        if model is None:
-            applied = self.store.apply_invalid(batch_id, cmds)
-        else:
-            applied, _ = self.store.apply(model, batch_id, cmds)
+        cmds = self.store.dead_letter_commands(owner, letters)
+        if not registered:
+            cmds.append(["HINCRBY", keys.counters(owner), f"model:{str(model)[:64]}", n])
+        applied, _ = self.store.apply(owner, batch_id, cmds)
         log.warning("batch rejected", extra={"model": model, "batch_id": batch_id,
                                              "kind": kind, "events": n, "reason": reason})
         return {"model": model, "batch_id": batch_id, "applied": applied, "accepted": 0,

@@ -98,15 +98,13 @@ class AggregateStore:
         return out
 
     @staticmethod
-    def dead_letter_commands(model: str | None, letters: list[dict[str, Any]]) -> list[Command]:
+    def dead_letter_commands(model: str, letters: list[dict[str, Any]]) -> list[Command]:
         if not letters:
             return []
-        key = keys.dead_letters(model) if model else keys.DEAD_INVALID
-        out: list[Command] = [["LPUSH", key, *(json.dumps(x, default=str) for x in letters)],
-                              ["LTRIM", key, 0, DEAD_LETTER_CAP - 1]]
-        if model:
-            out.append(["HINCRBY", keys.counters(model), "dead_letters", len(letters)])
-        return out
+        key = keys.dead_letters(model)
+        return [["LPUSH", key, *(json.dumps(x, default=str) for x in letters)],
+                ["LTRIM", key, 0, DEAD_LETTER_CAP - 1],
+                ["HINCRBY", keys.counters(model), "dead_letters", len(letters)]]
 
     # --------------------------------------------------------------- scripts
     def apply(self, model: str, batch_id: str, commands: list[Command],
@@ -123,17 +121,6 @@ class AggregateStore:
                   keys.pending_prefix(model), keys.counters(model)],
             args=args)
         return bool(applied), int(duplicates)
-
-    def apply_invalid(self, batch_id: str, commands: list[Command]) -> bool:
-        """Dead letters of a batch whose model name is malformed (no model key to hang on)."""
-        marker = f"{keys.DEAD_INVALID}:done:{batch_id}"
-        if not self.redis.set(marker, 1, nx=True, ex=BATCH_MARKER_TTL_S):
-            return False
-        pipe = self.redis.pipeline(transaction=True)
-        for cmd in commands:
-            pipe.execute_command(*cmd)
-        pipe.execute()
-        return True
 
     def claim(self, model: str, batch_id: str,
               digests: list[bytes]) -> list[tuple[int, bytes]] | None:

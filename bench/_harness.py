@@ -1,0 +1,358 @@
+"""Shared helpers of the benchmarks: a private redis-server, worker subprocesses, polling,
+cleanup and result printing.
+
+Everything a benchmark starts lives in one temporary folder and is stopped by ``Bench.close()``
+(also on Ctrl-C, SIGTERM or an exception: use ``with Bench(...) as b:``). Children are started
+in their own session (so a Ctrl-C reaches only the benchmark, which then stops them in order)
+and with a parent-death signal, so even a SIGKILLed benchmark leaves nothing running.
+
+Nothing here touches the operator's own Redis or data folder: the children's environment is
+scrubbed of every project setting, REDIS_URL points at the private server and MLOPS_DATA_DIR at
+the temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from mlops_tasks.embedded import find_server_binary
+from mlops_tasks.settings import ENV_PREFIX, known_variables
+
+BENCH_DIR = Path(__file__).resolve().parent
+BUILTIN_MODELS = ("n1-detector", "waf-behavioral", "queue-anomaly")
+HOST = "127.0.0.1"
+
+
+def log(msg: str) -> None:
+    """Progress goes to stderr; stdout holds only the results table and the JSON line."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+# Children are exec'd through this launcher, which asks the kernel to SIGTERM them when the
+# benchmark dies (PR_SET_PDEATHSIG survives exec). No preexec_fn: the benchmark has threads.
+_LAUNCHER = ("import ctypes, os, signal, sys\n"
+             "try:\n"
+             "    ctypes.CDLL('libc.so.6').prctl(1, signal.SIGTERM)\n"
+             "except OSError:\n"
+             "    pass\n"
+             "if os.getppid() != int(sys.argv[1]):\n"
+             "    sys.exit(1)\n"
+             "os.execvp(sys.argv[2], sys.argv[2:])\n")
+
+
+def _launch(args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *args]
+
+
+def clean_env(redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of the benchmark's children (and of its own clients)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in known_variables() and not k.startswith(ENV_PREFIX)}
+    env.update({"REDIS_URL": redis_url, "MLOPS_LOG_LEVEL": "warning",
+                "MLOPS_DATA_DIR": str(tmp / "mlops-data"), "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    facts: dict[str, Any] = {"nproc": os.cpu_count(), "cpu": cpu,
+                             "python": platform.python_version(), "platform": platform.platform()}
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run([find_server_binary(), "--version"], capture_output=True, text=True,
+                             timeout=10).stdout
+        facts["redis"] = next((p.split("=", 1)[1] for p in out.split() if p.startswith("v=")), out)
+    return facts
+
+
+# --------------------------------------------------------------------------- processes
+class Proc:
+    """A child process in its own session; stopped with ``sig``, then SIGKILL of its group."""
+
+    def __init__(self, name: str, args: Sequence[str], env: dict[str, str], log_path: Path,
+                 cwd: Path | None = None) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(_launch(args), env=env, cwd=cwd,
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}; "
+                               f"last log lines:\n{self.tail()}")
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(text[-lines:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name} (pid {self.proc.pid}) did not stop in {timeout:g}s: SIGKILL")
+        # The process group is this child's own session (start_new_session): its pid.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        self._log.close()
+
+
+class RedisServer(Proc):
+    def __init__(self, tmp: Path, env: dict[str, str], *, extra_args: Sequence[str] = ()) -> None:
+        self.port = free_port()
+        self.dir = tmp / f"redis-{self.port}"
+        self.dir.mkdir(parents=True)
+        args = [find_server_binary(), "--port", str(self.port), "--bind", HOST,
+                "--dir", str(self.dir), "--save", "", "--appendonly", "no",
+                "--protected-mode", "yes", *extra_args]
+        super().__init__(f"redis-server:{self.port}", args, env, self.dir / "redis.log")
+        self.url = f"redis://{HOST}:{self.port}/0"
+        deadline = time.monotonic() + 15
+        while True:
+            self.check_alive()
+            try:
+                if self.client().ping():
+                    break
+            except redis.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {self.port} did not answer in 15s")
+            time.sleep(0.02)
+
+    def client(self, decode: bool = True) -> redis.Redis:
+        return redis.Redis(host=HOST, port=self.port, decode_responses=decode,
+                           socket_connect_timeout=5, socket_timeout=60)
+
+
+# --------------------------------------------------------------------------- the session
+class Bench:
+    """Owns the temporary folder and every process a benchmark starts."""
+
+    def __init__(self, name: str, keep_tmp: bool = False) -> None:
+        self.name = name
+        self.keep_tmp = keep_tmp
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"mlops-bench-{name}-"))
+        self._procs: list[Proc] = []
+        self._prev_term = None
+
+    def __enter__(self) -> Bench:
+        def on_term(signum: int, _frame: Any) -> None:
+            raise SystemExit(128 + signum)
+        self._prev_term = signal.signal(signal.SIGTERM, on_term)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        if self._prev_term is not None:
+            signal.signal(signal.SIGTERM, self._prev_term)
+
+    def close(self) -> None:
+        # Ctrl-C during cleanup must not leave children behind: ignore it until done.
+        prev_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for p in reversed(self._procs):  # workers first, Redis last
+                try:
+                    p.stop()
+                except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                    log(f"stopping {p.name}: {exc}")
+            self._procs.clear()
+            if not self.keep_tmp:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            else:
+                log(f"kept {self.tmp}")
+        finally:
+            signal.signal(signal.SIGINT, prev_int)
+
+    # ---------------------------------------------------------------- Redis
+    def start_redis(self, extra_args: Sequence[str] = ()) -> RedisServer:
+        env = clean_env("redis://unused", self.tmp)
+        server = RedisServer(self.tmp, env, extra_args=extra_args)
+        self._procs.append(server)
+        log(f"redis-server pid {server.pid} on {server.url}")
+        return server
+
+    def use_redis(self, server: RedisServer) -> dict[str, str]:
+        """Point this process's own settings at the private server (never the embedded one)
+        and return the environment for children."""
+        env = clean_env(server.url, self.tmp)
+        for k in list(os.environ):
+            if k in known_variables() or k.startswith(ENV_PREFIX):
+                del os.environ[k]
+        os.environ.update({k: env[k] for k in ("REDIS_URL", "MLOPS_LOG_LEVEL", "MLOPS_DATA_DIR")})
+        return env
+
+    # ---------------------------------------------------------------- workers
+    def start_mlops_worker(self, server: RedisServer, concurrency: int,
+                           queues: str = "mlops.events") -> WorkerProc:
+        """``mlops worker`` (the project's Celery app) consuming ``queues``."""
+        env = clean_env(server.url, self.tmp)
+        tag = f"mlops{len(self._procs)}-{os.getpid()}"
+        args = [sys.executable, "-m", "mlops_tasks.cli.main", "worker",
+                "--concurrency", str(concurrency), "--queues", queues, "--loglevel", "warning",
+                f"--hostname={tag}@%h"]
+        w = WorkerProc(f"mlops worker -c {concurrency}", args, env, self.tmp / f"{tag}.log")
+        self._procs.append(w)
+        log(f"mlops worker pid {w.pid} (concurrency {concurrency}, queues {queues})")
+        return w
+
+    def start_celery_worker(self, server: RedisServer, app_module: str, concurrency: int,
+                            queues: str) -> WorkerProc:
+        """A plain ``celery worker`` for an app module living in bench/."""
+        env = clean_env(server.url, self.tmp,
+                        PYTHONPATH=os.pathsep.join([str(BENCH_DIR),
+                                                    os.environ.get("PYTHONPATH", "")]).rstrip(
+                            os.pathsep))
+        tag = f"celery{len(self._procs)}-{os.getpid()}"
+        args = [sys.executable, "-m", "celery", "-A", app_module, "worker",
+                "--concurrency", str(concurrency), "--queues", queues, "--loglevel", "WARNING",
+                "--task-events", f"--hostname={tag}@%h"]
+        w = WorkerProc(f"celery worker {app_module} -c {concurrency}", args, env,
+                       self.tmp / f"{tag}.log", cwd=BENCH_DIR)
+        self._procs.append(w)
+        log(f"celery worker pid {w.pid} ({app_module}, concurrency {concurrency})")
+        return w
+
+    def stop(self, p: Proc) -> None:
+        if p in self._procs:
+            p.stop()
+            self._procs.remove(p)
+
+
+class WorkerProc(Proc):
+    """A Celery worker: SIGTERM is a warm shutdown (running tasks finish), then SIGKILL."""
+
+
+# --------------------------------------------------------------------------- waiting
+def wait_until(what: str, probe: Callable[[], Any], done: Callable[[Any], bool], *,
+               timeout: float, interval: float = 0.01,
+               alive: Sequence[Proc] = (), progress_every: float = 5.0) -> tuple[Any, float]:
+    """Poll ``probe()`` until ``done(value)``; return (value, monotonic time it was seen).
+    Raises TimeoutError after ``timeout`` seconds, RuntimeError if a watched process died."""
+    start = time.monotonic()
+    deadline = start + timeout
+    next_report = start + progress_every
+    while True:
+        value = probe()
+        now = time.monotonic()
+        if done(value):
+            return value, now
+        if now > deadline:
+            raise TimeoutError(f"{what}: not reached in {timeout:g}s (last value {value!r})")
+        if now > next_report:
+            log(f"  waiting for {what}: {value!r}")
+            next_report = now + progress_every
+            for p in alive:
+                p.check_alive()
+        time.sleep(interval)
+
+
+def wait_models_registered(r: redis.Redis, worker: Proc, models: Sequence[str] = BUILTIN_MODELS,
+                           timeout: float = 60.0) -> None:
+    """The worker registers the built-in models when it is ready (``worker_ready``)."""
+    def probe() -> set[str]:
+        worker.check_alive()
+        return set(r.smembers("mlops:models"))
+    wait_until("models registered by the worker", probe, lambda s: set(models) <= s,
+               timeout=timeout, interval=0.05, alive=[worker])
+
+
+def total_key(model: str, version: str = "1.0.0") -> str:
+    return f"mlops:{{{model}}}:total:{version}"
+
+
+def totals(r: redis.Redis, model: str, version: str = "1.0.0") -> tuple[int, int]:
+    """(predictions, labeled) counted since deployment by the Ingestor."""
+    n, labeled = r.hmget(total_key(model, version), "n", "labeled")
+    return int(n or 0), int(labeled or 0)
+
+
+def queue_length(r: redis.Redis, queue: str = "mlops.events") -> int:
+    return int(r.llen(queue))
+
+
+def used_memory(r: redis.Redis) -> int:
+    return int(r.info("memory")["used_memory"])
+
+
+def performance_summary(env: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "mlops_tasks.cli.main", "performance-summary",
+                          "--json"], env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"mlops performance-summary failed: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+# --------------------------------------------------------------------------- output
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for j, row in enumerate(cells):
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+    sys.stdout.flush()
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        if x >= 100:
+            return f"{x:,.0f}"
+        return f"{x:.3g}" if x < 10 else f"{x:.1f}"
+    if isinstance(x, int) and not isinstance(x, bool):
+        return f"{x:,}"
+    return "-" if x is None else str(x)
+
+
+def print_json(doc: dict[str, Any]) -> None:
+    print(json.dumps(doc, sort_keys=True, default=str), flush=True)
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    log(f"--- {name}")
+    t0 = time.monotonic()
+    yield
+    log(f"--- {name}: done in {time.monotonic() - t0:.1f}s")

@@ -1,0 +1,334 @@
+"""End-to-end ingest throughput: from the client's record calls until the events are counted in
+the aggregates, side by side with the naive one-task-per-event design and Redis's own ceiling.
+
+    .venv/bin/python bench/ingest_throughput.py [--concurrency 2] [--batch-events 2000000]
+        [--prediction-events 500000] [--naive-events 20000] [--redis-benchmark-n 2000000]
+
+Phases, all against one private redis-server (``--save "" --appendonly no``):
+
+  a. ``MonitoringClient.record_batch`` with labeled events (``actual=`` arrays), calls of
+     ``--batch-size`` scores, consumed by ``mlops worker --concurrency N``;
+  b. ``MonitoringClient.record_prediction(..., actual=...)`` from one thread;
+  c. the naive design: one Celery task per event (bench/_naive_app.py, one HINCRBY pipeline per
+     event), its own ``celery worker --concurrency N``;
+  d. ``redis-benchmark -P 64 -t set,incr`` (pipelined): what Redis alone does on this machine.
+
+Each of (a)-(c) is timed from just before the first record/send call until the last event is
+visible in Redis (the Ingestor's ``mlops:{model}:total:<version>`` HASH, field ``labeled``, or
+the naive task's own counter), polled every 10 ms. The clients use ``overflow="block"`` so that
+no event is dropped: a client that produces faster than the pipeline drains is slowed down, and
+that is part of the measured time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from _harness import (
+    Bench,
+    log,
+    machine_facts,
+    performance_summary,
+    phase,
+    print_json,
+    print_table,
+    queue_length,
+    totals,
+    wait_models_registered,
+    wait_until,
+)
+
+TARGETS = {"record_batch": 250_000, "record_prediction": 100_000}
+NAIVE_EXPECTED = (800, 1_000)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--concurrency", type=int, default=2,
+                   help="worker processes of each worker (default 2)")
+    p.add_argument("--batch-events", type=int, default=2_000_000,
+                   help="events sent with record_batch (default 2,000,000)")
+    p.add_argument("--batch-size", type=int, default=10_000,
+                   help="scores per record_batch call (default 10,000)")
+    p.add_argument("--prediction-events", type=int, default=500_000,
+                   help="record_prediction calls (default 500,000)")
+    p.add_argument("--naive-events", type=int, default=20_000,
+                   help="one-task-per-event tasks (default 20,000)")
+    p.add_argument("--redis-benchmark-n", type=int, default=2_000_000,
+                   help="requests per redis-benchmark test (default 2,000,000; 0 skips it)")
+    p.add_argument("--client-batch-size", type=int, default=None,
+                   help="MonitoringClient batch_size for (b) (default: the library's, "
+                        "MLOPS_CLIENT_BATCH_SIZE=500)")
+    p.add_argument("--timeout", type=float, default=240.0,
+                   help="give up on a phase after this many seconds (default 240)")
+    p.add_argument("--skip", default="", help="comma-separated phases to skip: a,b,c,d")
+    p.add_argument("--keep-tmp", action="store_true", help="keep the temporary folder (logs)")
+    args = p.parse_args()
+    for name in ("concurrency", "batch_size"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    for name in ("batch_events", "prediction_events", "naive_events", "redis_benchmark_n"):
+        if getattr(args, name) < 0:
+            p.error(f"--{name.replace('_', '-')} must be >= 0")
+    return args
+
+
+def score_columns(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Detector-like scores (bimodal) and labels that mostly agree with them."""
+    positive = rng.random(n) < 0.3
+    scores = np.where(positive, rng.beta(5, 2, n), rng.beta(2, 5, n))
+    actual = np.where(rng.random(n) < 0.9, positive, ~positive).astype(np.int8)
+    return np.clip(scores, 0.0, 1.0), actual
+
+
+# --------------------------------------------------------------------------- phases
+def phase_record_batch(srv: Any, worker: Any, model: str, events: int, size: int,
+                       timeout: float) -> dict[str, Any]:
+    from mlops_tasks.client import MonitoringClient  # noqa: PLC0415
+
+    r = srv.client()
+    rng = np.random.default_rng(1)
+    columns = [score_columns(rng, size) for _ in range(8)]
+    calls = -(-events // size)
+    events = calls * size
+    with MonitoringClient(broker_url=srv.url, overflow="block") as client:
+        # Warm-up: connections, registry caches, Lua scripts of the workers.
+        base_n, base_l = totals(r, model)
+        for i in range(4):
+            client.record_batch(model, columns[i][0], actual=columns[i][1])
+        wait_until("warm-up visible", lambda: totals(r, model)[1], lambda v: v >= base_l + 4 * size,
+                   timeout=60, alive=[worker])
+        base_n, base_l = totals(r, model)
+
+        t0 = time.monotonic()
+        for i in range(calls):
+            s, a = columns[i % len(columns)]
+            client.record_batch(model, s, actual=a)
+        t_calls = time.monotonic()
+        client.flush(timeout)
+        t_sent = time.monotonic()
+        (n, labeled), t_end = wait_until(
+            "record_batch events visible", lambda: totals(r, model),
+            lambda v: v[1] >= base_l + events, timeout=timeout, alive=[worker])
+        stats = client.stats()
+    elapsed = t_end - t0
+    return {"events": events, "calls": calls, "events_per_call": size,
+            "seconds": elapsed, "events_per_s": events / elapsed,
+            "client_calls_s": t_calls - t0, "client_sent_s": t_sent - t0,
+            "counted_predictions": n - base_n, "counted_labeled": labeled - base_l,
+            "dropped": stats["dropped"], "messages": stats["batches_sent"]}
+
+
+def phase_record_prediction(srv: Any, worker: Any, model: str, events: int,
+                            batch_size: int | None, timeout: float) -> dict[str, Any]:
+    from mlops_tasks.client import MonitoringClient  # noqa: PLC0415
+
+    r = srv.client()
+    rng = np.random.default_rng(2)
+    s, a = score_columns(rng, 65_536)
+    scores = s.tolist()
+    actual = [bool(x) for x in a]
+    mask = len(scores) - 1
+    with MonitoringClient(broker_url=srv.url, overflow="block",
+                          batch_size=batch_size) as client:
+        rp = client.record_prediction
+        base_n, base_l = totals(r, model)
+        for i in range(2_000):  # warm-up
+            rp(model, scores[i], actual=actual[i])
+        client.flush(30)
+        wait_until("warm-up visible", lambda: totals(r, model)[1],
+                   lambda v: v >= base_l + 2_000, timeout=60, alive=[worker])
+        base_n, base_l = totals(r, model)
+        sent0 = client.stats()["batches_sent"]
+
+        t0 = time.monotonic()
+        for i in range(events):
+            j = i & mask
+            rp(model, scores[j], actual=actual[j])
+        t_calls = time.monotonic()
+        client.flush(timeout)
+        t_sent = time.monotonic()
+        (n, labeled), t_end = wait_until(
+            "record_prediction events visible", lambda: totals(r, model),
+            lambda v: v[1] >= base_l + events, timeout=timeout, alive=[worker])
+        stats = client.stats()
+    elapsed = t_end - t0
+    messages = stats["batches_sent"] - sent0
+    return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed,
+            "client_calls_s": t_calls - t0, "client_sent_s": t_sent - t0,
+            "us_per_call": (t_calls - t0) / max(events, 1) * 1e6,
+            "counted_predictions": n - base_n, "counted_labeled": labeled - base_l,
+            "dropped": stats["dropped"], "messages": messages,
+            "events_per_message": events / max(messages, 1),
+            "client_batch_size": client.batch_size}
+
+
+def phase_naive(bench: Bench, srv: Any, concurrency: int, events: int,
+                timeout: float) -> dict[str, Any]:
+    import _naive_app as naive  # noqa: PLC0415
+    from celery import Celery  # noqa: PLC0415
+
+    from mlops_tasks.celery_config import producer_config  # noqa: PLC0415
+    from mlops_tasks.settings import Settings  # noqa: PLC0415
+
+    r = srv.client()
+    worker = bench.start_celery_worker(srv, "_naive_app", concurrency, naive.QUEUE)
+    try:
+        producer = Celery("bench-naive-producer", set_as_current=False)
+        producer.config_from_object(producer_config(Settings.from_env(), srv.url))
+        key = naive.total_key("n1-detector")
+
+        def counted() -> int:
+            return int(r.hget(key, "labeled") or 0)
+
+        def send(i: int, score: float, actual: int) -> None:
+            producer.send_task(naive.TASK, args=["n1-detector", score, actual, time.time()],
+                               queue=naive.QUEUE, serializer="json")
+
+        rng = np.random.default_rng(3)
+        s, a = score_columns(rng, 4096)
+        scores, actual = s.tolist(), a.tolist()
+        for i in range(200):  # warm-up: the worker is ready when these are counted
+            send(i, scores[i], actual[i])
+        wait_until("naive worker ready", counted, lambda v: v >= 200, timeout=60,
+                   alive=[worker], interval=0.05)
+        base = counted()
+
+        t0 = time.monotonic()
+        for i in range(events):
+            send(i, scores[i & 4095], actual[i & 4095])
+        t_sent = time.monotonic()
+        done, t_end = wait_until("naive events counted", counted,
+                                 lambda v: v >= base + events, timeout=timeout,
+                                 alive=[worker], progress_every=5)
+        producer.close()
+    finally:
+        bench.stop(worker)
+    elapsed = t_end - t0
+    return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed,
+            "client_sent_s": t_sent - t0, "counted_labeled": done - base}
+
+
+def phase_redis_benchmark(port: int, n: int, timeout: float) -> dict[str, Any]:
+    exe = shutil.which("redis-benchmark")
+    if exe is None:
+        return {"skipped": "redis-benchmark not on PATH"}
+    cmd = [exe, "-h", "127.0.0.1", "-p", str(port), "-P", "64", "-n", str(n),
+           "-t", "set,incr", "-q"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    rates: dict[str, float] = {}
+    for line in re.split(r"[\r\n]+", out.stdout):
+        m = re.match(r"^\s*([A-Z]+):\s*([\d.]+) requests per second", line)
+        if m:
+            rates[m.group(1).lower()] = float(m.group(2))
+    if out.returncode != 0 or not rates:
+        raise RuntimeError(f"redis-benchmark failed: {out.stderr.strip() or out.stdout[-500:]}")
+    return {"command": " ".join(cmd), "requests": n, "ops_per_s": rates}
+
+
+# --------------------------------------------------------------------------- main
+def main() -> int:
+    args = parse_args()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    results: dict[str, Any] = {"benchmark": "ingest_throughput", "machine": machine_facts(),
+                               "concurrency": args.concurrency}
+    log(f"machine: {results['machine']}")
+    with Bench("ingest", keep_tmp=args.keep_tmp) as bench:
+        srv = bench.start_redis()
+        env = bench.use_redis(srv)
+        r = srv.client()
+        worker = bench.start_mlops_worker(srv, args.concurrency)
+        wait_models_registered(r, worker)
+
+        if "a" not in skip and args.batch_events:
+            with phase(f"(a) record_batch: {args.batch_events:,} labeled events "
+                       f"in calls of {args.batch_size:,}"):
+                results["record_batch"] = phase_record_batch(
+                    srv, worker, "n1-detector", args.batch_events, args.batch_size, args.timeout)
+                log(f"    {results['record_batch']['events_per_s']:,.0f} events/s")
+        if "b" not in skip and args.prediction_events:
+            with phase(f"(b) record_prediction: {args.prediction_events:,} calls, one thread"):
+                results["record_prediction"] = phase_record_prediction(
+                    srv, worker, "waf-behavioral", args.prediction_events,
+                    args.client_batch_size, args.timeout)
+                log(f"    {results['record_prediction']['events_per_s']:,.0f} events/s")
+        if "a" not in skip or "b" not in skip:
+            summary = performance_summary(env)
+            results["performance_summary"] = {
+                m["name"]: {"count": m["windows"]["since_deployment"]["count"],
+                            "predictions": m["windows"]["since_deployment"]["predictions"],
+                            "dead_letters": m["dead_letters"]}
+                for m in summary["models"]}
+        results["events_queue_left"] = queue_length(r)
+        bench.stop(worker)  # the naive phase gets the CPUs to itself
+
+        if "c" not in skip and args.naive_events:
+            with phase(f"(c) naive: {args.naive_events:,} Celery tasks, one per event"):
+                results["naive_task_per_event"] = phase_naive(
+                    bench, srv, args.concurrency, args.naive_events, args.timeout)
+                log(f"    {results['naive_task_per_event']['events_per_s']:,.0f} events/s")
+        if "d" not in skip and args.redis_benchmark_n:
+            with phase(f"(d) redis-benchmark -P 64 -n {args.redis_benchmark_n:,} -t set,incr"):
+                results["redis_benchmark"] = phase_redis_benchmark(
+                    srv.port, args.redis_benchmark_n, args.timeout)
+
+    report(results)
+    return 0
+
+
+def report(res: dict[str, Any]) -> None:
+    rows = []
+    if "record_batch" in res:
+        x = res["record_batch"]
+        rows.append(["(a) record_batch, labeled", x["events"], x["seconds"], x["events_per_s"],
+                     f">= {TARGETS['record_batch']:,}",
+                     "PASS" if x["events_per_s"] >= TARGETS["record_batch"] else "BELOW"])
+    if "record_prediction" in res:
+        x = res["record_prediction"]
+        rows.append(["(b) record_prediction, 1 thread", x["events"], x["seconds"],
+                     x["events_per_s"], f">= {TARGETS['record_prediction']:,}",
+                     "PASS" if x["events_per_s"] >= TARGETS["record_prediction"] else "BELOW"])
+    if "naive_task_per_event" in res:
+        x = res["naive_task_per_event"]
+        rows.append(["(c) naive: 1 Celery task/event", x["events"], x["seconds"],
+                     x["events_per_s"], f"~{NAIVE_EXPECTED[0]:,}-{NAIVE_EXPECTED[1]:,}", ""])
+    if "redis_benchmark" in res and "ops_per_s" in res["redis_benchmark"]:
+        x = res["redis_benchmark"]
+        for op, rate in x["ops_per_s"].items():
+            rows.append([f"(d) redis-benchmark {op.upper()} -P 64", x["requests"],
+                         x["requests"] / rate, rate, "ceiling", ""])
+    print()
+    print(f"ingest throughput, end to end (worker concurrency {res['concurrency']}, "
+          f"nproc {res['machine']['nproc']})")
+    print_table(["path", "events", "seconds", "events/s", "target", ""], rows)
+    if "record_batch" in res and "naive_task_per_event" in res:
+        ratio = res["record_batch"]["events_per_s"] / res["naive_task_per_event"]["events_per_s"]
+        print(f"record_batch vs one task per event: {ratio:,.0f}x")
+    for name in ("record_batch", "record_prediction"):
+        if name in res:
+            x = res[name]
+            print(f"{name}: client calls returned after {x['client_calls_s']:.2f}s, all sent "
+                  f"after {x['client_sent_s']:.2f}s, visible after {x['seconds']:.2f}s; "
+                  f"{x['messages']:,} messages, dropped {x['dropped']}")
+    if "performance_summary" in res:
+        print("mlops performance-summary --json (since_deployment): " + ", ".join(
+            f"{k}: count={v['count']:,} predictions={v['predictions']:,}"
+            for k, v in res["performance_summary"].items()))
+    print_json(res)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; everything started was stopped")
+        sys.exit(130)

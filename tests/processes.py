@@ -1,0 +1,61 @@
+"""Worker subprocesses for the tests that kill and restart them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlops_tasks.settings import ENV_PREFIX, known_variables
+
+
+def project_env(redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in known_variables() and not k.startswith(ENV_PREFIX)}
+    env.update(REDIS_URL=redis_url, MLOPS_LOG_LEVEL="info", **extra)
+    return env
+
+
+class WorkerProcess:
+    """`mlops worker` in its own process group, its log in a file."""
+
+    def __init__(self, redis_url: str, log_dir: Path, *args: str, **env: str) -> None:
+        self.redis_url = redis_url
+        self.log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
+        self.args = args
+        self.env = project_env(redis_url, **env)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> WorkerProcess:
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlops_tasks.cli.main", "worker", *self.args],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b" ready." in self.log_path.read_bytes():
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready: {self.log_path.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no warm shutdown, no acks."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")

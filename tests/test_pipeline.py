@@ -1,0 +1,239 @@
+"""Client -> Celery -> worker -> Redis, end to end, with real workers and a real Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import redis
+from sklearn.metrics import accuracy_score, f1_score
+
+from mlops_tasks.client import MonitoringClient
+from mlops_tasks.queues import EVENTS_QUEUE, TASK_INGEST_PREDICTIONS
+from mlops_tasks.registry import Registry
+from mlops_tasks.settings import Settings
+from mlops_tasks.windows import WindowReader
+
+from .conftest import wait_for
+from .processes import WorkerProcess
+from .redis_server import RedisServer
+from .test_registry import register_catalogue
+
+MODEL = "waf-behavioral"
+
+
+def totals(url: str, model: str = MODEL, version: str = "1.0.0") -> dict[str, float]:
+    reader = WindowReader(redis.Redis.from_url(url), Settings.from_env({}))
+    return reader.totals(model, version)
+
+
+def test_events_through_real_workers_give_scikit_learn_metrics(worker, registry, redis_url,
+                                                               cli) -> None:
+    """Given a detector recording 4,000 predictions, a quarter labeled later, when the worker
+    has ingested them, then performance-summary shows scikit-learn's metrics."""
+    register_catalogue(registry)
+    rng = np.random.default_rng(11)
+    n = 4000
+    scores = rng.random(n)
+    actual = rng.random(n) < scores
+    predicted = scores >= 0.7  # waf-behavioral's decision threshold
+    with MonitoringClient(flush_interval_ms=20) as client:
+        ids = [client.record_prediction(MODEL, float(s), actual=bool(a) if i % 4 else None,
+                                        latency_ms=1.5)
+               for i, (s, a) in enumerate(zip(scores, actual, strict=True))]
+        for i in range(0, n, 4):
+            client.record_ground_truth(MODEL, ids[i], bool(actual[i]))
+        assert client.flush(30)
+        assert client.stats()["dropped"] == 0
+    wait_for(lambda: totals(redis_url).get("labeled") == n, what="all outcomes")
+    doc = cli.json("performance-summary")
+    waf = next(m for m in doc["models"] if m["name"] == MODEL)
+    since = waf["windows"]["since_deployment"]
+    assert since["count"] == n
+    assert since["accuracy"] == pytest.approx(accuracy_score(actual, predicted))
+    assert since["f1"] == pytest.approx(f1_score(actual, predicted))
+    assert waf["pending_labels"] == 0 and waf["orphan_labels"] == 0
+    assert set(waf["windows"]) >= {"last_100", "last_1000", "since_deployment"}
+    for window in waf["windows"].values():
+        assert {"count", "accuracy", "precision", "recall", "f1", "false_positive_rate",
+                "avg_confidence", "latency_p50_ms", "latency_p95_ms"} <= set(window)
+
+
+def test_bad_events_reach_the_dead_letter_store_and_the_cli(worker, registry, redis_url, cli,
+                                                            celery_app) -> None:
+    register_catalogue(registry)
+    batch = {"v": 1, "kind": "predictions", "batch_id": "raw-1", "model": MODEL, "n": 3,
+             "score": [0.9, 7, 0.2], "actual": [1, 1, 0]}
+    celery_app.send_task(TASK_INGEST_PREDICTIONS, args=[batch], queue=EVENTS_QUEUE)
+    celery_app.send_task(TASK_INGEST_PREDICTIONS, args=[dict(batch, batch_id="raw-2",
+                                                             model="nobody")], queue=EVENTS_QUEUE)
+    wait_for(lambda: totals(redis_url).get("n") == 2, what="good events")
+    doc = wait_for(lambda: (d := cli.json("dead-letters")) and len(d["dead_letters"]) == 4 and d,
+                   what="dead letters")
+    reasons = {x["reason"] for x in doc["dead_letters"]}
+    assert reasons == {"score: expected a number in [0, 1], got 7.0",
+                       "model: 'nobody' is not registered"}
+    only = cli.json("dead-letters", "--model", MODEL)
+    assert [x["event"]["score"] for x in only["dead_letters"]] == [7]
+    assert "score: expected a number in [0, 1]" in cli("dead-letters").stdout
+
+
+def test_the_client_validates_every_argument(redis_url) -> None:
+    with MonitoringClient() as client:
+        cases = [
+            (lambda: client.record_prediction("", 0.5), "model: expected a model name"),
+            (lambda: client.record_prediction("Bad Name", 0.5), "model: expected"),
+            (lambda: client.record_prediction(MODEL, 1.5), r"score: expected a number in \[0, 1\]"),
+            (lambda: client.record_prediction(MODEL, "0.5"), "score: expected a number"),
+            (lambda: client.record_prediction(MODEL, float("nan")), "score: expected a number"),
+            (lambda: client.record_prediction(MODEL, 0.5, actual="yes"),
+             "actual: expected a boolean or 0/1"),
+            (lambda: client.record_prediction(MODEL, 0.5, actual=2), "actual: expected"),
+            (lambda: client.record_prediction(MODEL, 0.5, predicted=0.3), "predicted: expected"),
+            (lambda: client.record_prediction(MODEL, 0.5, latency_ms=-1),
+             "latency_ms: expected a number >= 0"),
+            (lambda: client.record_prediction(MODEL, 0.5, prediction_id=""),
+             "prediction_id: expected a string"),
+            (lambda: client.record_prediction(MODEL, 0.5, metadata=[1]), "metadata: expected a dict"),
+            (lambda: client.record_ground_truth(MODEL, "id", None), "actual: expected"),
+            (lambda: client.record_batch(MODEL, [0.1, 2.0]), r"scores\[1\]: expected a number"),
+            (lambda: client.record_batch(MODEL, [0.1, 0.2], actual=[1]),
+             "actual: expected 2 values, got 1"),
+            (lambda: client.record_batch(MODEL, [0.1, 0.2], actual=[1, "x"]), r"actual\[1\]"),
+        ]
+        for call, message in cases:
+            with pytest.raises(ValueError, match=message):
+                call()
+        assert client.stats()["recorded"] == 0
+
+
+def test_detectors_pick_up_a_new_threshold_without_restarting(registry, redis_url) -> None:
+    register_catalogue(registry)
+    with MonitoringClient(config_ttl_s=0.2) as client:
+        assert client.decision_threshold("n1-detector") == 0.6
+        registry.set_config("n1-detector", actor="auto-tuner",
+                            changes=[("decision_threshold", 0.7)])
+        wait_for(lambda: client.decision_threshold("n1-detector") == 0.7, timeout=5,
+                 what="new threshold")
+
+
+def _stream(client: MonitoringClient, n: int, offset: int = 0) -> None:
+    for i in range(n):
+        client.record_prediction(MODEL, ((i + offset) % 100) / 100, actual=i % 2 == 0)
+
+
+@pytest.mark.slow
+def test_the_broker_down_while_recording_loses_nothing_within_the_bound(tmp_path) -> None:
+    """Given a worker and a client, when Redis (broker and store) goes down while the detector
+    keeps recording and comes back, then every event within the buffer bound is counted and
+    events past the bound are dropped, counted and reported."""
+    server = RedisServer(tmp_path / "redis", appendonly=True, appendfsync="always").start()
+    worker = None
+    try:
+        registry = Registry(redis.Redis.from_url(server.url, decode_responses=True),
+                            Settings.from_env({}))
+        register_catalogue(registry)
+        worker = WorkerProcess(server.url, tmp_path, "--concurrency", "1").start()
+        client = MonitoringClient(server.url, redis_url=server.url, flush_interval_ms=20,
+                                  max_buffer=3000, settings=Settings.from_env({}))
+        _stream(client, 500)
+        assert client.flush(20)
+        server.stop()
+        _stream(client, 2500, offset=500)  # within the bound: buffered
+        time.sleep(0.5)
+        _stream(client, 700, offset=3000)  # past the bound: dropped
+        stats = client.stats()
+        assert stats["dropped"] == 200 and stats["send_failures"] >= 1
+        assert stats["broker_reachable"] is False and stats["buffered"] == 3000
+        server.start()
+        assert client.flush(60), client.stats()
+        client.close()
+        wait_for(lambda: totals(server.url).get("n") == 3500, timeout=60,
+                 what="all buffered events")
+        assert client.stats()["sent"] == 3500
+    finally:
+        if worker:
+            worker.stop()
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(tmp_path) -> None:
+    """Given a stream of 60 batches, when the worker is SIGKILLed while it works through them
+    and a new worker starts, then the final counts are exact."""
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    first = second = None
+    try:
+        registry = Registry(redis.Redis.from_url(server.url, decode_responses=True),
+                            Settings.from_env({}))
+        register_catalogue(registry)
+        env = {"MLOPS_VISIBILITY_TIMEOUT_S": "2"}
+        first = WorkerProcess(server.url, tmp_path, "--concurrency", "2", **env).start()
+        rng = np.random.default_rng(5)
+        batches, size = 60, 5000
+        with MonitoringClient(server.url, redis_url=server.url, overflow="block",
+                              settings=Settings.from_env({})) as client:
+            for _ in range(batches):
+                client.record_batch(MODEL, rng.random(size), actual=rng.random(size) < 0.5)
+            assert client.flush(30)
+        wait_for(lambda: totals(server.url).get("n", 0) >= 5 * size, timeout=60,
+                 what="some batches processed")
+        first.kill()
+        done_at_kill = totals(server.url).get("n", 0)
+        assert done_at_kill < batches * size, "the worker finished before it could be killed"
+        second = WorkerProcess(server.url, tmp_path, "--concurrency", "2", **env).start()
+        wait_for(lambda: totals(server.url).get("n") == batches * size, timeout=90,
+                 what="every batch after the restart")
+        time.sleep(3)  # a late redelivery would show up as a double count
+        final = totals(server.url)
+        assert final["n"] == batches * size and final["labeled"] == batches * size
+    finally:
+        for w in (first, second):
+            if w:
+                w.stop()
+        server.stop()
+
+
+def test_the_worker_command_rejects_unknown_queues(cli) -> None:
+    result = cli("worker", "--queues", "mlops.events,bogus", expect=1)
+    assert result.stderr.strip() == ("error: --queues: unknown queue 'bogus' (allowed: "
+                                     "mlops.events, mlops.monitoring, mlops.tuning)")
+
+
+def test_performance_cli_commands(registry, raw, cli) -> None:
+    from mlops_tasks.ingest.pipeline import Ingestor
+
+    register_catalogue(registry)
+    ingestor = Ingestor(registry.settings, registry, raw)
+    rng = np.random.default_rng(2)
+    scores = rng.random(400)
+    ingestor.ingest_predictions({
+        "v": 1, "kind": "predictions", "batch_id": "c1", "model": MODEL, "n": 400,
+        "score": scores.tolist(), "id_prefix": "c-", "id_start": 0,
+        "actual": [int(s > 0.5) if i % 2 else -1 for i, s in enumerate(scores)],
+        "timestamp": time.time() - 120})
+    ingestor.ingest_labels({"v": 1, "kind": "labels", "batch_id": "c2", "model": MODEL, "n": 101,
+                            "prediction_id": [f"c-{i:x}" for i in range(0, 200, 2)] + ["zz"],
+                            "actual": [1] * 101})
+    details = cli.json("performance-details", MODEL, "--recent", "50")
+    assert details["windows"]["last_50"]["count"] == 50
+    assert details["daily"][-1]["count"] == 300
+    suff = cli.json("data-sufficiency", MODEL)
+    assert suff["requirements"]["tuning_min_samples"] == 100
+    assert {w["window"]: w["labeled"] for w in suff["windows"]}["since_deployment"] == 300
+    gt = cli.json("validate-ground-truth", MODEL)
+    assert gt["coverage"]["since_deployment"]["coverage"] == pytest.approx(0.75)
+    assert gt["pending_labels"] == 100 and gt["orphan_labels"] == 1
+    assert gt["label_delay_s"]["delayed_labels"] == 100 and gt["label_delay_s"]["p50"] > 60
+    errors = cli.json("analyze-errors", MODEL, "--window", "1h")
+    assert sum(b["labeled"] for b in errors["bands"]) == 300
+    assert errors["total"]["fp"] == sum(b["false_positives"] for b in errors["bands"])
+    bad = cli("analyze-errors", MODEL, "--window", "soon", expect=1)
+    assert "--window: expected a duration" in bad.stderr
+    for command in (["performance-summary"], ["performance-details", MODEL],
+                    ["data-sufficiency", MODEL], ["validate-ground-truth", MODEL],
+                    ["analyze-errors", MODEL]):
+        assert cli(*command).stdout.strip()
+    assert json.loads(cli("performance-summary", "--json").stdout)["models"]
