@@ -238,7 +238,7 @@ class Bench:
         return w
 
     def start_celery_worker(self, server: RedisServer, app_module: str, concurrency: int,
-                            queues: str) -> WorkerProc:
+                            queues: str, task_events: bool = True) -> WorkerProc:
         """A plain ``celery worker`` for an app module living in bench/."""
         env = clean_env(server.url, self.tmp,
                         PYTHONPATH=os.pathsep.join([str(BENCH_DIR),
@@ -247,7 +247,11 @@ class Bench:
         tag = f"celery{len(self._procs)}-{os.getpid()}"
         args = [sys.executable, "-m", "celery", "-A", app_module, "worker",
                 "--concurrency", str(concurrency), "--queues", queues, "--loglevel", "WARNING",
-                "--task-events", f"--hostname={tag}@%h"]
+                f"--hostname={tag}@%h"]
+        if task_events:  # as `mlops worker` does
+            args.append("--task-events")
+        else:
+            env["BENCH_NO_TASK_EVENTS"] = "1"
         w = WorkerProc(f"celery worker {app_module} -c {concurrency}", args, env,
                        self.tmp / f"{tag}.log", cwd=BENCH_DIR)
         self._procs.append(w)

@@ -36,7 +36,10 @@ app = Celery("bench_naive")
 @app.on_configure.connect
 def _configure(sender: Celery, **_: Any) -> None:
     url = os.environ["REDIS_URL"]
-    sender.config_from_object(worker_config(Settings.from_env(), url, url))
+    config = worker_config(Settings.from_env(), url, url)
+    if os.environ.get("BENCH_NO_TASK_EVENTS"):
+        config.update(worker_send_task_events=False, task_send_sent_event=False)
+    sender.config_from_object(config)
 
 
 _client: tuple[int, redis.Redis] | None = None

@@ -10,7 +10,9 @@ Phases, all against one private redis-server (``--save "" --appendonly no``):
      ``--batch-size`` scores, consumed by ``mlops worker --concurrency N``;
   b. ``MonitoringClient.record_prediction(..., actual=...)`` from one thread;
   c. the naive design: one Celery task per event (bench/_naive_app.py, one HINCRBY pipeline per
-     event), its own ``celery worker --concurrency N``;
+     event), its own ``celery worker --concurrency N`` with the project's worker configuration,
+     task events included like ``mlops worker`` (``--naive-without-task-events`` turns them off);
+     the mlops worker is stopped first so the two designs never share the CPUs;
   d. ``redis-benchmark -P 64 -t set,incr`` (pipelined): what Redis alone does on this machine.
 
 Each of (a)-(c) is timed from just before the first record/send call until the last event is
@@ -63,6 +65,9 @@ def parse_args() -> argparse.Namespace:
                    help="record_prediction calls (default 500,000)")
     p.add_argument("--naive-events", type=int, default=20_000,
                    help="one-task-per-event tasks (default 20,000)")
+    p.add_argument("--naive-without-task-events", action="store_true",
+                   help="run the naive worker without Celery task events (the project's worker "
+                        "sends them; default: with, like the project)")
     p.add_argument("--redis-benchmark-n", type=int, default=2_000_000,
                    help="requests per redis-benchmark test (default 2,000,000; 0 skips it)")
     p.add_argument("--client-batch-size", type=int, default=None,
@@ -173,7 +178,7 @@ def phase_record_prediction(srv: Any, worker: Any, model: str, events: int,
 
 
 def phase_naive(bench: Bench, srv: Any, concurrency: int, events: int,
-                timeout: float) -> dict[str, Any]:
+                timeout: float, task_events: bool) -> dict[str, Any]:
     import _naive_app as naive  # noqa: PLC0415
     from celery import Celery  # noqa: PLC0415
 
@@ -181,7 +186,8 @@ def phase_naive(bench: Bench, srv: Any, concurrency: int, events: int,
     from mlops_tasks.settings import Settings  # noqa: PLC0415
 
     r = srv.client()
-    worker = bench.start_celery_worker(srv, "_naive_app", concurrency, naive.QUEUE)
+    worker = bench.start_celery_worker(srv, "_naive_app", concurrency, naive.QUEUE,
+                                       task_events=task_events)
     try:
         producer = Celery("bench-naive-producer", set_as_current=False)
         producer.config_from_object(producer_config(Settings.from_env(), srv.url))
@@ -207,6 +213,7 @@ def phase_naive(bench: Bench, srv: Any, concurrency: int, events: int,
         for i in range(events):
             send(i, scores[i & 4095], actual[i & 4095])
         t_sent = time.monotonic()
+        at_sent = counted()
         done, t_end = wait_until("naive events counted", counted,
                                  lambda v: v >= base + events, timeout=timeout,
                                  alive=[worker], progress_every=5)
@@ -214,8 +221,12 @@ def phase_naive(bench: Bench, srv: Any, concurrency: int, events: int,
     finally:
         bench.stop(worker)
     elapsed = t_end - t0
-    return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed,
-            "client_sent_s": t_sent - t0, "counted_labeled": done - base}
+    left = base + events - at_sent
+    return {"events": events, "task_events": task_events,
+            "seconds": elapsed, "events_per_s": events / elapsed,
+            "client_sent_s": t_sent - t0, "us_per_send": (t_sent - t0) / events * 1e6,
+            "counted_labeled": done - base, "left_when_sent": left,
+            "drain_events_per_s": left / (t_end - t_sent) if left > 0 else None}
 
 
 def phase_redis_benchmark(port: int, n: int, timeout: float) -> dict[str, Any]:
@@ -274,7 +285,8 @@ def main() -> int:
         if "c" not in skip and args.naive_events:
             with phase(f"(c) naive: {args.naive_events:,} Celery tasks, one per event"):
                 results["naive_task_per_event"] = phase_naive(
-                    bench, srv, args.concurrency, args.naive_events, args.timeout)
+                    bench, srv, args.concurrency, args.naive_events, args.timeout,
+                    not args.naive_without_task_events)
                 log(f"    {results['naive_task_per_event']['events_per_s']:,.0f} events/s")
         if "d" not in skip and args.redis_benchmark_n:
             with phase(f"(d) redis-benchmark -P 64 -n {args.redis_benchmark_n:,} -t set,incr"):
@@ -299,7 +311,8 @@ def report(res: dict[str, Any]) -> None:
                      "PASS" if x["events_per_s"] >= TARGETS["record_prediction"] else "BELOW"])
     if "naive_task_per_event" in res:
         x = res["naive_task_per_event"]
-        rows.append(["(c) naive: 1 Celery task/event", x["events"], x["seconds"],
+        label = "(c) naive: 1 Celery task/event" + ("" if x["task_events"] else ", no task events")
+        rows.append([label, x["events"], x["seconds"],
                      x["events_per_s"], f"~{NAIVE_EXPECTED[0]:,}-{NAIVE_EXPECTED[1]:,}", ""])
     if "redis_benchmark" in res and "ops_per_s" in res["redis_benchmark"]:
         x = res["redis_benchmark"]
@@ -313,6 +326,13 @@ def report(res: dict[str, Any]) -> None:
     if "record_batch" in res and "naive_task_per_event" in res:
         ratio = res["record_batch"]["events_per_s"] / res["naive_task_per_event"]["events_per_s"]
         print(f"record_batch vs one task per event: {ratio:,.0f}x")
+    if "naive_task_per_event" in res:
+        x = res["naive_task_per_event"]
+        drain = x["drain_events_per_s"]
+        print(f"naive: send_task took {x['us_per_send']:,.0f} us per event on the sender; "
+              f"after the sends finished the worker drained "
+              + (f"{drain:,.0f} events/s" if drain else "nothing left") + " (CPUs not shared "
+              "with the sender)")
     for name in ("record_batch", "record_prediction"):
         if name in res:
             x = res[name]

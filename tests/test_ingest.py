@@ -149,11 +149,12 @@ def test_bad_events_are_dead_lettered_and_the_rest_is_counted(ingestor, reader, 
     assert reader.counters(MODEL)["dead_letters"] == 3
 
 
-def test_events_for_unknown_or_malformed_models_are_dead_lettered(ingestor, r) -> None:
+def test_events_for_unknown_or_malformed_models_are_dead_lettered(ingestor, registry, r) -> None:
     from mlops_tasks import deadletters
 
     ingestor.ingest_predictions(predictions("u", [0.1, 0.2], model="ghost-model"))
-    ghost = deadletters.read(r, ["ghost-model"], "ghost-model")
+    ghost = deadletters.read(r, registry.model_names(), "ghost-model")
+    assert deadletters.counts(r, registry.model_names())["ghost-model"] == 2
     assert [x["reason"] for x in ghost] == ["model: 'ghost-model' is not registered"] * 2
     ingestor.ingest_predictions(predictions("bad", [0.1], model="Bad Name!"))
     invalid = deadletters.read(r, [], None)
@@ -216,3 +217,28 @@ def test_time_windows_follow_the_clock(ingestor, reader, registry, raw) -> None:
     assert reader.totals(MODEL, "1.0.0")["labeled"] == 15
     for key in raw.scan_iter(b"mlops:*:agg:*"):
         assert raw.ttl(key) > 0  # bounded by time, not by count
+
+
+def test_a_label_that_overtakes_its_prediction_is_retried_before_it_is_an_orphan(
+        ingestor, reader) -> None:
+    """Given a label batch processed before its predictions (another worker had them), when the
+    retry runs after the predictions arrived, then the labels join; a label whose prediction
+    never comes becomes an orphan after the last retry."""
+    from mlops_tasks.ingest.pipeline import LABEL_RETRY_DELAYS_S
+
+    queued: list[tuple[dict, float]] = []
+    first = ingestor.ingest_labels(labels("early", ["e1", "e2", "never"], [1, 0, 1]),
+                                   requeue=lambda b, d: queued.append((b, d)))
+    assert (first["joined"], first["retried"], first["orphans"]) == (0, 3, 0)
+    ingestor.ingest_predictions(predictions("late", [0.9, 0.1], prediction_id=["e1", "e2"]))
+    retry, delay = queued.pop()
+    assert delay == LABEL_RETRY_DELAYS_S[0] and retry["attempt"] == 1
+    ingestor.ingest_labels(retry, requeue=lambda b, d: queued.append((b, d)))
+    assert reader.totals(MODEL, "1.0.0")["labeled"] == 2
+    # The same retry delivered twice changes nothing.
+    ingestor.ingest_labels(retry, requeue=lambda b, d: queued.append((b, d)))
+    assert reader.totals(MODEL, "1.0.0")["labeled"] == 2
+    while queued:
+        batch, _ = queued.pop(0)
+        ingestor.ingest_labels(batch, requeue=lambda b, d: queued.append((b, d)))
+    assert reader.counters(MODEL)["orphan_labels"] == 1

@@ -6,7 +6,7 @@ from typing import Any
 
 import redis
 
-from mlops_tasks.queues import TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
+from mlops_tasks.queues import EVENTS_QUEUE, TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
 
 from .app import app
 from .runtime import runtime
@@ -32,4 +32,8 @@ def ingest_predictions(self: Any, batch: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name=TASK_INGEST_LABELS, **_INGEST)
 def ingest_labels(self: Any, batch: dict[str, Any]) -> dict[str, Any]:
-    return runtime().ingestor.ingest_labels(batch)
+    def requeue(retry: dict[str, Any], countdown_s: float) -> None:
+        self.app.send_task(TASK_INGEST_LABELS, args=[retry], queue=EVENTS_QUEUE,
+                           countdown=countdown_s)
+
+    return runtime().ingestor.ingest_labels(batch, requeue=requeue)

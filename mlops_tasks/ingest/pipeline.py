@@ -26,6 +26,10 @@ from .store import AggregateStore, id_digest
 
 log = logging.getLogger("mlops.ingest")
 
+# A label that finds no prediction is tried again after each of these delays before it counts as
+# an orphan: its prediction may still be in flight (different batches go to different workers).
+LABEL_RETRY_DELAYS_S = (1.0, 5.0, 30.0)
+
 
 @dataclass
 class _Entry:
@@ -56,7 +60,7 @@ class ModelCache:
         def load() -> frozenset[str] | None:
             try:
                 return frozenset(self.registry.versions(model))
-            except NotFoundError:
+            except (NotFoundError, ValidationError):
                 return None
         return self._get(("versions", model), load)
 
@@ -202,7 +206,15 @@ class Ingestor:
                 for i, rec in zip(idx, records, strict=True)]
 
     # ------------------------------------------------------------------ labels
-    def ingest_labels(self, msg: Any) -> dict[str, Any]:
+    def ingest_labels(self, msg: Any,
+                      requeue: Callable[[dict[str, Any], float], None] | None = None
+                      ) -> dict[str, Any]:
+        """Join labels to their pending predictions.
+
+        A label whose prediction is not there yet (its batch may still be on its way through
+        another worker) is retried with ``requeue(batch, countdown_s)`` after each delay of
+        ``LABEL_RETRY_DELAYS_S``; only then is it counted as an orphan. The retry batch has a
+        deterministic id, so a redelivered batch never joins a label twice."""
         now = self.clock()
         try:
             batch_id, model, _ = events.batch_header(msg, "labels")
@@ -229,7 +241,19 @@ class Ingestor:
             add_outcomes(inc, self.grans, versions, label_ts, rec["score"],
                          labels.actual[order], rec["predicted"], fine_decode(rec["lat"]),
                          delay_s=np.maximum(label_ts - rec["time"], 0.0), bins=rec["bin"])
-        orphans = len(labels) - joined
+        unmatched = sorted(set(range(len(labels))) - {i for i, _ in claimed})
+        attempt = msg.get("attempt", 0) if isinstance(msg.get("attempt"), int) else 0
+        retried = 0
+        if unmatched and requeue is not None and attempt < len(LABEL_RETRY_DELAYS_S):
+            requeue({"v": events.WIRE_VERSION, "kind": "labels", "model": model,
+                     "batch_id": f"{batch_id[:100]}:r{attempt + 1}", "attempt": attempt + 1,
+                     "n": len(unmatched),
+                     "prediction_id": [labels.prediction_id[i] for i in unmatched],
+                     "actual": [int(labels.actual[i]) for i in unmatched],
+                     "timestamp": [float(labels.timestamp[i]) for i in unmatched]},
+                    LABEL_RETRY_DELAYS_S[attempt])
+            retried = len(unmatched)
+        orphans = len(unmatched) - retried
         letters = [_letter(msg, batch_id, model, r.index, r.reason, now) for r in rejects]
         cmds = self.store.commands(model, inc, self.grans)
         cmds += self.store.dead_letter_commands(model, letters)
@@ -240,7 +264,7 @@ class Ingestor:
         cmds.append(["DEL", keys.batch_claim(model, batch_id)])
         applied, _ = self.store.apply(model, batch_id, cmds)
         return {"model": model, "batch_id": batch_id, "applied": applied, "joined": joined,
-                "orphans": orphans, "dead_letters": len(letters)}
+                "retried": retried, "orphans": orphans, "dead_letters": len(letters)}
 
 
 def _subset(preds: events.Predictions, keep: np.ndarray) -> events.Predictions:
