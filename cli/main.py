@@ -12,7 +12,14 @@ from mlops_tasks import __version__
 from mlops_tasks.errors import MlopsError, RedisUnavailableError
 from mlops_tasks.settings import mask_url
 
-from . import deploy_cmds, performance_cmds, registry_cmds, system_cmds, worker_cmds
+from . import (
+    demo_cmds,
+    deploy_cmds,
+    performance_cmds,
+    registry_cmds,
+    system_cmds,
+    worker_cmds,
+)
 from .context import EXIT_FAILURE, App
 
 
@@ -48,7 +55,8 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(App)
 
 
-for module in (registry_cmds, deploy_cmds, performance_cmds, worker_cmds, system_cmds):
+for module in (registry_cmds, deploy_cmds, performance_cmds, worker_cmds, demo_cmds,
+               system_cmds):
     module.register(cli)
 
 

@@ -1,0 +1,108 @@
+"""`mlops demo`: the whole pipeline on this machine, with nothing else installed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+from mlops_tasks.client import MonitoringClient
+from mlops_tasks.errors import MlopsError
+from mlops_tasks.registry import builtin_models
+from mlops_tasks.synthetic import detector_traffic
+
+from .context import App, json_option, pass_app
+from .output import emit
+from .performance_cmds import _model_summary, metrics_table
+
+# name -> (positive rate, separation, latency ms): roughly the detectors' guide figures.
+PROFILES = {"n1-detector": (0.3, 2.6, 20.0), "waf-behavioral": (0.1, 3.4, 40.0),
+            "queue-anomaly": (0.2, 2.2, 10.0)}
+
+
+@click.command("demo")
+@click.option("--events", type=click.IntRange(1000, 10_000_000), default=20_000,
+              show_default=True, help="Predictions per model.")
+@click.option("--label-delay-share", type=click.FloatRange(0, 1), default=0.25,
+              show_default=True, help="Share of labels sent later, as ground truth.")
+@json_option
+@pass_app
+def demo(app: App, events: int, label_delay_share: float, as_json: bool) -> None:
+    """Register and deploy the built-in models, start a worker, stream synthetic predictions
+    through the client and show what the workers aggregated."""
+    reg = app.registry
+    who = app.actor(None)
+    for entry in builtin_models(app.settings):
+        reg.register(entry.name, entry.version, entry.config, actor=who,
+                     display_name=entry.display_name, description=entry.description,
+                     builtin=True, exist_ok=True)
+        reg.deploy(entry.name, entry.version, "production", actor=who)
+    env = dict(os.environ, REDIS_URL=app.redis_url, MLOPS_LOG_LEVEL="warning")
+    worker = subprocess.Popen([sys.executable, "-m", "mlops_tasks.cli.main", "worker",
+                               "--concurrency", "2", "--loglevel", "warning"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        expected: dict[str, int] = {}
+        before = {n: int(app.windows.totals(n, reg.default_version(n)).get("labeled", 0))
+                  for n in PROFILES}
+        with MonitoringClient(redis_url=app.redis_url, overflow="block") as client:
+            for seed, (name, (rate, sep, lat)) in enumerate(PROFILES.items()):
+                traffic = detector_traffic(events, positive_rate=rate, separation=sep,
+                                           latency_ms=lat, seed=seed)
+                delayed = _send(client, name, traffic, label_delay_share)
+                expected[name] = before[name] + events
+                if not as_json:
+                    click.echo(f"  {name}: {events} predictions sent ({delayed} labeled later)",
+                               err=True)
+            if not client.flush(120):
+                raise MlopsError(f"events could not be sent: {client.stats()['last_error']}")
+        _wait(app, expected, worker, as_json)
+        models = [_model_summary(app, n) for n in PROFILES]
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+    def human() -> str:
+        return "\n\n".join(f"{m['name']} v{m['version']}\n" + metrics_table(m["windows"])
+                           for m in models)
+    emit(as_json, {"models": models}, human)
+
+
+def _send(client: MonitoringClient, name: str, traffic: Any, delay_share: float) -> int:
+    """Record the traffic; the first ``delay_share`` of labels arrive later as ground truth."""
+    late = int(traffic.scores.size * delay_share)
+    actual = [None] * late + traffic.actual[late:].tolist()
+    ids = client.record_batch(name, traffic.scores, actual=actual, latency_ms=traffic.latency_ms)
+    for i in range(late):
+        client.record_ground_truth(name, ids[i], bool(traffic.actual[i]))
+    return late
+
+
+def _wait(app: App, expected: dict[str, int], worker: subprocess.Popen[bytes],
+          quiet: bool, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    with click.progressbar(length=sum(expected.values()), label="aggregating",
+                           file=sys.stderr if not quiet else open(os.devnull, "w")) as bar:
+        done = 0
+        while True:
+            now_done = sum(min(int(app.windows.totals(n, app.registry.default_version(n))
+                                   .get("labeled", 0)), want) for n, want in expected.items())
+            bar.update(now_done - done)
+            done = now_done
+            if done >= sum(expected.values()):
+                return
+            if worker.poll() is not None:
+                raise MlopsError("the demo worker exited: " +
+                                 (worker.stderr.read() or b"").decode()[-500:])
+            if time.monotonic() > deadline:
+                raise MlopsError("events were not aggregated within "
+                                 f"{timeout_s:g}s; see `mlops dead-letters`")
+            time.sleep(0.2)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(demo)
