@@ -301,6 +301,9 @@ def report(res: dict[str, Any]) -> None:
         status = ""
         if name.startswith(("live", "down")):
             status = "PASS" if x["us_per_call"] <= TARGET_US else "ABOVE"
+        if name.startswith("live/") and x.get("dropped"):
+            # Dropped calls are the cheap path: the figure is not the cost of a delivered event.
+            status = f"n/a: {x['dropped'] / x['calls']:.0%} dropped"
         rows.append([name, x["calls"], x["us_per_call"], x["best_round_us"],
                      x["worst_round_us"], x.get("dropped"), x.get("messages"),
                      f"<= {TARGET_US:g}" if status else "", status])

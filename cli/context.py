@@ -1,4 +1,4 @@
-"""What every command shares: settings, the Redis connection, the registry, common options."""
+"""What every command shares: settings, the connected services, common options."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import click
 import redis
 
 from mlops_tasks.connection import call, connect, resolve_redis_url
+from mlops_tasks.logs import configure_logging
 from mlops_tasks.registry import Registry
+from mlops_tasks.services import Services
 from mlops_tasks.settings import Settings
 from mlops_tasks.windows import WindowReader
 
@@ -25,9 +27,7 @@ class App:
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._url: str | None = None
-        self._redis: redis.Redis | None = None
-        self._registry: Registry | None = None
-        self._raw: redis.Redis | None = None
+        self._services: Services | None = None
 
     @property
     def settings(self) -> Settings:
@@ -42,30 +42,40 @@ class App:
         return self._url
 
     @property
-    def redis(self) -> redis.Redis:
-        if self._redis is None:
-            client = connect(self.redis_url)
-            call(self.redis_url, client.ping)
-            self._redis = client
-        return self._redis
+    def services(self) -> Services:
+        if self._services is None:
+            from mlops_tasks.workers.runtime import send_webhook  # noqa: PLC0415 - Celery
+
+            self._services = Services.connect(self.settings, self.redis_url,
+                                              dispatch=send_webhook)
+        return self._services
 
     @property
-    def registry(self) -> Registry:
-        if self._registry is None:
-            self._registry = Registry(self.redis, self.settings)
-        return self._registry
+    def redis(self) -> redis.Redis:
+        return self.services.redis
 
     @property
     def raw(self) -> redis.Redis:
         """A client for binary values (histograms, packed records)."""
-        if self._raw is None:
-            self.redis  # noqa: B018 - checks reachability once
-            self._raw = connect(self.redis_url, decode=False)
-        return self._raw
+        return self.services.raw
+
+    @property
+    def registry(self) -> Registry:
+        return self.services.registry
 
     @property
     def windows(self) -> WindowReader:
-        return WindowReader(self.raw, self.settings)
+        return self.services.windows
+
+    def plain_redis(self) -> redis.Redis:
+        """A bare connection (no Celery), for health checks."""
+        client = connect(self.redis_url)
+        call(self.redis_url, client.ping)
+        return client
+
+    def log_to_stderr(self) -> None:
+        """For commands that run a job here: its log lines and alerts go to stderr."""
+        configure_logging(self.settings)
 
     def actor(self, given: str | None) -> str:
         return given or self.settings.actor or getpass.getuser()
@@ -87,4 +97,3 @@ def change_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--actor", metavar="NAME",
                       help="Who makes the change (default: MLOPS_ACTOR, else the OS user).")(fn)
     return fn
-

@@ -13,10 +13,13 @@ from mlops_tasks.errors import MlopsError, RedisUnavailableError
 from mlops_tasks.settings import mask_url
 
 from . import (
+    alert_cmds,
     demo_cmds,
     deploy_cmds,
+    monitoring_cmds,
     performance_cmds,
     registry_cmds,
+    run_cmds,
     system_cmds,
     worker_cmds,
 )
@@ -55,8 +58,8 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(App)
 
 
-for module in (registry_cmds, deploy_cmds, performance_cmds, worker_cmds, demo_cmds,
-               system_cmds):
+for module in (registry_cmds, deploy_cmds, performance_cmds, monitoring_cmds, alert_cmds,
+               run_cmds, worker_cmds, demo_cmds, system_cmds):
     module.register(cli)
 
 

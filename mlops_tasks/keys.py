@@ -32,6 +32,17 @@ Ingest and aggregates, per model ``m`` and version ``v`` (``g`` is m|h|d, ``t`` 
     mlops:{m}:done:<batch>              STRING  marks an applied batch (TTL): idempotent ingest
     mlops:{m}:claim:<batch>             LIST    pending records claimed by a label batch (TTL)
 
+Monitoring and alerting, per model ``m``
+    mlops:{m}:monitor                   STRING  last monitoring result (JSON)
+    mlops:{m}:degradation               STRING  last degradation check (JSON)
+    mlops:{m}:baseline:<v>              STRING  the version's baseline metrics and histograms (JSON)
+    mlops:{m}:alerts:active             HASH    fingerprint -> firing alert (JSON)
+    mlops:{m}:alerts:history            LIST    fired and resolved alerts (JSON), newest first, capped
+
+Global
+    mlops:silences                      HASH    silence id -> silence (JSON)
+    mlops:notifications                 LIST    notification log (JSON), newest first, capped
+
 Batches for unregistered or malformed model names are dead-lettered under the pseudo-model
 ``_unrouted`` (no valid model name starts with "_"): mlops:{_unrouted}:dead, :counters (with a
 ``model:<name as given>`` field per name) and :done:<batch>.
@@ -132,6 +143,30 @@ def batch_done(name: str, batch_id: str) -> str:
 
 def batch_claim(name: str, batch_id: str) -> str:
     return f"{_model(name)}:claim:{batch_id}"
+
+
+def monitor_status(name: str) -> str:
+    return f"{_model(name)}:monitor"
+
+
+def degradation_status(name: str) -> str:
+    return f"{_model(name)}:degradation"
+
+
+def baseline(name: str, version: str) -> str:
+    return f"{_model(name)}:baseline:{version}"
+
+
+def alerts_active(name: str) -> str:
+    return f"{_model(name)}:alerts:active"
+
+
+def alerts_history(name: str) -> str:
+    return f"{_model(name)}:alerts:history"
+
+
+SILENCES = f"{PREFIX}:silences"
+NOTIFICATIONS = f"{PREFIX}:notifications"
 
 
 def model_pattern(name: str) -> str:

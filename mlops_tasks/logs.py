@@ -41,14 +41,35 @@ class TextFormatter(logging.Formatter):
         return f"{line} ({tail})" if tail else line
 
 
-def configure_logging(settings: Settings, stream: IO[str] | None = None) -> None:
-    """Send the project's and Celery's logs to ``stream`` (stderr) in the configured format."""
+MONITORING_LOGGERS = ("mlops.alerts", "mlops.monitoring", "mlops.tuning", "mlops.scheduler")
+
+
+def configure_logging(settings: Settings, stream: IO[str] | None = None,
+                      monitoring_file: bool = True) -> None:
+    """Send the project's and Celery's logs to ``stream`` (stderr) in the configured format, and
+    the monitoring loggers (alerts, monitoring, tuning, scheduler) also to the monitoring log."""
+    formatter = JsonFormatter() if settings.log_format == "json" else TextFormatter()
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    if monitoring_file:
+        path = settings.monitoring_log_path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            file_handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError as exc:
+            root.warning("monitoring log unavailable", extra={"path": str(path),
+                                                              "error": str(exc)})
+        else:
+            file_handler.setFormatter(formatter)
+            for name in MONITORING_LOGGERS:
+                logger = logging.getLogger(name)
+                for old in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+                    logger.removeHandler(old)
+                logger.addHandler(file_handler)
     root.setLevel(settings.log_level.upper())
     # One line per successful task is noise at hundreds of batches a second; failures still log.
     if settings.log_level != "debug":

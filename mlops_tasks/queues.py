@@ -19,3 +19,7 @@ ROUTES = {
     "mlops.alerts.*": {"queue": MONITORING_QUEUE},
     "mlops.tuning.*": {"queue": TUNING_QUEUE},
 }
+
+TASK_MONITORING = "mlops.monitoring.performance"
+TASK_DEGRADATION = "mlops.monitoring.degradation"
+TASK_DELIVER_WEBHOOK = "mlops.alerts.deliver"

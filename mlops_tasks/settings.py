@@ -205,6 +205,49 @@ class Settings:
     client_config_ttl_s: float = setting(
         "MLOPS_CLIENT_CONFIG_TTL_S", number(float, 0), 5.0,
         "client: seconds a model's configuration is cached")
+    monitoring_window: str = setting(
+        "MLOPS_MONITORING_WINDOW", choice("last_100", "last_1000", "since_deployment",
+                                          "last_hour"), "last_1000",
+        "window whose accuracy the monitoring job compares with the alert threshold")
+    monitoring_min_samples: int = setting(
+        "MLOPS_MONITORING_MIN_SAMPLES", number(int, 1), 100,
+        "labeled predictions below which a model is reported as insufficient_data")
+    baseline_size: int = setting(
+        "MLOPS_BASELINE_SIZE", number(int, 10), 1000,
+        "labeled predictions after deployment that form a version's baseline")
+    degradation_window_s: int = setting(
+        "MLOPS_DEGRADATION_WINDOW_S", number(int, 60), 3600,
+        "window of current performance compared with the baseline")
+    degradation_min_percent: float = setting(
+        "MLOPS_DEGRADATION_MIN_PERCENT", number(float, 0, 100, lo_open=True), 5.0,
+        "smallest relative accuracy drop (percent) that can be flagged")
+    significance_level: float = setting(
+        "MLOPS_SIGNIFICANCE_LEVEL", number(float, 0, 0.5, lo_open=True), 0.05,
+        "p-value below which a drop or a drift is significant")
+    drift_psi_threshold: float = setting(
+        "MLOPS_DRIFT_PSI_THRESHOLD", number(float, 0, None, lo_open=True), 0.2,
+        "population stability index from which a significant score shift is reported")
+    alert_repeat_interval_s: int = setting(
+        "MLOPS_ALERT_REPEAT_INTERVAL_S", number(int, 1), 3600,
+        "a firing alert is sent again at most this often (unless its severity rises)")
+    webhook_urls: str | None = setting(
+        "MLOPS_WEBHOOK_URLS", text(), None,
+        "comma-separated webhook receivers of alerts", secret=True)
+    webhook_secret: str | None = setting(
+        "MLOPS_WEBHOOK_SECRET", text(), None,
+        "key of the HMAC-SHA256 signature header of webhook deliveries", secret=True)
+    webhook_format: str = setting(
+        "MLOPS_WEBHOOK_FORMAT", choice("alertmanager", "slack"), "alertmanager",
+        "webhook payload format")
+    webhook_timeout_s: float = setting(
+        "MLOPS_WEBHOOK_TIMEOUT_S", number(float, 0, 120, lo_open=True), 10.0,
+        "seconds a webhook receiver may take to answer")
+    webhook_max_retries: int = setting(
+        "MLOPS_WEBHOOK_MAX_RETRIES", number(int, 0, 100), 8,
+        "delivery attempts after the first, with exponential backoff")
+    monitoring_log: Path | None = setting(
+        "MLOPS_MONITORING_LOG", path(), None,
+        "monitoring log file (default: <data dir>/logs/ml-monitoring.log)")
     log_level: str = setting("MLOPS_LOG_LEVEL", choice("debug", "info", "warning", "error"),
                              "info", "log level")
     log_format: str = setting("MLOPS_LOG_FORMAT", choice("json", "text"), "json",
@@ -214,6 +257,14 @@ class Settings:
     @property
     def effective_data_dir(self) -> Path:
         return self.data_dir if self.data_dir is not None else default_data_dir()
+
+    @property
+    def webhooks(self) -> list[str]:
+        return [u.strip() for u in (self.webhook_urls or "").split(",") if u.strip()]
+
+    @property
+    def monitoring_log_path(self) -> Path:
+        return self.monitoring_log or self.effective_data_dir / "logs" / "ml-monitoring.log"
 
     @property
     def nplusone_decision_threshold(self) -> float:
@@ -258,7 +309,7 @@ def check_env(environ: Mapping[str, str] | None = None) -> tuple[Settings, list[
         try:
             values[f.name] = parser.parse(raw)
         except (ValueError, TypeError):
-            shown = mask_url(raw) if f.metadata["secret"] else raw
+            shown = mask_secret(name, raw) if f.metadata["secret"] else raw
             problems.append(f"{name}={shown!r} is not allowed: expected {parser.allowed}")
     known = set(known_variables())
     for name in sorted(env):
@@ -284,6 +335,20 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+def mask_secret(variable: str, value: str) -> str:
+    """What may be shown of a secret setting: a connection URL without its password, a
+    webhook URL without its path (which often is the token), nothing of a key."""
+    if variable.endswith("_URL"):
+        return mask_url(value)
+    if variable.endswith("_URLS"):
+        shown = []
+        for url in value.split(","):
+            parts = urlsplit(url.strip())
+            shown.append(f"{parts.scheme}://{parts.hostname or '?'}/***")
+        return ",".join(shown)
+    return "***"
+
+
 def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The effective configuration, one row per variable, with secrets masked."""
     env = os.environ if environ is None else environ
@@ -294,7 +359,7 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> li
         if isinstance(value, Path):
             value = str(value)
         if f.metadata["secret"] and isinstance(value, str):
-            value = mask_url(value)
+            value = mask_secret(name, value)
         rows.append({
             "variable": name,
             "value": value,

@@ -109,7 +109,7 @@ class WindowReader:
         now = self.clock() if now is None else now
         g = gran or covering(window_s, self.settings.retention_days)
         starts = bucket_range(now, window_s, g)
-        return self._sum(model, version, g, starts, with_hist)
+        return self.sum_buckets(model, version, g, starts, with_hist)
 
     def buckets(self, model: str, version: str, g: Granularity,
                 starts: list[int]) -> list[dict[str, float]]:
@@ -119,7 +119,7 @@ class WindowReader:
             pipe.hgetall(keys.agg(model, version, g.code, s))
         return [_decode_hash(h) for h in pipe.execute()]
 
-    def _sum(self, model: str, version: str, g: Granularity, starts: list[int],
+    def sum_buckets(self, model: str, version: str, g: Granularity, starts: list[int],
              with_hist: bool) -> WindowData:
         pipe = self.redis.pipeline(transaction=False)
         for s in starts:

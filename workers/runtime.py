@@ -7,15 +7,23 @@ import logging
 import os
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
-import redis
-
-from mlops_tasks.connection import connect, resolve_redis_url
 from mlops_tasks.ingest.pipeline import Ingestor
-from mlops_tasks.registry import Registry, builtin_models
+from mlops_tasks.queues import MONITORING_QUEUE, TASK_DELIVER_WEBHOOK
+from mlops_tasks.registry import builtin_models
+from mlops_tasks.services import Services
 from mlops_tasks.settings import Settings
 
 log = logging.getLogger("mlops.worker")
+
+
+def send_webhook(receiver: int, delivery: dict[str, Any]) -> None:
+    """Hand a webhook delivery to the monitoring queue (it retries on its own)."""
+    from .app import app  # noqa: PLC0415 - the app imports this module's users
+
+    app.send_task(TASK_DELIVER_WEBHOOK, args=[{**delivery, "receiver": receiver}],
+                  queue=MONITORING_QUEUE)
 
 
 @dataclass
@@ -23,24 +31,13 @@ class Runtime:
     settings: Settings
 
     @cached_property
-    def redis_url(self) -> str:
-        return resolve_redis_url(self.settings)
-
-    @cached_property
-    def redis(self) -> redis.Redis:
-        return connect(self.redis_url)
-
-    @cached_property
-    def raw(self) -> redis.Redis:
-        return connect(self.redis_url, decode=False)
-
-    @cached_property
-    def registry(self) -> Registry:
-        return Registry(self.redis, self.settings)
+    def services(self) -> Services:
+        return Services.connect(self.settings, dispatch=send_webhook)
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.settings, self.registry, self.raw)
+        svc = self.services
+        return Ingestor(self.settings, svc.registry, svc.raw)
 
 
 _runtime: tuple[int, Runtime] | None = None
@@ -61,9 +58,9 @@ def auto_register() -> None:
     for entry in builtin_models(rt.settings):
         if not entry.auto_register:
             continue
-        result = rt.registry.register(entry.name, entry.version, entry.config, actor=actor,
-                                      display_name=entry.display_name,
-                                      description=entry.description, builtin=True,
-                                      exist_ok=True)
+        result = rt.services.registry.register(
+            entry.name, entry.version, entry.config, actor=actor,
+            display_name=entry.display_name, description=entry.description, builtin=True,
+            exist_ok=True)
         if result["created"]:
             log.info("model registered", extra={"model": entry.name, "version": entry.version})

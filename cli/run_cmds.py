@@ -1,0 +1,75 @@
+"""`mlops run JOB`: send a job to its Celery queue, as beat does, and optionally wait for it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from mlops_tasks.errors import MlopsError
+from mlops_tasks.queues import MONITORING_QUEUE, TASK_DEGRADATION, TASK_MONITORING
+
+from .context import App, json_option, pass_app
+from .output import emit, to_json
+
+# job name -> (task, queue); later jobs register here too.
+JOBS: dict[str, tuple[str, str]] = {
+    "monitoring": (TASK_MONITORING, MONITORING_QUEUE),
+    "degradation": (TASK_DEGRADATION, MONITORING_QUEUE),
+}
+
+
+def send_and_wait(job: str, kwargs: dict[str, Any], wait: bool, timeout: float) -> Any:
+    """Send the job; with ``wait``, its result, or MlopsError naming the queue on timeout."""
+    from celery.exceptions import TimeoutError as CeleryTimeout  # noqa: PLC0415
+
+    from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
+
+    task, queue = JOBS[job]
+    # A job nobody picked up within the wait must not run later by surprise.
+    result = celery_app.send_task(task, kwargs=kwargs, queue=queue,
+                                  expires=timeout if wait else None)
+    if not wait:
+        return {"job": job, "task_id": result.id, "queue": queue, "state": "sent"}
+    try:
+        value = result.get(timeout=timeout, propagate=False, interval=0.1)
+    except CeleryTimeout:
+        raise MlopsError(f"no worker answered on queue {queue} within {timeout:g}s "
+                         f"(start one with `mlops worker`)") from None
+    if result.failed():
+        raise MlopsError(f"{job} job failed: {type(value).__name__}: {value}")
+    return value
+
+
+@click.command("run")
+@click.argument("job", type=click.Choice(sorted(JOBS)))
+@click.option("--model", metavar="M", help="Only this model.")
+@click.option("--wait", is_flag=True, help="Wait for the result and print it as JSON.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds to wait for a worker.")
+@click.option("--dry-run", is_flag=True, help="Tuning only: evaluate, do not apply.")
+@json_option
+@pass_app
+def run(app: App, job: str, model: str | None, wait: bool, timeout: float, dry_run: bool,
+        as_json: bool) -> None:
+    """Run a scheduled job now, through its Celery queue."""
+    app.settings  # noqa: B018 - a bad setting stops here with one line
+    if model is not None:
+        app.registry.meta(model)
+    kwargs: dict[str, Any] = {"model": model}
+    if dry_run:
+        if job != "tuning":
+            raise click.UsageError("--dry-run applies to `run tuning` only")
+        kwargs["dry_run"] = True
+    started = time.monotonic()
+    value = send_and_wait(job, kwargs, wait, timeout)
+    if wait:
+        click.echo(to_json(value))
+        return
+    emit(as_json, value, f"{job} job sent to {value['queue']} (task {value['task_id']}); "
+                         f"took {time.monotonic() - started:.2f}s to send")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(run)

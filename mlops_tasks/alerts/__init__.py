@@ -1,0 +1,1 @@
+"""Alerting: alert state and no-flood rules, silences, channels (log, webhooks), notification log."""

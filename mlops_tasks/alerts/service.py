@@ -1,0 +1,58 @@
+"""The alerting service: decide with the store, log at once, hand webhooks to Celery.
+
+Monitoring never waits for a receiver: a webhook delivery is a task on the monitoring queue,
+retried with exponential backoff, and each attempt lands in the notification log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..settings import Settings
+from .channels import log_alert, payload, receiver_name
+from .model import Alert
+from .store import AlertStore, Decision
+
+# (receiver index, body) -> None; the worker sends a Celery task, tests may deliver directly.
+Dispatch = Callable[[int, dict[str, Any]], None]
+
+
+class AlertService:
+    def __init__(self, store: AlertStore, settings: Settings, dispatch: Dispatch | None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.settings = settings
+        self.dispatch = dispatch
+        self.clock = clock
+
+    def raise_alert(self, candidate: Alert) -> Decision:
+        decision = self.store.fire(candidate)
+        if decision.notify:
+            self._notify(decision.alert, resolved=False, reason=decision.reason)
+        return decision
+
+    def clear(self, model: str, version: str, kind: str) -> Decision | None:
+        decision = self.store.resolve(model, version, kind)
+        if decision is not None and decision.notify:
+            self._notify(decision.alert, resolved=True, reason="resolved")
+        return decision
+
+    def _notify(self, alert: Alert, resolved: bool, reason: str) -> None:
+        now = self.clock()
+        log_alert(alert, resolved)
+        self.store.log_notification({"alert_id": alert.id, "model": alert.model,
+                                     "version": alert.version, "kind": alert.kind,
+                                     "severity": alert.severity, "status": alert.status,
+                                     "channel": "log", "receiver": "mlops.alerts",
+                                     "result": "sent", "reason": reason})
+        if self.dispatch is None:
+            return
+        for index, url in enumerate(self.settings.webhooks):
+            body = payload(alert, self.settings.webhook_format, receiver_name(url), now)
+            self.dispatch(index, {"alert_id": alert.id, "model": alert.model,
+                                  "version": alert.version, "kind": alert.kind,
+                                  "severity": alert.severity, "status": alert.status,
+                                  "reason": reason, "body": json.dumps(body, default=str)})

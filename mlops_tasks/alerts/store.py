@@ -1,0 +1,189 @@
+"""Alert state in Redis, and the rules that keep notifications from flooding.
+
+* A new alert is notified at once.
+* A firing alert is notified again only after ``repeat_interval_s``, or at once if its severity
+  rose (Alertmanager's ``repeat_interval``).
+* A resolved alert is notified once, if it was ever notified.
+* An alert matching an active silence is recorded but not notified.
+
+Every state change runs in a WATCH/MULTI transaction on the model's active-alerts hash, so two
+monitoring runs at once cannot both decide to notify.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis.client import Pipeline
+
+from .. import keys
+from ..errors import NotFoundError, ValidationError
+from .model import KINDS, Alert, severity_rank
+
+HISTORY_CAP = 10_000
+NOTIFICATION_LOG_CAP = 10_000
+
+
+def iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+@dataclass(frozen=True)
+class Decision:
+    alert: Alert
+    notify: bool
+    reason: str  # new, repeat, escalated, resolved, suppressed, silenced
+
+
+class AlertStore:
+    def __init__(self, client: redis.Redis, repeat_interval_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.redis = client
+        self.repeat_interval_s = repeat_interval_s
+        self.clock = clock
+
+    # ------------------------------------------------------------------ firing / resolving
+    def fire(self, candidate: Alert) -> Decision:
+        key = keys.alerts_active(candidate.model)
+        fp = candidate.fingerprint
+
+        def tx(pipe: Pipeline) -> Decision:
+            now = self.clock()
+            raw = pipe.hget(key, fp)
+            silenced = self.silenced(candidate.model, candidate.kind, now)
+            if raw is None:
+                alert = candidate
+                alert.id = uuid.uuid4().hex[:12]
+                alert.fired_at = iso(now)
+                alert.status = "firing"
+                reason = "new"
+                notify = True
+            else:
+                alert = Alert.from_dict(json.loads(raw))
+                escalated = severity_rank(candidate.severity) > severity_rank(
+                    alert.notified_severity)
+                alert.severity, alert.message = candidate.severity, candidate.message
+                alert.values = candidate.values
+                due = alert.last_notified_at is None or \
+                    now - alert.last_notified_at >= self.repeat_interval_s
+                notify = escalated or due
+                reason = "escalated" if escalated else ("repeat" if due else "suppressed")
+            if notify and silenced:
+                notify, reason = False, "silenced"
+            if notify:
+                alert.last_notified_at = now
+                alert.notified_severity = alert.severity
+                alert.notifications += 1
+            pipe.multi()
+            pipe.hset(key, fp, json.dumps(alert.to_dict()))
+            if raw is None:
+                self._history(pipe, alert, "fired", now)
+            return Decision(alert, notify, reason)
+
+        return self.redis.transaction(tx, key, value_from_callable=True)
+
+    def resolve(self, model: str, version: str, kind: str) -> Decision | None:
+        """Clear a firing alert; None when there was none."""
+        key = keys.alerts_active(model)
+        probe = Alert(model, version, kind, "info", "")
+
+        def tx(pipe: Pipeline) -> Decision | None:
+            raw = pipe.hget(key, probe.fingerprint)
+            if raw is None:
+                pipe.multi()
+                return None
+            now = self.clock()
+            alert = Alert.from_dict(json.loads(raw))
+            alert.status, alert.resolved_at = "resolved", iso(now)
+            notify = alert.notified_severity is not None and \
+                not self.silenced(model, kind, now)
+            pipe.multi()
+            pipe.hdel(key, probe.fingerprint)
+            self._history(pipe, alert, "resolved", now)
+            return Decision(alert, notify, "resolved" if notify else "silenced")
+
+        return self.redis.transaction(tx, key, value_from_callable=True)
+
+    def _history(self, pipe: Pipeline, alert: Alert, event: str, now: float) -> None:
+        key = keys.alerts_history(alert.model)
+        pipe.lpush(key, json.dumps({**alert.to_dict(), "event": event, "at": now}))
+        pipe.ltrim(key, 0, HISTORY_CAP - 1)
+
+    # ------------------------------------------------------------------ reading
+    def active(self, models: list[str]) -> list[Alert]:
+        pipe = self.redis.pipeline(transaction=False)
+        for m in models:
+            pipe.hvals(keys.alerts_active(m))
+        return [Alert.from_dict(json.loads(x)) for vals in pipe.execute() for x in vals]
+
+    def history(self, models: list[str], since: float = 0.0,
+                limit: int = 1000) -> list[dict[str, Any]]:
+        """Fired and resolved events, newest first."""
+        pipe = self.redis.pipeline(transaction=False)
+        for m in models:
+            pipe.lrange(keys.alerts_history(m), 0, limit - 1)
+        events = [json.loads(x) for batch in pipe.execute() for x in batch]
+        events = [e for e in events if e["at"] >= since]
+        events.sort(key=lambda e: e["at"], reverse=True)
+        return events[:limit]
+
+    # ------------------------------------------------------------------ silences
+    def add_silence(self, model: str, kind: str | None, duration_s: float, reason: str | None,
+                    actor: str) -> dict[str, Any]:
+        if kind is not None and kind not in KINDS:
+            raise ValidationError(f"--kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+        now = self.clock()
+        silence = {"id": uuid.uuid4().hex[:10], "model": model, "kind": kind,
+                   "starts_at": now, "ends_at": now + duration_s, "reason": reason,
+                   "created_by": actor, "created_at": iso(now), "until": iso(now + duration_s)}
+        self.redis.hset(keys.SILENCES, silence["id"], json.dumps(silence))
+        return silence
+
+    def silences(self, include_expired: bool = False) -> list[dict[str, Any]]:
+        now = self.clock()
+        out = [json.loads(x) for x in self.redis.hvals(keys.SILENCES)]
+        for s in out:
+            s["active"] = s["ends_at"] > now
+        if not include_expired:
+            out = [s for s in out if s["active"]]
+        return sorted(out, key=lambda s: s["ends_at"])
+
+    def remove_silence(self, silence_id: str) -> dict[str, Any]:
+        raw = self.redis.hget(keys.SILENCES, silence_id)
+        if raw is None:
+            raise NotFoundError(f"no silence {silence_id!r} (see `mlops silences`)")
+        self.redis.hdel(keys.SILENCES, silence_id)
+        return json.loads(raw)
+
+    def silenced(self, model: str, kind: str, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
+        for raw in self.redis.hvals(keys.SILENCES):
+            s = json.loads(raw)
+            if s["model"] == model and s["kind"] in (None, kind) and \
+                    s["starts_at"] <= now < s["ends_at"]:
+                return True
+        return False
+
+    def expire_silences(self, older_than_s: float = 0) -> int:
+        now = self.clock()
+        gone = [json.loads(x)["id"] for x in self.redis.hvals(keys.SILENCES)
+                if json.loads(x)["ends_at"] < now - older_than_s]
+        if gone:
+            self.redis.hdel(keys.SILENCES, *gone)
+        return len(gone)
+
+    # ------------------------------------------------------------------ notification log
+    def log_notification(self, entry: dict[str, Any]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lpush(keys.NOTIFICATIONS, json.dumps({"at": self.clock(), **entry}))
+        pipe.ltrim(keys.NOTIFICATIONS, 0, NOTIFICATION_LOG_CAP - 1)
+        pipe.execute()
+
+    def notifications(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in self.redis.lrange(keys.NOTIFICATIONS, 0, limit - 1)]

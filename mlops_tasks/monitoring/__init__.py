@@ -1,0 +1,1 @@
+"""Scheduled checks: performance monitoring and degradation detection."""

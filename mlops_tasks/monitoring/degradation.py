@@ -1,0 +1,254 @@
+"""Degradation detection: the current window against the version's baseline, with significance.
+
+A degradation is flagged only when the relative accuracy drop is at least
+``MLOPS_DEGRADATION_MIN_PERCENT`` *and* a one-sided test (two-proportion z-test, or Fisher's
+exact test when a cell is small) gives p < ``MLOPS_SIGNIFICANCE_LEVEL``. Score drift is a
+Kolmogorov-Smirnov test between the baseline's and the current score histograms, reported when
+it is significant and the population stability index reaches ``MLOPS_DRIFT_PSI_THRESHOLD``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+
+from .. import keys
+from ..alerts.model import Alert
+from ..alerts.store import iso
+from ..binning import SCORE_BINS, score_bins
+from ..durations import parse_duration
+from ..errors import NotFoundError, ValidationError
+from ..metrics import confusion_metrics
+from ..services import Services
+from ..stats import bootstrap_drop, drop_test, ks_from_histograms, psi, wilson_interval
+from ..timebuckets import MINUTE, bucket_range, covering
+from ..windows import COUNT_WINDOWS
+from .targets import Target, target, targets
+
+log = logging.getLogger("mlops.monitoring")
+
+KIND = "performance_degraded"
+DRIFT_KIND = "data_drift"
+DRIFT_MIN_SAMPLES = 100
+BASELINE_WINDOWS = (*COUNT_WINDOWS, "since_deployment", "last_hour")
+
+
+def degradation_message(display_name: str, percent: float) -> str:
+    """As the original system wrote it: WAF Behavioral Performance Degraded
+    (degradation_percent: 8.5%)."""
+    return f"{display_name} Performance Degraded (degradation_percent: {percent:.1f}%)"
+
+
+def _counts(c: dict[str, float]) -> dict[str, int]:
+    return {k: int(c.get(k, 0)) for k in ("tp", "fp", "tn", "fn")}
+
+
+def _baseline_doc(counts: dict[str, int], hist_all: np.ndarray, hist_labeled: np.ndarray,
+                  **extra: Any) -> dict[str, Any]:
+    m = confusion_metrics(**counts)
+    return {**extra, **counts, "labeled": m["count"], "accuracy": m["accuracy"], "f1": m["f1"],
+            "hist_all": np.asarray(hist_all, dtype=np.int64).tolist(),
+            "hist_labeled": np.asarray(hist_labeled, dtype=np.int64).tolist()}
+
+
+def get_baseline(svc: Services, name: str, version: str) -> dict[str, Any] | None:
+    raw = svc.redis.get(keys.baseline(name, version))
+    return json.loads(raw) if raw else None
+
+
+def capture_baseline(svc: Services, t: Target) -> dict[str, Any] | None:
+    """The first ``MLOPS_BASELINE_SIZE`` labeled predictions after deployment (whole buckets,
+    from the finest granularity still kept), stored once; None while too few have arrived."""
+    existing = get_baseline(svc, t.name, t.version)
+    if existing is not None:
+        return existing
+    if t.deployed_ts is None:
+        return None
+    size = svc.settings.baseline_size
+    now = svc.clock()
+    g = covering(max(now - t.deployed_ts, MINUTE.size_s), svc.settings.retention_days)
+    starts = bucket_range(now, now - t.deployed_ts + 1, g)
+    counts = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
+    hist = np.zeros((5, SCORE_BINS), dtype=np.int64)
+    for i in range(0, len(starts), 60):
+        data = svc.windows.sum_buckets(t.name, t.version, g, starts[i:i + 60], with_hist=True)
+        for k in counts:
+            counts[k] += int(data.counts.get(k, 0))
+        hist += data.hist
+        if sum(counts.values()) >= size:
+            doc = _baseline_doc(counts, hist[4], hist[:4].sum(axis=0), source="auto",
+                                window=f"first {size} labeled after deployment",
+                                granularity=g.code, set_at=iso(now), set_by="degradation-job")
+            if svc.redis.set(keys.baseline(t.name, t.version), json.dumps(doc), nx=True):
+                log.info("baseline captured", extra={"model": t.name, "version": t.version,
+                                                     "labeled": doc["labeled"],
+                                                     "accuracy": doc["accuracy"]})
+            return get_baseline(svc, t.name, t.version)
+    return None
+
+
+def set_baseline(svc: Services, name: str, window: str, actor: str,
+                 version: str | None = None) -> dict[str, Any]:
+    """Set a version's baseline from a window: last_100, last_1000, since_deployment,
+    last_hour, or a duration such as 24h."""
+    t = target(svc.registry, name)
+    version = version or t.version
+    reader = svc.windows
+    if window in COUNT_WINDOWS:
+        ring = reader.recent(name, version, COUNT_WINDOWS[window])
+        a, p = ring["actual"].astype(bool), ring["predicted"].astype(bool)
+        counts = {"tp": int(np.sum(a & p)), "fp": int(np.sum(~a & p)),
+                  "tn": int(np.sum(~a & ~p)), "fn": int(np.sum(a & ~p))}
+        hist = np.bincount(score_bins(ring["score"]), minlength=SCORE_BINS)
+        doc = _baseline_doc(counts, hist, hist, source="manual", window=window)
+    else:
+        if window == "since_deployment":
+            if t.deployed_ts is None:
+                raise NotFoundError(f"{name} is not deployed to production")
+            window_s = svc.clock() - t.deployed_ts
+        elif window == "last_hour":
+            window_s = 3600.0
+        else:
+            window_s = parse_duration(window, "--window")
+        data = reader.time_window(name, version, window_s)
+        doc = _baseline_doc(_counts(data.counts), data.hist[4], data.hist[:4].sum(axis=0),
+                            source="manual", window=window)
+    if doc["labeled"] == 0:
+        raise ValidationError(f"--window: {window} holds no labeled predictions of "
+                              f"{name} {version}")
+    doc.update(set_at=iso(svc.clock()), set_by=actor, version=version)
+    svc.redis.set(keys.baseline(name, version), json.dumps(doc))
+    log.info("baseline set", extra={"model": name, "version": version, "window": window,
+                                    "actor": actor, "labeled": doc["labeled"]})
+    return doc
+
+
+def _evaluate(svc: Services, t: Target, base: dict[str, Any], exact: bool) -> dict[str, Any]:
+    s = svc.settings
+    data = svc.windows.time_window(t.name, t.version, s.degradation_window_s)
+    cur = confusion_metrics(**_counts(data.counts))
+    result: dict[str, Any] = {
+        "name": t.name, "version": t.version, "window_s": s.degradation_window_s,
+        "baseline": {k: base[k] for k in ("labeled", "accuracy", "f1", "source", "window")},
+        "current": {"labeled": cur["count"], "accuracy": cur["accuracy"], "f1": cur["f1"]}}
+    if cur["count"] == 0 or base["accuracy"] in (None, 0):
+        result["status"] = "insufficient_data"
+        result["reason"] = "no labeled predictions in the current window"
+        return result
+    x1, n1 = base["tp"] + base["tn"], base["labeled"]
+    x2, n2 = cur["tp"] + cur["tn"], cur["count"]
+    drop = (base["accuracy"] - cur["accuracy"]) / base["accuracy"] * 100
+    f1_drop = None
+    if base["f1"] and cur["f1"] is not None:
+        f1_drop = (base["f1"] - cur["f1"]) / base["f1"] * 100
+    test = drop_test(x1, n1, x2, n2, exact=exact)
+    low, high = wilson_interval(x2, n2)
+    significant = test.p_value < s.significance_level
+    large = drop >= s.degradation_min_percent
+    result.update({
+        "degradation_percent": drop, "f1_degradation_percent": f1_drop,
+        "test": test.method, "p_value": test.p_value, "significant": significant,
+        "current_accuracy_ci95": [low, high],
+        "status": "degraded" if (significant and large) else "ok",
+    })
+    if not large:
+        result["reason"] = f"drop {drop:.1f}% is below {s.degradation_min_percent:g}%"
+    elif not significant:
+        result["reason"] = f"p = {test.p_value:.3g} is not below {s.significance_level:g}"
+    # score drift: every prediction's score, labeled or not
+    h_base = np.asarray(base["hist_all"]) if sum(base["hist_all"]) else \
+        np.asarray(base["hist_labeled"])
+    h_cur = data.hist[4]
+    if h_base.sum() >= DRIFT_MIN_SAMPLES and h_cur.sum() >= DRIFT_MIN_SAMPLES:
+        d, p = ks_from_histograms(h_base, h_cur)
+        index = psi(h_base, h_cur)
+        result["drift"] = {"ks_statistic": d, "p_value": p, "psi": index,
+                           "drifted": p < s.significance_level and index >= s.drift_psi_threshold}
+    else:
+        result["drift"] = {"drifted": False, "reason": "too few scores to compare"}
+    return result
+
+
+def check(svc: Services, t: Target, exact: bool = False) -> dict[str, Any]:
+    base = capture_baseline(svc, t)
+    if base is None:
+        labeled = int(svc.windows.totals(t.name, t.version).get("labeled", 0))
+        return {"name": t.name, "version": t.version, "status": "no_baseline",
+                "reason": f"collecting the baseline: {labeled} labeled predictions, "
+                          f"{svc.settings.baseline_size} needed after deployment"}
+    result = _evaluate(svc, t, base, exact)
+    severity = t.config["severity"]
+    if result["status"] == "degraded":
+        msg = degradation_message(t.display_name, result["degradation_percent"])
+        values = {k: result[k] for k in ("degradation_percent", "f1_degradation_percent",
+                                         "p_value", "test", "current_accuracy_ci95")}
+        values.update(baseline_accuracy=result["baseline"]["accuracy"],
+                      current_accuracy=result["current"]["accuracy"],
+                      current_labeled=result["current"]["labeled"],
+                      baseline_labeled=result["baseline"]["labeled"])
+        decision = svc.alerts.raise_alert(Alert(t.name, t.version, KIND, severity, msg, values))
+        result["alert"] = {"id": decision.alert.id, "notified": decision.notify}
+    elif result["status"] == "ok":
+        svc.alerts.clear(t.name, t.version, KIND)
+    drift = result.get("drift", {})
+    if drift.get("drifted"):
+        msg = f"{t.display_name} Score Distribution Shifted (psi: {drift['psi']:.2f})"
+        svc.alerts.raise_alert(Alert(t.name, t.version, DRIFT_KIND, "warning", msg,
+                                     {k: drift[k] for k in ("ks_statistic", "p_value", "psi")}))
+    elif "psi" in drift:
+        svc.alerts.clear(t.name, t.version, DRIFT_KIND)
+    return result
+
+
+def run_degradation(svc: Services, model: str | None = None,
+                    exact: bool = False) -> dict[str, Any]:
+    now = svc.clock()
+    results = []
+    for t in targets(svc.registry, model):
+        try:
+            result = check(svc, t, exact)
+        except Exception as exc:  # noqa: BLE001 - one model's failure is reported, not raised
+            log.error("degradation check failed", extra={"model": t.name, "reason": str(exc)},
+                      exc_info=True)
+            result = {"name": t.name, "version": t.version, "status": "failed",
+                      "reason": f"{type(exc).__name__}: {exc}"}
+        result["checked_at"] = iso(now)
+        svc.redis.set(keys.degradation_status(t.name), json.dumps(result, default=str))
+        results.append(result)
+    log.info("Degradation detection executed successfully",
+             extra={"models": len(results),
+                    "degraded": sum(r["status"] == "degraded" for r in results)})
+    return {"job": "degradation", "ran_at": iso(now), "models": results}
+
+
+def verify(svc: Services, name: str, reps: int = 20000) -> dict[str, Any]:
+    """Re-check with Fisher's exact test and a bootstrap interval; say if it is a false alarm."""
+    t = target(svc.registry, name)
+    base = capture_baseline(svc, t) or get_baseline(svc, t.name, t.version)
+    if base is None:
+        raise NotFoundError(f"{name} {t.version} has no baseline yet (see `mlops set-baseline`)")
+    result = _evaluate(svc, t, base, exact=True)
+    if result["status"] == "insufficient_data":
+        result["verdict"] = "insufficient data"
+        result["explanation"] = result["reason"]
+        return result
+    x1, n1 = base["tp"] + base["tn"], base["labeled"]
+    cur = result["current"]
+    x2 = round(cur["accuracy"] * cur["labeled"])
+    lo, hi = bootstrap_drop(x1, n1, x2, cur["labeled"], reps=reps)
+    result["bootstrap_drop_ci95"] = [lo, hi]
+    confirmed = result["status"] == "degraded" and lo > 0
+    result["verdict"] = "confirmed degradation" if confirmed else "false alarm"
+    if confirmed:
+        result["explanation"] = (
+            f"accuracy fell from {base['accuracy']:.2%} to {cur['accuracy']:.2%} "
+            f"({result['degradation_percent']:.1f}%), Fisher exact p = {result['p_value']:.3g}, "
+            f"and the 95% bootstrap interval of the drop [{lo:.3f}, {hi:.3f}] excludes zero")
+    else:
+        why = result.get("reason") or (
+            f"the 95% bootstrap interval of the drop [{lo:.3f}, {hi:.3f}] includes zero")
+        result["explanation"] = f"not a real degradation: {why}"
+    return result

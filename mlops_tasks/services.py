@@ -1,0 +1,41 @@
+"""Everything a job needs, connected once: settings, Redis clients, registry, windows, alerts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+
+from .alerts.service import AlertService, Dispatch
+from .alerts.store import AlertStore
+from .connection import call, connect, resolve_redis_url
+from .registry import Registry
+from .settings import Settings
+from .windows import WindowReader
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    raw: redis.Redis
+    registry: Registry
+    windows: WindowReader
+    alerts: AlertService
+    clock: Callable[[], float] = field(default=time.time)
+
+    @classmethod
+    def connect(cls, settings: Settings, url: str | None = None,
+                dispatch: Dispatch | None = None,
+                clock: Callable[[], float] = time.time) -> Services:
+        url = url or resolve_redis_url(settings)
+        client = connect(url)
+        call(url, client.ping)
+        raw = connect(url, decode=False)
+        store = AlertStore(client, settings.alert_repeat_interval_s, clock)
+        return cls(settings=settings, redis=client, raw=raw,
+                   registry=Registry(client, settings, clock),
+                   windows=WindowReader(raw, settings, clock),
+                   alerts=AlertService(store, settings, dispatch, clock), clock=clock)

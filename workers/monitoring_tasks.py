@@ -1,0 +1,34 @@
+"""Tasks of the ``mlops.monitoring`` queue: monitoring, degradation detection, webhooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_tasks.alerts.channels import DeliveryError
+from mlops_tasks.alerts.delivery import backoff_s, deliver
+from mlops_tasks.monitoring.degradation import run_degradation
+from mlops_tasks.monitoring.performance import run_monitoring
+from mlops_tasks.queues import TASK_DEGRADATION, TASK_DELIVER_WEBHOOK, TASK_MONITORING
+
+from .app import app
+from .runtime import runtime
+
+
+@app.task(name=TASK_MONITORING, acks_late=True)
+def performance_monitoring(model: str | None = None) -> dict[str, Any]:
+    return run_monitoring(runtime().services, model)
+
+
+@app.task(name=TASK_DEGRADATION, acks_late=True)
+def degradation_detection(model: str | None = None, exact: bool = False) -> dict[str, Any]:
+    return run_degradation(runtime().services, model, exact)
+
+
+@app.task(name=TASK_DELIVER_WEBHOOK, bind=True, acks_late=True, ignore_result=True,
+          max_retries=None)
+def deliver_webhook(self: Any, delivery: dict[str, Any]) -> dict[str, Any]:
+    rt = runtime()
+    try:
+        return deliver(rt.settings, rt.services.alerts.store, delivery, self.request.retries)
+    except DeliveryError as exc:
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries)) from exc
