@@ -35,6 +35,10 @@ def send_and_wait(job: str, kwargs: dict[str, Any], wait: bool, timeout: float) 
     try:
         value = result.get(timeout=timeout, propagate=False, interval=0.1)
     except CeleryTimeout:
+        # Unsubscribe from the result now: left to the finalizer, it would run at interpreter
+        # exit, when redis-py can no longer connect, and print a traceback.
+        result.backend.remove_pending_result(result)
+        result.backend = None
         raise MlopsError(f"no worker answered on queue {queue} within {timeout:g}s "
                          f"(start one with `mlops worker`)") from None
     if result.failed():

@@ -245,6 +245,9 @@ class Settings:
     webhook_max_retries: int = setting(
         "MLOPS_WEBHOOK_MAX_RETRIES", number(int, 0, 100), 8,
         "delivery attempts after the first, with exponential backoff")
+    webhook_backoff_s: float = setting(
+        "MLOPS_WEBHOOK_BACKOFF_S", number(float, 0, 3600, lo_open=True), 2.0,
+        "first retry delay of a failed delivery; doubles each time, at most 5 minutes")
     monitoring_log: Path | None = setting(
         "MLOPS_MONITORING_LOG", path(), None,
         "monitoring log file (default: <data dir>/logs/ml-monitoring.log)")

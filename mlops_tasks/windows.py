@@ -147,7 +147,8 @@ class WindowReader:
               now: float | None = None) -> list[tuple[int, dict[str, float]]]:
         now = self.clock() if now is None else now
         g = day(self.settings.retention_days)
-        starts = bucket_range(now, days * DAY_S - 1, g)
+        today = g.start(now)
+        starts = [today - i * DAY_S for i in range(days - 1, -1, -1)]
         return list(zip(starts, self.buckets(model, version, g, starts), strict=True))
 
     # ------------------------------------------------------------ summaries

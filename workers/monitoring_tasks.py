@@ -31,4 +31,5 @@ def deliver_webhook(self: Any, delivery: dict[str, Any]) -> dict[str, Any]:
     try:
         return deliver(rt.settings, rt.services.alerts.store, delivery, self.request.retries)
     except DeliveryError as exc:
-        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=backoff_s(rt.settings.webhook_backoff_s,
+                                                     self.request.retries)) from exc

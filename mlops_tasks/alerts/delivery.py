@@ -12,9 +12,9 @@ from .store import AlertStore
 log = logging.getLogger("mlops.alerts")
 
 
-def backoff_s(retries: int) -> float:
-    """2, 4, 8, ... seconds, at most 5 minutes."""
-    return float(min(300, 2 ** (retries + 1)))
+def backoff_s(base_s: float, retries: int) -> float:
+    """base, 2 x base, 4 x base, ... seconds, at most 5 minutes."""
+    return float(min(300.0, base_s * 2 ** retries))
 
 
 def deliver(settings: Settings, store: AlertStore, delivery: dict[str, Any],
