@@ -21,6 +21,7 @@ from . import (
     registry_cmds,
     run_cmds,
     system_cmds,
+    tuning_cmds,
     worker_cmds,
 )
 from .context import EXIT_FAILURE, App
@@ -59,7 +60,7 @@ def cli(ctx: click.Context) -> None:
 
 
 for module in (registry_cmds, deploy_cmds, performance_cmds, monitoring_cmds, alert_cmds,
-               run_cmds, worker_cmds, demo_cmds, system_cmds):
+               tuning_cmds, run_cmds, worker_cmds, demo_cmds, system_cmds):
     module.register(cli)
 
 

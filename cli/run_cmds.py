@@ -8,7 +8,13 @@ from typing import Any
 import click
 
 from mlops_tasks.errors import MlopsError
-from mlops_tasks.queues import MONITORING_QUEUE, TASK_DEGRADATION, TASK_MONITORING
+from mlops_tasks.queues import (
+    MONITORING_QUEUE,
+    TASK_DEGRADATION,
+    TASK_MONITORING,
+    TASK_TUNING,
+    TUNING_QUEUE,
+)
 
 from .context import App, json_option, pass_app
 from .output import emit, to_json
@@ -17,6 +23,7 @@ from .output import emit, to_json
 JOBS: dict[str, tuple[str, str]] = {
     "monitoring": (TASK_MONITORING, MONITORING_QUEUE),
     "degradation": (TASK_DEGRADATION, MONITORING_QUEUE),
+    "tuning": (TASK_TUNING, TUNING_QUEUE),
 }
 
 

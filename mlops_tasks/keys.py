@@ -39,6 +39,10 @@ Monitoring and alerting, per model ``m``
     mlops:{m}:alerts:active             HASH    fingerprint -> firing alert (JSON)
     mlops:{m}:alerts:history            LIST    fired and resolved alerts (JSON), newest first, capped
 
+    mlops:{m}:tuning:history            LIST    tuning runs (JSON), newest first, capped
+    mlops:{m}:tuning:applied            STRING  time of the last applied tuning (cool-down)
+    mlops:{m}:lock:<job>                STRING  a job's lock on this model (TTL)
+
 Global
     mlops:silences                      HASH    silence id -> silence (JSON)
     mlops:notifications                 LIST    notification log (JSON), newest first, capped
@@ -163,6 +167,18 @@ def alerts_active(name: str) -> str:
 
 def alerts_history(name: str) -> str:
     return f"{_model(name)}:alerts:history"
+
+
+def tuning_history(name: str) -> str:
+    return f"{_model(name)}:tuning:history"
+
+
+def tuning_applied(name: str) -> str:
+    return f"{_model(name)}:tuning:applied"
+
+
+def job_lock(name: str, job: str) -> str:
+    return f"{_model(name)}:lock:{job}"
 
 
 SILENCES = f"{PREFIX}:silences"

@@ -23,3 +23,4 @@ ROUTES = {
 TASK_MONITORING = "mlops.monitoring.performance"
 TASK_DEGRADATION = "mlops.monitoring.degradation"
 TASK_DELIVER_WEBHOOK = "mlops.alerts.deliver"
+TASK_TUNING = "mlops.tuning.run"

@@ -230,6 +230,18 @@ class Settings:
     alert_repeat_interval_s: int = setting(
         "MLOPS_ALERT_REPEAT_INTERVAL_S", number(int, 1), 3600,
         "a firing alert is sent again at most this often (unless its severity rises)")
+    tuning_min_samples: int = setting(
+        "MLOPS_TUNING_MIN_SAMPLES", number(int, 1), 100,
+        "labeled predictions the tuning window needs before a threshold is changed")
+    tuning_min_improvement: float = setting(
+        "MLOPS_TUNING_MIN_IMPROVEMENT", number(float, 0), 5.0,
+        "percent by which the best threshold must beat the current one to be applied")
+    tuning_require_significance: bool = setting(
+        "MLOPS_TUNING_REQUIRE_SIGNIFICANCE", boolean(), True,
+        "apply only when the bootstrap interval of the improvement excludes zero")
+    tuning_cooldown_s: int = setting(
+        "MLOPS_TUNING_COOLDOWN_S", number(int, 0), 3600,
+        "a model is retuned at most once per this many seconds")
     webhook_urls: str | None = setting(
         "MLOPS_WEBHOOK_URLS", text(), None,
         "comma-separated webhook receivers of alerts", secret=True)

@@ -15,7 +15,11 @@ from mlops_tasks.connection import resolve_broker_url
 from mlops_tasks.logs import configure_logging
 from mlops_tasks.settings import Settings
 
-TASK_MODULES = ["mlops_tasks.workers.ingest_tasks", "mlops_tasks.workers.monitoring_tasks"]
+TASK_MODULES = [
+    "mlops_tasks.workers.ingest_tasks",
+    "mlops_tasks.workers.monitoring_tasks",
+    "mlops_tasks.workers.tuning_tasks",
+]
 
 app = Celery("mlops_tasks", include=TASK_MODULES)
 

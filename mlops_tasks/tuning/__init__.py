@@ -1,0 +1,1 @@
+"""Auto-tuning: the vectorized threshold search and the engine that applies it."""
