@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import logging
 import math
 import re
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from celery import Celery
+from kombu.exceptions import EncodeError
 
 from .celery_config import producer_config
 from .connection import connect, resolve_broker_url, resolve_redis_url
@@ -82,6 +84,15 @@ def _check_id(value: Any) -> str:
     return value
 
 
+def _check_metadata(metadata: Any) -> None:
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata: expected a dict, got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metadata: expected JSON values ({exc})") from None
+
+
 def _check_optional_number(value: Any, field: str, lo: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
             or not math.isfinite(float(value)) or float(value) < lo:
@@ -117,6 +128,13 @@ def _flag_column(values: Any, n: int, field: str) -> list[int] | None:
     return out
 
 
+def _timestamp_columns(stamps: Sequence[float]) -> dict[str, Any]:
+    """Timestamps as a base and millisecond offsets: a few bytes per event instead of 18."""
+    base = min(stamps)
+    return {"timestamp_base": base,
+            "timestamp_ms": [round((t - base) * 1000) for t in stamps]}
+
+
 @dataclass
 class _Outbound:
     task: str
@@ -147,7 +165,12 @@ class MonitoringClient:
         self.config_ttl_s = s.client_config_ttl_s if config_ttl_s is None else config_ttl_s
 
         self._app = Celery("mlops-client", set_as_current=False)
-        self._app.config_from_object(producer_config(s, self._broker_url))
+        conf = producer_config(s, self._broker_url)
+        # Fail fast when the broker is down: the sender keeps the batch and retries itself,
+        # instead of kombu blocking the sender for seconds on each attempt.
+        conf["broker_transport_options"] = {**conf["broker_transport_options"],
+                                            "max_retries": 0, "socket_connect_timeout": 2}
+        self._app.config_from_object(conf)
 
         self._prefix = secrets.token_hex(6) + "-"
         self._counter = itertools.count()
@@ -163,7 +186,7 @@ class MonitoringClient:
         self._accepted = 0  # events accepted into the buffer, ever
         self._finished = 0  # events sent or given up, ever (FIFO: flush waits on this)
         self._stats = {"recorded": 0, "labels_recorded": 0, "sent": 0, "batches_sent": 0,
-                       "dropped": 0, "send_failures": 0}
+                       "dropped": 0, "unsendable": 0, "send_failures": 0}
         self._last_error: str | None = None
         self._broker_ok = True
         self._last_drop_log = 0.0
@@ -194,18 +217,20 @@ class MonitoringClient:
         if actual is not None:
             actual = _check_flag(actual, "actual")
         if prediction_id is None:
-            prediction_id = f"{self._prefix}{next(self._counter):x}"
+            seq = next(self._counter)
+            prediction_id = f"{self._prefix}{seq:x}"
         else:
             _check_id(prediction_id)
+            seq = None
         if latency_ms is not None:
             latency_ms = _check_optional_number(latency_ms, "latency_ms")
         if timestamp is not None:
             timestamp = _check_optional_number(timestamp, "timestamp")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise ValueError(f"metadata: expected a dict, got {type(metadata).__name__}")
+        if metadata is not None:
+            _check_metadata(metadata)
         if version is not None and not isinstance(version, str):
             raise ValueError(f"version: expected a string such as '1.0.0', got {version!r}")
-        row = (model, score, predicted, actual, prediction_id, version, latency_ms,
+        row = (model, score, predicted, actual, prediction_id, seq, version, latency_ms,
                timestamp or time.time(), metadata)
         with self._lock:
             if self._buffered >= self.max_buffer and not self._make_room(1):
@@ -277,8 +302,9 @@ class MonitoringClient:
 
         scores_list = s.tolist()
         out: list[_Outbound] = []
-        for lo in range(0, n, MAX_MESSAGE_EVENTS):
-            hi = min(n, lo + MAX_MESSAGE_EVENTS)
+        chunk = min(MAX_MESSAGE_EVENTS, self.max_buffer)
+        for lo in range(0, n, chunk):
+            hi = min(n, lo + chunk)
             body: dict[str, Any] = {"v": WIRE_VERSION, "kind": "predictions",
                                     "batch_id": uuid.uuid4().hex, "model": model, "n": hi - lo,
                                     "score": scores_list[lo:hi], "timestamp": ts}
@@ -352,61 +378,83 @@ class MonitoringClient:
         while True:
             self._wake.wait(backoff or self.flush_interval_s)
             self._wake.clear()
-            ok = self._send_pending()
+            try:
+                ok = self._send_pending()
+            except Exception:  # noqa: BLE001 - the sender must survive anything
+                log.exception("client sender error; retrying")
+                ok = False
             if self._closed:
                 return
             backoff = 0.0 if ok else min(_RETRY_MAX_S, max(0.1, backoff * 2))
 
     def _drain_rows(self) -> None:
-        """Turn buffered rows into columnar messages, one per model (lock held)."""
-        if self._rows:
+        """Turn buffered rows into columnar messages, one per model. The lists are swapped
+        under the lock; the messages are built outside it."""
+        with self._lock:
             rows, self._rows = self._rows, []
-            by_model: dict[str, list[tuple[Any, ...]]] = {}
-            for row in rows:
-                by_model.setdefault(row[0], []).append(row)
-            for model, group in by_model.items():
-                for lo in range(0, len(group), MAX_MESSAGE_EVENTS):
-                    self._outbox.append(self._predictions_message(model,
-                                                                  group[lo:lo + MAX_MESSAGE_EVENTS]))
-        if self._labels:
             labels, self._labels = self._labels, []
-            by_model_l: dict[str, list[tuple[str, str, int, float]]] = {}
-            for row in labels:
-                by_model_l.setdefault(row[0], []).append(row)
-            for model, group in by_model_l.items():
-                body = {"v": WIRE_VERSION, "kind": "labels", "batch_id": uuid.uuid4().hex,
-                        "model": model, "n": len(group),
-                        "prediction_id": [r[1] for r in group], "actual": [r[2] for r in group],
-                        "timestamp": [r[3] for r in group]}
-                self._outbox.append(_Outbound(TASK_INGEST_LABELS, body, len(group)))
+        out: list[_Outbound] = []
+        by_model: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_model.setdefault(row[0], []).append(row)
+        for model, group in by_model.items():
+            for lo in range(0, len(group), MAX_MESSAGE_EVENTS):
+                out.append(self._predictions_message(model, group[lo:lo + MAX_MESSAGE_EVENTS]))
+        by_model_l: dict[str, list[tuple[str, str, int, float]]] = {}
+        for label in labels:
+            by_model_l.setdefault(label[0], []).append(label)
+        for model, lgroup in by_model_l.items():
+            body = {"v": WIRE_VERSION, "kind": "labels", "batch_id": uuid.uuid4().hex,
+                    "model": model, "n": len(lgroup),
+                    "prediction_id": [r[1] for r in lgroup], "actual": [r[2] for r in lgroup]}
+            body.update(_timestamp_columns([r[3] for r in lgroup]))
+            out.append(_Outbound(TASK_INGEST_LABELS, body, len(lgroup)))
+        if out:
+            with self._lock:
+                self._outbox.extend(out)
 
-    @staticmethod
-    def _predictions_message(model: str, group: list[tuple[Any, ...]]) -> _Outbound:
-        cols = list(zip(*group, strict=True))
+    def _predictions_message(self, model: str, group: list[tuple[Any, ...]]) -> _Outbound:
+        (_, scores, predicted, actual, ids, seqs, versions, latency, stamps,
+         metadata) = zip(*group, strict=True)
         body: dict[str, Any] = {"v": WIRE_VERSION, "kind": "predictions",
                                 "batch_id": uuid.uuid4().hex, "model": model, "n": len(group),
-                                "score": list(cols[1]), "prediction_id": list(cols[4]),
-                                "timestamp": list(cols[7])}
-        optional = {"predicted": cols[2], "actual": cols[3], "version": cols[5],
-                    "latency_ms": cols[6], "metadata": cols[8]}
-        for key, col in optional.items():
+                                "score": list(scores)}
+        if None in seqs:
+            body["prediction_id"] = list(ids)
+        else:  # generated ids: the prefix once and the counters
+            body["id_prefix"], body["id_seq"] = self._prefix, list(seqs)
+        body.update(_timestamp_columns(stamps))
+        for key, col in (("predicted", predicted), ("actual", actual)):
             if any(v is not None for v in col):
-                body[key] = [(-1 if v is None else v) for v in col] \
-                    if key in ("predicted", "actual") else list(col)
+                body[key] = [-1 if v is None else v for v in col]
+        for key, col in (("version", versions), ("latency_ms", latency),
+                         ("metadata", metadata)):
+            if any(v is not None for v in col):
+                body[key] = list(col)
         return _Outbound(TASK_INGEST_PREDICTIONS, body, len(group))
 
     def _send_pending(self) -> bool:
         """Send every queued message in order; False if the broker refused one."""
-        with self._lock:
-            self._drain_rows()
+        self._drain_rows()
         while True:
             with self._lock:
                 if not self._outbox:
                     return True
                 msg = self._outbox[0]
             try:
+                # argsrepr/kwargsrepr: Celery would otherwise render the whole batch as text
                 self._app.send_task(msg.task, args=[msg.body], queue=EVENTS_QUEUE,
-                                    retry=False, serializer="json")
+                                    retry=False, serializer="json", argsrepr="",
+                                    kwargsrepr="")
+            except EncodeError as exc:
+                # Cannot be serialized: it would block every later event. Count and skip it.
+                with self._lock:
+                    self._outbox.popleft()
+                    self._finish(msg.events, sent=False)
+                    self._stats["unsendable"] += msg.events
+                log.error("client batch could not be encoded; dropped", extra={
+                    "events": msg.events, "error": str(exc)[:200]})
+                continue
             except Exception as exc:  # noqa: BLE001 - any broker failure: keep and retry
                 with self._lock:
                     self._stats["send_failures"] += 1
@@ -418,15 +466,20 @@ class MonitoringClient:
                 return False
             with self._lock:
                 self._outbox.popleft()
-                self._buffered -= msg.events
-                self._finished += msg.events
-                self._stats["sent"] += msg.events
+                self._finish(msg.events, sent=True)
                 self._stats["batches_sent"] += 1
                 if not self._broker_ok:
                     log.info("broker reachable again", extra={"buffered": self._buffered})
                     self._broker_ok = True
-                self._space.notify_all()
-                self._done.notify_all()
+
+    def _finish(self, events: int, sent: bool) -> None:
+        """Events left the buffer (lock held)."""
+        self._buffered -= events
+        self._finished += events
+        if sent:
+            self._stats["sent"] += events
+        self._space.notify_all()
+        self._done.notify_all()
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout: float | None = 10.0) -> bool:
@@ -445,16 +498,17 @@ class MonitoringClient:
         return True
 
     def close(self, timeout: float = 5.0) -> None:
-        """Flush (up to ``timeout`` seconds) and stop the sender thread."""
+        """Flush (within ``timeout`` seconds in all) and stop the sender thread."""
         if self._closed:
             return
+        deadline = time.monotonic() + timeout
         self.flush(timeout)
         with self._lock:
             self._closed = True
             unsent = self._buffered
             self._space.notify_all()
         self._wake.set()
-        self._thread.join(timeout)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         if unsent:
             log.warning("client closed with unsent events", extra={"unsent": unsent,
                                                                    "last_error": self._last_error})

@@ -237,3 +237,21 @@ def test_performance_cli_commands(registry, raw, cli) -> None:
                     ["analyze-errors", MODEL]):
         assert cli(*command).stdout.strip()
     assert json.loads(cli("performance-summary", "--json").stdout)["models"]
+
+
+def test_non_json_metadata_is_refused_at_the_call(redis_url) -> None:
+    with MonitoringClient() as client:
+        with pytest.raises(ValueError, match="metadata: expected JSON values"):
+            client.record_prediction(MODEL, 0.5, metadata={"n": np.int64(3)})
+        client.record_prediction(MODEL, 0.5, metadata={"route": "/checkout", "n": 3})
+        assert client.stats()["recorded"] == 1
+
+
+def test_record_batch_larger_than_the_buffer_is_split_not_stuck(worker, registry,
+                                                                 redis_url) -> None:
+    register_catalogue(registry)
+    with MonitoringClient(max_buffer=300, overflow="block", flush_interval_ms=10) as client:
+        ids = client.record_batch(MODEL, np.linspace(0, 1, 1000), actual=np.ones(1000, int))
+        assert len(ids) == 1000 and len(set(ids)) == 1000
+        assert client.flush(20)
+    wait_for(lambda: totals(redis_url).get("n") == 1000, what="all events")

@@ -6,10 +6,13 @@ A batch is one JSON object per model, columnar::
      "score": [0.91, 0.12, 0.55],          # required, each in [0, 1]
      "predicted": [1, 0, -1],              # optional; 1/0/true/false, -1 or null = unknown
      "actual": [1, -1, -1],                # optional ground truth, same encoding
-     "prediction_id": ["a", "b", "c"],     # optional; or "id_prefix" + "id_start" (ids prefix+hex)
+     "prediction_id": ["a", "b", "c"],     # optional; or generated ids, sent compactly as
+                                           # "id_prefix" + "id_start" (ids prefix + hex of
+                                           # start, start+1, ...) or "id_prefix" + "id_seq"
      "version": "1.0.0",                   # optional; a scalar applies to every event
      "latency_ms": [3.1, null, 2.0],       # optional, >= 0
-     "timestamp": 1764230400.0,            # optional epoch seconds; scalar or list
+     "timestamp": 1764230400.0,            # optional epoch seconds; scalar or list, or
+                                           # "timestamp_base" + "timestamp_ms" (offsets)
      "metadata": [null, {"route": "/"}, null]}
 
     {"v": 1, "kind": "labels", "batch_id": "...", "model": "n1-detector", "n": 2,
@@ -149,13 +152,28 @@ def _flags(values: list[Any] | None, n: int, name: str, check: _Checker) -> np.n
     return out
 
 
+def _generated_ids(msg: dict[str, Any], n: int) -> list[str] | None:
+    prefix = msg.get("id_prefix")
+    if prefix is None:
+        return None
+    if not isinstance(prefix, str) or not _ID_PREFIX.match(prefix):
+        raise BatchError(f"id_prefix: expected 1-64 letters, digits or _.:-, got {prefix!r}")
+    seq = msg.get("id_seq")
+    if seq is not None:
+        if not isinstance(seq, list) or len(seq) != n or \
+                not all(type(x) is int and x >= 0 for x in seq):
+            raise BatchError(f"id_seq: expected {n} counters >= 0")
+        return [f"{prefix}{x:x}" for x in seq]
+    start = msg.get("id_start")
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        raise BatchError("id_start: expected a counter >= 0")
+    return [f"{prefix}{start + i:x}" for i in range(n)]
+
+
 def _ids(msg: dict[str, Any], n: int, check: _Checker, *, required: bool) -> list[str | None]:
-    prefix, start = msg.get("id_prefix"), msg.get("id_start")
-    if prefix is not None:
-        if not isinstance(prefix, str) or not _ID_PREFIX.match(prefix) or \
-                not isinstance(start, int) or isinstance(start, bool) or start < 0:
-            raise BatchError("id_prefix/id_start: expected a short prefix and a counter >= 0")
-        return [f"{prefix}{start + i:x}" for i in range(n)]
+    generated = _generated_ids(msg, n)
+    if generated is not None:
+        return list(generated)
     values = _broadcast(msg, "prediction_id", n) if "prediction_id" in msg else None
     if values is None:
         if required:
@@ -179,7 +197,17 @@ def _ids(msg: dict[str, Any], n: int, check: _Checker, *, required: bool) -> lis
 
 def _timestamps(msg: dict[str, Any], n: int, check: _Checker, now: float,
                 max_age_s: float) -> np.ndarray:
-    ts = _numbers(_broadcast(msg, "timestamp", n), n, "timestamp", check)
+    if "timestamp_ms" in msg:
+        base = msg.get("timestamp_base")
+        offsets = msg["timestamp_ms"]
+        if isinstance(base, bool) or not isinstance(base, (int, float)) or \
+                not isinstance(offsets, list) or len(offsets) != n or \
+                not all(type(x) is int for x in offsets):
+            raise BatchError(f"timestamp_base/timestamp_ms: expected a number and {n} "
+                             f"integer offsets")
+        ts = float(base) + np.asarray(offsets, dtype=np.float64) / 1000.0
+    else:
+        ts = _numbers(_broadcast(msg, "timestamp", n), n, "timestamp", check)
     ts = np.where(np.isnan(ts), now, ts)
     bad = (ts < now - max_age_s) | (ts > now + FUTURE_SKEW_S)
     for i in np.flatnonzero(bad):
@@ -277,7 +305,15 @@ def original_event(msg: dict[str, Any], index: int) -> dict[str, Any]:
             event[key] = raw[index] if isinstance(n, int) and index < len(raw) else None
         elif raw is not None:
             event[key] = raw
-    if isinstance(msg.get("id_prefix"), str) and isinstance(msg.get("id_start"), int):
-        event["prediction_id"] = f"{msg['id_prefix']}{msg['id_start'] + index:x}"
+    try:
+        generated = _generated_ids(msg, n) if isinstance(n, int) else None
+    except BatchError:
+        generated = None
+    if generated is not None and index < len(generated):
+        event["prediction_id"] = generated[index]
+    if isinstance(msg.get("timestamp_ms"), list) and index < len(msg["timestamp_ms"]):
+        base = msg.get("timestamp_base")
+        if isinstance(base, (int, float)) and isinstance(msg["timestamp_ms"][index], int):
+            event["timestamp"] = base + msg["timestamp_ms"][index] / 1000.0
     return event
 

@@ -174,24 +174,30 @@ def unpack_ring(records: list[bytes]) -> dict[str, np.ndarray]:
 
 
 # A prediction awaiting its label: score bin, quantized score, minute of prediction, latency
-# code, version index, predicted flag. 12 bytes.
-PENDING_RECORD = struct.Struct("<HHIHBB")
+# code, version index, predicted flag: 12 bytes (see _PENDING_DTYPE).
 SCORE_Q = 65535
+
+
+_PENDING_DTYPE = np.dtype([("bin", "<u2"), ("score_q", "<u2"), ("minute", "<u4"),
+                           ("lat", "<u2"), ("vidx", "u1"), ("predicted", "u1")])
 
 
 def pack_pending(bins: np.ndarray, scores: np.ndarray, times: np.ndarray,
                  latency_ms: np.ndarray, vidx: np.ndarray, predicted: np.ndarray) -> list[bytes]:
-    sq = np.rint(scores * SCORE_Q).astype(np.int64)
-    minutes = (times // 60).astype(np.int64)
-    lat = fine_code(latency_ms)
-    return [PENDING_RECORD.pack(int(b), int(q), int(m), int(lc), int(v), int(p))
-            for b, q, m, lc, v, p in zip(bins, sq, minutes, lat, vidx, predicted, strict=True)]
+    rec = np.empty(len(bins), dtype=_PENDING_DTYPE)
+    rec["bin"] = bins
+    rec["score_q"] = np.rint(np.asarray(scores) * SCORE_Q)
+    rec["minute"] = np.asarray(times) // 60
+    rec["lat"] = fine_code(latency_ms)
+    rec["vidx"] = vidx
+    rec["predicted"] = predicted
+    buf = rec.tobytes()
+    size = _PENDING_DTYPE.itemsize
+    return [buf[i:i + size] for i in range(0, len(buf), size)]
 
 
 def unpack_pending(records: list[bytes]) -> dict[str, np.ndarray]:
-    arr = np.frombuffer(b"".join(records), dtype=np.dtype(
-        [("bin", "<u2"), ("score_q", "<u2"), ("minute", "<u4"), ("lat", "<u2"),
-         ("vidx", "u1"), ("predicted", "u1")]))
+    arr = np.frombuffer(b"".join(records), dtype=_PENDING_DTYPE)
     return {"bin": arr["bin"].astype(np.int64),
             "score": arr["score_q"].astype(np.float64) / SCORE_Q,
             "time": arr["minute"].astype(np.float64) * 60 + 30,

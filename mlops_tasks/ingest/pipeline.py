@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..timebuckets import DAY_S, granularities
 from . import events
 from .increments import Increments, add_outcomes, add_predictions, pack_pending, unpack_pending
-from .store import AggregateStore, id_digest
+from .store import AggregateStore, id_digest, marker_ttl_s
 
 log = logging.getLogger("mlops.ingest")
 
@@ -82,7 +82,7 @@ class Ingestor:
     def __init__(self, settings: Settings, registry: Registry, raw: redis.Redis,
                  clock: Callable[[], float] = time.time, cache_ttl_s: float = 5.0) -> None:
         self.settings = settings
-        self.store = AggregateStore(raw)
+        self.store = AggregateStore(raw, marker_ttl_s(settings.visibility_timeout_s))
         self.models = ModelCache(registry, ttl_s=cache_ttl_s)
         self.clock = clock
         self.grans = granularities(settings.retention_days)

@@ -21,7 +21,7 @@ from .. import keys
 from ..timebuckets import Granularity
 from .increments import RECENT_SIZE, Increments
 
-BATCH_MARKER_TTL_S = 7 * 86400
+DEFAULT_MARKER_TTL_S = 7200
 DEAD_LETTER_CAP = 10_000
 _BITFIELD_CHUNK = 500
 
@@ -44,10 +44,17 @@ def hist_type(gran: str) -> str:
     return "i64" if gran == "d" else "u32"
 
 
+def marker_ttl_s(visibility_timeout_s: int) -> int:
+    """How long a batch is remembered as applied: a redelivery comes at most one visibility
+    timeout (plus a restore scan) after the delivery that applied it; twice that is safe."""
+    return max(DEFAULT_MARKER_TTL_S, 2 * visibility_timeout_s + 600)
+
+
 class AggregateStore:
-    def __init__(self, raw: redis.Redis) -> None:
+    def __init__(self, raw: redis.Redis, marker_ttl_s: int = DEFAULT_MARKER_TTL_S) -> None:
         """``raw`` must not decode responses: records and histograms are binary."""
         self.redis = raw
+        self.marker_ttl_s = marker_ttl_s
         self._ingest = raw.register_script(_script("ingest.lua"))
         self._claim = raw.register_script(_script("claim.lua"))
         self._vidx = raw.register_script(
@@ -110,7 +117,7 @@ class AggregateStore:
     def apply(self, model: str, batch_id: str, commands: list[Command],
               pending: list[tuple[bytes, bytes]] = ()) -> tuple[bool, int]:
         """Run a batch's writes once. Returns (applied, duplicate prediction ids)."""
-        args: list[Any] = [BATCH_MARKER_TTL_S, len(pending)]
+        args: list[Any] = [self.marker_ttl_s, len(pending)]
         for field, value in pending:
             args.extend((field, value))
         for cmd in commands:
@@ -129,7 +136,7 @@ class AggregateStore:
         result = self._claim(
             keys=[keys.batch_done(model, batch_id), keys.batch_claim(model, batch_id),
                   keys.pending_meta(model), keys.pending_prefix(model)],
-            args=[BATCH_MARKER_TTL_S, *digests])
+            args=[self.marker_ttl_s, *digests])
         if result is None:
             return None
         return [(int(result[i]), result[i + 1]) for i in range(0, len(result), 2)]
