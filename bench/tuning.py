@@ -604,9 +604,9 @@ def machine_facts(redis_version: str | None) -> dict[str, Any]:
 
 
 def print_part_a(a: dict[str, Any]) -> None:
+    lo, hi = a["threshold_range"]
     print(f"\nPart A: grid search over {a['n']:,} raw labeled predictions, "
-          f"{a['thresholds']} thresholds {a['threshold_range'][0]:.2f}..{a['threshold_range'][1]:.2f}, "
-          f"one core (best of repetitions)")
+          f"{a['thresholds']} thresholds {lo:.2f}..{hi:.2f}, one core (best of repetitions)")
     print(f"{'':3} {'approach':38} {'best ms':>11} {'reps x calls':>13} {'vs (e)':>9} "
           f"{'vs (e)':>9} {'max |dF1|':>10}")
     print(f"{'':3} {'':38} {'':>11} {'':>13} {'incl bc':>9} {'excl bc':>9} {'vs (b)':>10}")
@@ -669,6 +669,7 @@ def main() -> int:
     results: dict[str, Any] = {"benchmark": "tuning", "command": command,
                                "quick": args.quick, "seed": args.seed}
     started = time.perf_counter()
+    results["loadavg_start"] = os.getloadavg()
     try:
         need_redis = args.skip != "b"
         if need_redis:
@@ -685,6 +686,7 @@ def main() -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     results["elapsed_s"] = time.perf_counter() - started
+    results["loadavg_end"] = os.getloadavg()
     m = results["machine"]
     print(f"machine: nproc {m['nproc']}, {m['cpu']}, Python {m['python']}, numpy {m['numpy']}, "
           f"scikit-learn {m['sklearn']}, redis-server {m['redis_server']}")
@@ -692,7 +694,10 @@ def main() -> int:
         print_part_a(results["part_a"])
     if "part_b" in results:
         print_part_b(results["part_b"])
-    print(f"\nelapsed {results['elapsed_s']:.0f} s. Reproduce: {command}")
+    print(f"\nelapsed {results['elapsed_s']:.0f} s; load average (1/5/15 min) at start "
+          f"{'/'.join(f'{x:.2f}' for x in results['loadavg_start'])}, at end "
+          f"{'/'.join(f'{x:.2f}' for x in results['loadavg_end'])} (other processes on the "
+          f"machine disturb the figures). Reproduce: {command}")
     print("Quick variant (Part B up to 1M): cd "
           f"{shlex.quote(str(ROOT))} && .venv/bin/python bench/tuning.py --quick")
     print(json.dumps(results, default=lambda x: x.item() if hasattr(x, "item") else str(x)))

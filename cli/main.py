@@ -20,8 +20,10 @@ from . import (
     performance_cmds,
     registry_cmds,
     run_cmds,
+    scheduler_cmds,
     system_cmds,
     tuning_cmds,
+    verify_cmds,
     worker_cmds,
 )
 from .context import EXIT_FAILURE, App
@@ -60,7 +62,8 @@ def cli(ctx: click.Context) -> None:
 
 
 for module in (registry_cmds, deploy_cmds, performance_cmds, monitoring_cmds, alert_cmds,
-               tuning_cmds, run_cmds, worker_cmds, demo_cmds, system_cmds):
+               tuning_cmds, run_cmds, scheduler_cmds, verify_cmds, worker_cmds, demo_cmds,
+               system_cmds):
     module.register(cli)
 
 

@@ -8,23 +8,15 @@ from typing import Any
 import click
 
 from mlops_tasks.errors import MlopsError
-from mlops_tasks.queues import (
-    MONITORING_QUEUE,
-    TASK_DEGRADATION,
-    TASK_MONITORING,
-    TASK_TUNING,
-    TUNING_QUEUE,
-)
+from mlops_tasks.jobs import JOBS as SCHEDULED
 
 from .context import App, json_option, pass_app
 from .output import emit, to_json
 
-# job name -> (task, queue); later jobs register here too.
-JOBS: dict[str, tuple[str, str]] = {
-    "monitoring": (TASK_MONITORING, MONITORING_QUEUE),
-    "degradation": (TASK_DEGRADATION, MONITORING_QUEUE),
-    "tuning": (TASK_TUNING, TUNING_QUEUE),
-}
+# `mlops run NAME` -> (task, queue) of the scheduled job
+_SHORT = {"ml-performance-monitoring": "monitoring", "ml-degradation-detection": "degradation",
+          "ml-auto-tuning": "tuning", "ml-registry-cleanup": "cleanup"}
+JOBS: dict[str, tuple[str, str]] = {_SHORT[j.name]: (j.task, j.queue) for j in SCHEDULED}
 
 
 def send_and_wait(job: str, kwargs: dict[str, Any], wait: bool, timeout: float) -> Any:

@@ -44,6 +44,11 @@ Monitoring and alerting, per model ``m``
     mlops:{m}:lock:<job>                STRING  a job's lock on this model (TTL)
 
 Global
+    mlops:jobs:<job>                    HASH    facts of a scheduled job's runs
+    mlops:jobs:<job>:outcomes           LIST    1/0 outcomes of its last 100 runs
+    mlops:beat:instance:<id>            HASH    a beat process: host, pid, role, heartbeat (TTL)
+    mlops:beat:leader                   STRING  the leading beat's last heartbeat (JSON, TTL)
+    mlops:beat:redbeat:*                        celery-redbeat's schedule entries and lock
     mlops:silences                      HASH    silence id -> silence (JSON)
     mlops:notifications                 LIST    notification log (JSON), newest first, capped
 
@@ -179,6 +184,23 @@ def tuning_applied(name: str) -> str:
 
 def job_lock(name: str, job: str) -> str:
     return f"{_model(name)}:lock:{job}"
+
+
+def job_facts(job: str) -> str:
+    return f"{PREFIX}:jobs:{job}"
+
+
+def job_outcomes(job: str) -> str:
+    return f"{PREFIX}:jobs:{job}:outcomes"
+
+
+BEAT_PREFIX = f"{PREFIX}:beat"
+BEAT_LEADER = f"{BEAT_PREFIX}:leader"
+REDBEAT_PREFIX = f"{BEAT_PREFIX}:redbeat:"
+
+
+def beat_instance(instance_id: str) -> str:
+    return f"{BEAT_PREFIX}:instance:{instance_id}"
 
 
 SILENCES = f"{PREFIX}:silences"

@@ -242,6 +242,24 @@ class Settings:
     tuning_cooldown_s: int = setting(
         "MLOPS_TUNING_COOLDOWN_S", number(int, 0), 3600,
         "a model is retuned at most once per this many seconds")
+    monitoring_interval_s: int = setting(
+        "MLOPS_MONITORING_INTERVAL_S", number(int, 1), 300,
+        "beat: ml-performance-monitoring every this many seconds")
+    degradation_interval_s: int = setting(
+        "MLOPS_DEGRADATION_INTERVAL_S", number(int, 1), 900,
+        "beat: ml-degradation-detection every this many seconds")
+    tuning_interval_s: int = setting(
+        "MLOPS_TUNING_INTERVAL_S", number(int, 1), 3600,
+        "beat: ml-auto-tuning every this many seconds")
+    cleanup_interval_s: int = setting(
+        "MLOPS_CLEANUP_INTERVAL_S", number(int, 1), 86400,
+        "beat: ml-registry-cleanup every this many seconds")
+    beat_max_interval_s: float = setting(
+        "MLOPS_BEAT_MAX_INTERVAL_S", number(float, 0, 300, lo_open=True), 5.0,
+        "beat: longest sleep between scheduler ticks (and between a standby's lock attempts)")
+    beat_lock_timeout_s: float = setting(
+        "MLOPS_BEAT_LOCK_TIMEOUT_S", number(float, 0, 3600, lo_open=True), 30.0,
+        "beat: the leader's lock expires this long after its last renewal")
     webhook_urls: str | None = setting(
         "MLOPS_WEBHOOK_URLS", text(), None,
         "comma-separated webhook receivers of alerts", secret=True)
@@ -272,6 +290,11 @@ class Settings:
     @property
     def effective_data_dir(self) -> Path:
         return self.data_dir if self.data_dir is not None else default_data_dir()
+
+    @property
+    def beat_takeover_s(self) -> float:
+        """The longest a standby beat waits to take over from a leader that died."""
+        return self.beat_lock_timeout_s + self.beat_max_interval_s
 
     @property
     def webhooks(self) -> list[str]:

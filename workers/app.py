@@ -11,7 +11,8 @@ from typing import Any
 from celery import Celery, signals
 
 from mlops_tasks.celery_config import worker_config
-from mlops_tasks.connection import resolve_broker_url
+from mlops_tasks.beat.schedule import beat_config
+from mlops_tasks.connection import resolve_broker_url, resolve_redis_url
 from mlops_tasks.logs import configure_logging
 from mlops_tasks.settings import Settings
 
@@ -19,6 +20,7 @@ TASK_MODULES = [
     "mlops_tasks.workers.ingest_tasks",
     "mlops_tasks.workers.monitoring_tasks",
     "mlops_tasks.workers.tuning_tasks",
+    "mlops_tasks.workers.maintenance_tasks",
 ]
 
 app = Celery("mlops_tasks", include=TASK_MODULES)
@@ -28,7 +30,9 @@ app = Celery("mlops_tasks", include=TASK_MODULES)
 def _configure(sender: Celery, **_: Any) -> None:
     settings = Settings.from_env()
     broker = resolve_broker_url(settings)
-    sender.config_from_object(worker_config(settings, broker, broker))
+    conf = worker_config(settings, broker, broker)
+    conf.update(beat_config(settings, resolve_redis_url(settings)))
+    sender.config_from_object(conf)
 
 
 @signals.setup_logging.connect

@@ -6,6 +6,7 @@ from typing import Any
 
 from mlops_tasks.alerts.channels import DeliveryError
 from mlops_tasks.alerts.delivery import backoff_s, deliver
+from mlops_tasks.jobs import BY_TASK, recorded
 from mlops_tasks.monitoring.degradation import run_degradation
 from mlops_tasks.monitoring.performance import run_monitoring
 from mlops_tasks.queues import TASK_DEGRADATION, TASK_DELIVER_WEBHOOK, TASK_MONITORING
@@ -16,12 +17,27 @@ from .runtime import runtime
 
 @app.task(name=TASK_MONITORING, acks_late=True)
 def performance_monitoring(model: str | None = None) -> dict[str, Any]:
-    return run_monitoring(runtime().services, model)
+    svc = runtime().services
+    with recorded(svc.redis, BY_TASK[TASK_MONITORING].name, svc.clock) as summary:
+        result = run_monitoring(svc, model)
+        summary.update(_statuses(result["models"]))
+    return result
 
 
 @app.task(name=TASK_DEGRADATION, acks_late=True)
 def degradation_detection(model: str | None = None, exact: bool = False) -> dict[str, Any]:
-    return run_degradation(runtime().services, model, exact)
+    svc = runtime().services
+    with recorded(svc.redis, BY_TASK[TASK_DEGRADATION].name, svc.clock) as summary:
+        result = run_degradation(svc, model, exact)
+        summary.update(_statuses(result["models"]))
+    return result
+
+
+def _statuses(models: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {"models": len(models)}
+    for m in models:
+        out[m["status"]] = out.get(m["status"], 0) + 1
+    return out
 
 
 @app.task(name=TASK_DELIVER_WEBHOOK, bind=True, acks_late=True, ignore_result=True,

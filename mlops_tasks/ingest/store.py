@@ -29,8 +29,9 @@ Command = list[Any]
 
 
 def _script(name: str) -> str:
-    lib = resources.files("mlops_tasks.lua").joinpath("linear_hash.lua").read_text()
-    body = resources.files("mlops_tasks.lua").joinpath(name).read_text()
+    folder = resources.files("mlops_tasks").joinpath("lua")
+    lib = folder.joinpath("linear_hash.lua").read_text()
+    body = folder.joinpath(name).read_text()
     return lib + "\n" + body
 
 

@@ -22,6 +22,7 @@ from ..binning import SCORE_BINS, score_bins
 from ..durations import parse_duration
 from ..errors import NotFoundError, ValidationError
 from ..metrics import confusion_metrics
+from ..locks import model_lock
 from ..services import Services
 from ..stats import bootstrap_drop, drop_test, ks_from_histograms, psi, wilson_interval
 from ..timebuckets import MINUTE, bucket_range, covering
@@ -29,6 +30,8 @@ from ..windows import COUNT_WINDOWS
 from .targets import Target, target, targets
 
 log = logging.getLogger("mlops.monitoring")
+
+LOCK_TTL_S = 600
 
 KIND = "performance_degraded"
 DRIFT_KIND = "data_drift"
@@ -209,7 +212,10 @@ def run_degradation(svc: Services, model: str | None = None,
     results = []
     for t in targets(svc.registry, model):
         try:
-            result = check(svc, t, exact)
+            with model_lock(svc.redis, t.name, "degradation", LOCK_TTL_S) as mine:
+                result = check(svc, t, exact) if mine else {
+                    "name": t.name, "version": t.version, "status": "already_running",
+                    "reason": "another degradation run holds this model"}
         except Exception as exc:  # noqa: BLE001 - one model's failure is reported, not raised
             log.error("degradation check failed", extra={"model": t.name, "reason": str(exc)},
                       exc_info=True)

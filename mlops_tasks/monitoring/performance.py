@@ -9,11 +9,14 @@ from typing import Any
 from .. import keys
 from ..alerts.model import Alert
 from ..alerts.store import iso
+from ..locks import model_lock
 from ..services import Services
 from ..stats import wilson_interval
 from .targets import Target, targets
 
 log = logging.getLogger("mlops.monitoring")
+
+LOCK_TTL_S = 600
 
 KIND = "accuracy_below_threshold"
 
@@ -69,7 +72,10 @@ def run_monitoring(svc: Services, model: str | None = None) -> dict[str, Any]:
     results = []
     for t in targets(svc.registry, model):
         try:
-            result = check(svc, t)
+            with model_lock(svc.redis, t.name, "monitoring", LOCK_TTL_S) as mine:
+                result = check(svc, t) if mine else {
+                    "name": t.name, "version": t.version, "status": "already_running",
+                    "reason": "another monitoring run holds this model"}
         except Exception as exc:  # noqa: BLE001 - one model's failure is reported, not raised
             log.error("monitoring failed", extra={"model": t.name, "reason": str(exc)},
                       exc_info=True)

@@ -1,0 +1,94 @@
+"""Beat's scheduler: celery-redbeat (schedule and leader lock in Redis) plus heartbeats.
+
+Two or more beat processes can run: the first takes redbeat's lock and schedules; the others
+wait for the lock and take over within MLOPS_BEAT_LOCK_TIMEOUT_S + MLOPS_BEAT_MAX_INTERVAL_S of
+the leader's death. Every process, leader or standby, keeps a heartbeat key with a TTL, so
+`mlops scheduler status` can tell who leads and who waits. Redbeat keeps each entry's last run
+in Redis, so a job that missed its slots while everything was down runs once on recovery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import redis
+from redbeat import RedBeatScheduler
+
+from mlops_tasks import keys
+from mlops_tasks.connection import connect
+from mlops_tasks.jobs import JOBS
+
+log = logging.getLogger("mlops.scheduler")
+
+
+class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]
+    def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(app, *args, **kwargs)
+        self.instance_id = uuid.uuid4().hex[:10]
+        self._started_at = time.time()
+        self._announced = False
+        self._client: redis.Redis = connect(app.conf.redbeat_redis_url)
+        self._stop = threading.Event()
+        if not kwargs.get("lazy"):  # celery also builds a lazy instance just to print its info
+            threading.Thread(target=self._heartbeat_loop, name="mlops-beat-heartbeat",
+                             daemon=True).start()
+
+    @property
+    def role(self) -> str:
+        return "leader" if self.lock is not None else "standby"
+
+    def _heartbeat_ttl_s(self) -> int:
+        return int(max(3 * self.max_interval, 10))
+
+    def _heartbeat(self) -> None:
+        now = time.time()
+        doc = {"id": self.instance_id, "host": socket.gethostname(), "pid": os.getpid(),
+               "role": self.role, "started_at": self._started_at, "at": now}
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(keys.beat_instance(self.instance_id), json.dumps(doc),
+                 ex=self._heartbeat_ttl_s())
+        if self.role == "leader":
+            pipe.set(keys.BEAT_LEADER, json.dumps(doc), ex=self._heartbeat_ttl_s())
+        pipe.execute()
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(min(1.0, self.max_interval / 2)):
+            try:
+                self._heartbeat()
+            except redis.RedisError as exc:
+                log.warning("beat heartbeat failed", extra={"error": str(exc)})
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        interval = super().tick(*args, **kwargs)
+        if not self._announced:
+            self._announced = True
+            self._heartbeat()
+            log.info(f"ML monitoring scheduler initialized (jobs_scheduled: {len(JOBS)}, "
+                     f"models_monitored: {self._models_monitored()})",
+                     extra={"instance": self.instance_id,
+                            "jobs": [j.name for j in JOBS]})
+        return float(interval)
+
+    def _models_monitored(self) -> int:
+        names = self._client.smembers(keys.MODELS)
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.hexists(keys.deployments(name), "production")
+        return sum(1 for found in pipe.execute() if found)
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self._client.delete(keys.beat_instance(self.instance_id))
+            if self.role == "leader":
+                self._client.delete(keys.BEAT_LEADER)
+        except redis.RedisError:
+            pass
+        super().close()

@@ -1,0 +1,1 @@
+"""Maintenance jobs: the daily cleanup."""

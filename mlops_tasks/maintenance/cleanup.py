@@ -1,0 +1,154 @@
+"""The daily cleanup: old performance data, expired pending labels, old dead letters and history.
+
+Works in bounded batches (SCAN/HSCAN with a COUNT, UNLINK and trims of at most ``batch`` items
+at a time), so it never holds Redis for long. It never touches the registry, the deployments or
+the audit trail: only the key families listed in ``FAMILIES`` below are read or written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from .. import keys
+from ..ingest.increments import unpack_pending
+from ..services import Services
+from ..timebuckets import DAY_S, HOUR, MINUTE
+
+log = logging.getLogger("mlops.maintenance")
+
+FAMILIES = ("agg", "hist", "pending", "dead", "alerts:history", "tuning:history",
+            "notifications", "silences")
+_SIZE = {"m": MINUTE.size_s, "h": HOUR.size_s, "d": DAY_S}
+
+
+def _old_bucket(key: bytes, cutoff: float) -> bool:
+    """mlops:{m}:agg:<v>:<g>:<start> is old when the whole bucket ends before the cutoff."""
+    parts = key.decode().rsplit(":", 2)
+    try:
+        gran, start = parts[-2], int(parts[-1])
+    except (IndexError, ValueError):
+        return False
+    return start + _SIZE.get(gran, DAY_S) <= cutoff
+
+
+def _trim_tail(svc: Services, key: str, is_old: Callable[[dict[str, Any]], bool],
+               dry_run: bool, batch: int) -> int:
+    """Remove old entries from the end of a newest-first JSON list; returns how many."""
+    removed = 0
+    offset = 0
+    while True:
+        tail = svc.redis.lrange(key, -(offset + batch), -(offset + 1))
+        if not tail:
+            return removed
+        old = 0
+        for raw in reversed(tail):
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                entry = {}
+            if not is_old(entry):
+                break
+            old += 1
+        if old == 0:
+            return removed
+        if dry_run:
+            offset += old
+        else:
+            svc.redis.ltrim(key, 0, -(old + 1))
+        removed += old
+        if old < len(tail):
+            return removed
+
+
+def _scan_delete(svc: Services, pattern: str, cutoff: float, dry_run: bool,
+                 batch: int) -> int:
+    found = 0
+    pending: list[bytes] = []
+    for key in svc.raw.scan_iter(match=pattern, count=batch):
+        if _old_bucket(key, cutoff):
+            found += 1
+            pending.append(key)
+            if len(pending) >= batch and not dry_run:
+                svc.raw.unlink(*pending)
+                pending.clear()
+    if pending and not dry_run:
+        svc.raw.unlink(*pending)
+    return found
+
+
+def _expire_pending(svc: Services, model: str, older_than: float, dry_run: bool,
+                    batch: int) -> int:
+    """Predictions that waited longer than the label TTL: their labels will be orphans."""
+    prefix = keys.pending_prefix(model)
+    meta = keys.pending_meta(model).encode()
+    expired = 0
+    for bucket in svc.raw.scan_iter(match=prefix + "*", count=batch):
+        if bucket == meta:
+            continue
+        fields: list[bytes] = []
+        values: list[bytes] = []
+        for field, value in svc.raw.hscan_iter(bucket, count=batch):
+            fields.append(field)
+            values.append(value)
+        if not fields:
+            continue
+        times = unpack_pending(values)["time"]
+        old = [f for f, t in zip(fields, times, strict=True) if t < older_than]
+        for i in range(0, len(old), batch):
+            chunk = old[i:i + batch]
+            if dry_run:
+                expired += len(chunk)
+                continue
+            gone = int(svc.raw.hdel(bucket, *chunk))
+            if gone:
+                pipe = svc.raw.pipeline(transaction=True)
+                pipe.hincrby(keys.pending_meta(model), "count", -gone)
+                pipe.hincrby(keys.counters(model), "expired_pending", gone)
+                pipe.execute()
+            expired += gone
+    return expired
+
+
+def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
+            batch: int = 500) -> dict[str, Any]:
+    now = svc.clock()
+    cutoff = now - older_than_s
+    label_cutoff = now - svc.settings.label_ttl_days * DAY_S
+    deleted: dict[str, int] = defaultdict(int)
+    started = time.monotonic()
+    models = [*svc.registry.model_names(), keys.UNROUTED]
+    for m in models:
+        for family in ("agg", "hist"):
+            deleted["aggregate_buckets"] += _scan_delete(
+                svc, f"{keys.PREFIX}:{{{m}}}:{family}:*", cutoff, dry_run, batch)
+        if m != keys.UNROUTED:
+            deleted["expired_pending_labels"] += _expire_pending(svc, m, label_cutoff, dry_run,
+                                                                 batch)
+        deleted["dead_letters"] += _trim_tail(
+            svc, keys.dead_letters(m), lambda e: e.get("at", now) < cutoff, dry_run, batch)
+        deleted["alert_history"] += _trim_tail(
+            svc, keys.alerts_history(m), lambda e: e.get("at", now) < cutoff, dry_run, batch)
+        iso_cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cutoff))
+        deleted["tuning_history"] += _trim_tail(
+            svc, keys.tuning_history(m), lambda e: e.get("ran_at", "9") < iso_cutoff, dry_run,
+            batch)
+    deleted["notifications"] += _trim_tail(
+        svc, keys.NOTIFICATIONS, lambda e: e.get("at", now) < cutoff, dry_run, batch)
+    silences = [json.loads(x) for x in svc.redis.hvals(keys.SILENCES)]
+    old_silences = [s["id"] for s in silences if s["ends_at"] < cutoff]
+    if old_silences and not dry_run:
+        svc.redis.hdel(keys.SILENCES, *old_silences)
+    deleted["silences"] = len(old_silences)
+    report = {"cutoff": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cutoff)),
+              "older_than_s": older_than_s, "dry_run": dry_run,
+              "label_ttl_days": svc.settings.label_ttl_days, "models": len(models) - 1,
+              "deleted": dict(deleted), "duration_s": round(time.monotonic() - started, 3)}
+    log.info("Registry cleanup completed" if not dry_run else "Registry cleanup dry run",
+             extra={k: v for k, v in report.items() if k != "models"})
+    return report
+
