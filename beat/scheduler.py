@@ -76,12 +76,17 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]
                             "jobs": [j.name for j in JOBS]})
         return float(interval)
 
-    def _models_monitored(self) -> int:
-        names = self._client.smembers(keys.MODELS)
-        pipe = self._client.pipeline(transaction=False)
-        for name in names:
-            pipe.hexists(keys.deployments(name), "production")
-        return sum(1 for found in pipe.execute() if found)
+    def _models_monitored(self) -> int | str:
+        """Models deployed to production; a registry that cannot be read must not stop beat."""
+        try:
+            names = self._client.smembers(keys.MODELS)
+            pipe = self._client.pipeline(transaction=False)
+            for name in names:
+                pipe.hexists(keys.deployments(name), "production")
+            return sum(1 for found in pipe.execute() if found)
+        except redis.RedisError as exc:
+            log.warning("registry unreadable", extra={"error": str(exc)})
+            return "unknown"
 
     def close(self) -> None:
         self._stop.set()

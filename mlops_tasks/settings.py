@@ -306,11 +306,11 @@ class Settings:
 
     @property
     def nplusone_decision_threshold(self) -> float:
-        return round(self.nplusone_ml_confidence_threshold / 100.0, 6)
+        return round(self.nplusone_ml_confidence_threshold / 100.0, 3)
 
     @property
     def queue_decision_threshold(self) -> float:
-        return round(float(self.job_anomaly_threshold) / 100.0, 6)
+        return round(float(self.job_anomaly_threshold) / 100.0, 3)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

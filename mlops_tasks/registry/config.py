@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..binning import on_lattice
 from ..errors import ValidationError
 
 SEVERITIES = ("info", "warning", "critical")
@@ -57,6 +58,12 @@ def _number(data: Mapping[str, Any], key: str, path: str, *, lo: float | None = 
             rng = f"at most {hi:g}"
         raise ValidationError(f"{path}.{key}: expected {kind} {rng}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def _on_lattice(value: float, field: str) -> None:
+    """Thresholds are exact on the 0.001 lattice of the score histograms (see binning.py)."""
+    if not on_lattice(value):
+        raise ValidationError(f"{field}: expected a multiple of 0.001, got {value!r}")
 
 
 def _bool(data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
@@ -120,6 +127,8 @@ class TuningSpec:
             raise ValidationError(f"{path}.max: expected a number greater than min ({lo:g}), "
                                   f"got {hi!r}")
         step = _number(data, "step", path, lo=0, lo_open=True, hi=hi - lo)
+        for key, value in (("min", lo), ("max", hi), ("step", step)):
+            _on_lattice(value, f"{path}.{key}")
         if (hi - lo) / step + 1 > MAX_GRID_POINTS + 1e-9:
             raise ValidationError(
                 f"{path}.step: expected a step giving at most {MAX_GRID_POINTS} grid points, "
@@ -183,8 +192,10 @@ class ModelConfig:
             json.dumps(params, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"{path}.params: expected JSON values ({exc})") from exc
+        decision = _number(data, "decision_threshold", path, lo=0, hi=1)
+        _on_lattice(decision, f"{path}.decision_threshold")
         return cls(
-            decision_threshold=_number(data, "decision_threshold", path, lo=0, hi=1),
+            decision_threshold=decision,
             accuracy_threshold=_number(data, "accuracy_threshold", path, lo=0, hi=1),
             severity=_choice(data, "severity", path, SEVERITIES, default="warning"),
             tuning=TuningSpec.from_dict(data["tuning"], f"{path}.tuning"),

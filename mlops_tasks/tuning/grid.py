@@ -115,7 +115,8 @@ def improvement_percent(best: float | None, current: float | None) -> float | No
 def bootstrap_improvement(neg: np.ndarray, pos: np.ndarray, current: float, best: float,
                           metric: str, reps: int = 2000, confidence: float = 0.95,
                           seed: int = 0, **params: Any) -> tuple[float, float] | None:
-    """Percentile interval of score(best) - score(current) over resamples of the window.
+    """Percentile interval of the improvement in percent, (score(best) - score(current)) /
+    |score(current)| x 100, over resamples of the window.
 
     Resampling n outcomes from the (label, bin) cells is a multinomial draw; the two thresholds
     only split each label's bins into three segments, so six cells suffice and every resample
@@ -137,7 +138,9 @@ def bootstrap_improvement(neg: np.ndarray, pos: np.ndarray, current: float, best
         tp = draws[:, 3 + above:].sum(axis=1)
         return score(Confusion(np.zeros(reps), tp, fp, n0 - fp, n1 - tp), metric, **params)
 
-    diff = at(best) - at(current)
+    base = at(current)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = (at(best) - base) / np.abs(base) * 100
     diff = diff[np.isfinite(diff)]
     if diff.size == 0:
         return None
