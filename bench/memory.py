@@ -15,7 +15,7 @@ the last hour (``timestamp=``), so every minute, hour and day bucket of that hou
 first 600,000 events and the later events only make the same hour denser. At 1M, 5M and 10M
 events (or the fractions 10 %, 50 %, 100 % of ``--events``) the client is flushed, the workers
 drain the queue, and ``used_memory`` is read. Keys are counted by family; the batch markers
-(``mlops:{m}:done:<batch>``, one per message, kept 7 days) are the one family that grows with
+(``mlops:{m}:done:<batch>``, one per message, kept two visibility timeouts plus 10 minutes) are the one family that grows with
 the number of events, so their count and size are shown.
 
 Redis runs with ``--save "" --appendonly no``; the client uses ``overflow="block"`` (nothing is
@@ -300,7 +300,7 @@ def report(res: dict[str, Any]) -> None:
               f"{x['growth_first_to_last_bytes']:,} B ({x['growth_bytes_per_event']:.4f} B/event, "
               f"x{x['ratio_last_to_first']:.3f}); of which batch markers "
               f"~{x['growth_from_batch_markers_bytes']:,.0f} B "
-              f"(~{x['checkpoints'][-1]['bytes_per_marker']:.0f} B each, kept 7 days), "
+              f"(~{x['checkpoints'][-1]['bytes_per_marker']:.0f} B each, kept 2 x MLOPS_VISIBILITY_TIMEOUT_S + 600 s), "
               f"other {x['growth_other_bytes']:,.0f} B")
         print("keys by family at the end: " + ", ".join(
             f"{k}={v}" for k, v in sorted(x["checkpoints"][-1]["keys"].items())))

@@ -15,6 +15,7 @@ from mlops_tasks.settings import mask_url
 from . import (
     alert_cmds,
     demo_cmds,
+    flower_cmds,
     deploy_cmds,
     monitoring_cmds,
     performance_cmds,
@@ -62,7 +63,7 @@ def cli(ctx: click.Context) -> None:
 
 
 for module in (registry_cmds, deploy_cmds, performance_cmds, monitoring_cmds, alert_cmds,
-               tuning_cmds, run_cmds, scheduler_cmds, verify_cmds, worker_cmds, demo_cmds,
+               tuning_cmds, run_cmds, scheduler_cmds, verify_cmds, worker_cmds, flower_cmds, demo_cmds,
                system_cmds):
     module.register(cli)
 

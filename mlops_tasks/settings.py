@@ -96,6 +96,16 @@ def url() -> Parser:
     return Parser(parse, "a URL such as redis://host:6379/0 or unix:///path/redis.sock")
 
 
+def credentials() -> Parser:
+    def parse(raw: str) -> str:
+        pairs = [p.strip() for p in raw.split(",")]
+        if not pairs or any(p.count(":") < 1 or not p.split(":", 1)[0] or not p.split(":", 1)[1]
+                            for p in pairs):
+            raise ValueError
+        return ",".join(pairs)
+    return Parser(parse, "user:password pairs separated by commas")
+
+
 def text() -> Parser:
     def parse(raw: str) -> str:
         if not raw.strip():
@@ -278,6 +288,9 @@ class Settings:
     webhook_backoff_s: float = setting(
         "MLOPS_WEBHOOK_BACKOFF_S", number(float, 0, 3600, lo_open=True), 2.0,
         "first retry delay of a failed delivery; doubles each time, at most 5 minutes")
+    flower_basic_auth: str | None = setting(
+        "MLOPS_FLOWER_BASIC_AUTH", credentials(), None,
+        "Flower's user:password pairs; `mlops flower` refuses to start without", secret=True)
     monitoring_log: Path | None = setting(
         "MLOPS_MONITORING_LOG", path(), None,
         "monitoring log file (default: <data dir>/logs/ml-monitoring.log)")
