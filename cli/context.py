@@ -97,3 +97,10 @@ def change_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--actor", metavar="NAME",
                       help="Who makes the change (default: MLOPS_ACTOR, else the OS user).")(fn)
     return fn
+
+
+def period_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--last-week`` (the default) or ``--since 30d``, as the ``period`` argument."""
+    fn = click.option("--since", "period", help="Another period, e.g. 30d.")(fn)
+    return click.option("--last-week", "period", flag_value="7d", default=True,
+                        help="The last 7 days (default).")(fn)

@@ -14,7 +14,7 @@ from mlops_tasks.stats import drop_test
 from mlops_tasks.windows import counter_metrics
 
 from .alert_cmds import collect_alerts
-from .context import App, json_option, pass_app
+from .context import App, json_option, pass_app, period_option
 from .output import emit, fmt, table
 from .performance_cmds import _pct
 
@@ -112,9 +112,7 @@ def daily_summary(app: App, as_json: bool) -> None:
 
 
 @click.command("degradation-report")
-@click.option("--last-week", "period", flag_value="7d", default=True,
-              help="The last 7 days (default).")
-@click.option("--since", "period", help="Another period, e.g. 30d.")
+@period_option
 @json_option
 @pass_app
 def degradation_report(app: App, period: str, as_json: bool) -> None:

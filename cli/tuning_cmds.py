@@ -10,7 +10,7 @@ from mlops_tasks.durations import parse_duration
 from mlops_tasks.monitoring.targets import targets
 from mlops_tasks.tuning import engine
 
-from .context import App, json_option, pass_app
+from .context import App, json_option, pass_app, period_option
 from .output import emit, fmt, table
 
 STAGNATION_PERCENT = 1.0
@@ -40,9 +40,7 @@ def auto_tuning_history(app: App, name: str | None, limit: int, as_json: bool) -
 
 
 @click.command("auto-tuning-report")
-@click.option("--last-week", "period", flag_value="7d", default=True,
-              help="The last 7 days (default).")
-@click.option("--since", "period", help="Another period, e.g. 30d.")
+@period_option
 @json_option
 @pass_app
 def auto_tuning_report(app: App, period: str, as_json: bool) -> None:

@@ -1,4 +1,4 @@
-"""Worker subprocesses for the tests that kill and restart them."""
+"""`mlops worker` and `mlops beat` subprocesses for the tests that kill and restart them."""
 
 from __future__ import annotations
 
@@ -19,32 +19,26 @@ def project_env(redis_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
-    """`mlops worker` in its own process group, its log in a file."""
+class MlopsProcess:
+    """An `mlops` command in its own process group, its log in a file."""
+
+    command = ""
 
     def __init__(self, redis_url: str, log_dir: Path, *args: str, **env: str) -> None:
         self.redis_url = redis_url
-        self.log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
+        self.log_path = log_dir / f"{self.command}-{time.monotonic_ns()}.log"
         self.args = args
         self.env = project_env(redis_url, **env)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> WorkerProcess:
-        log = open(self.log_path, "wb")
+    def spawn(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlops_tasks.cli.main", "worker", *self.args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if b" ready." in self.log_path.read_bytes():
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        raise RuntimeError(f"worker not ready: {self.log_path.read_text()[-2000:]}")
+            [sys.executable, "-m", "mlops_tasks.cli.main", self.command, *self.args],
+            env=self.env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
+            start_new_session=True)
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: no warm shutdown, no acks."""
+        """SIGKILL the whole process group: no warm shutdown, no acks, no lock release."""
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
@@ -59,3 +53,28 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class WorkerProcess(MlopsProcess):
+    command = "worker"
+
+    def start(self, timeout: float = 30.0) -> WorkerProcess:
+        """Spawn and wait until Celery says the worker is ready."""
+        self.spawn()
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b" ready." in self.log_path.read_bytes():
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log()[-2000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready: {self.log()[-2000:]}")
+
+
+class BeatProcess(MlopsProcess):
+    command = "beat"
+
+    def start(self) -> BeatProcess:
+        self.spawn()
+        return self

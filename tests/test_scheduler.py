@@ -4,8 +4,6 @@ compressed schedule (seconds instead of minutes)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,38 +19,13 @@ from mlops_tasks.settings import Settings
 from mlops_tasks.workers.pools import POOLS
 
 from .conftest import wait_for
-from .processes import WorkerProcess, project_env
+from .processes import BeatProcess, WorkerProcess, project_env
 from .redis_server import RedisServer
 from .test_registry import register_catalogue
 
 COMPRESSED = {"MLOPS_MONITORING_INTERVAL_S": "2", "MLOPS_DEGRADATION_INTERVAL_S": "3",
               "MLOPS_TUNING_INTERVAL_S": "3", "MLOPS_CLEANUP_INTERVAL_S": "4",
               "MLOPS_BEAT_MAX_INTERVAL_S": "0.5", "MLOPS_BEAT_LOCK_TIMEOUT_S": "2"}
-
-
-class BeatProcess:
-    def __init__(self, redis_url: str, log_dir: Path, env: dict[str, str]) -> None:
-        self.log_path = log_dir / f"beat-{time.monotonic_ns()}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlops_tasks.cli.main", "beat"],
-            env=project_env(redis_url, **env), stdout=open(self.log_path, "wb"),
-            stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 def mlops(url: str, *args: str, env: dict[str, str] | None = None,
@@ -89,10 +62,10 @@ def test_two_beats_schedule_every_job_once_and_hand_over(tmp_path: Path) -> None
             registry.deploy(name, "1.0.0", "production", actor="test")
         procs.append(WorkerProcess(server.url, tmp_path, "--pool", "all", "--concurrency", "2",
                                    **COMPRESSED).start())
-        first = BeatProcess(server.url, tmp_path, COMPRESSED)
+        first = BeatProcess(server.url, tmp_path, **COMPRESSED).start()
         procs.append(first)
         wait_for(lambda: leader(client), timeout=20, what="a leader")
-        second = BeatProcess(server.url, tmp_path, COMPRESSED)
+        second = BeatProcess(server.url, tmp_path, **COMPRESSED).start()
         procs.append(second)
         wait_for(lambda: len(list(client.scan_iter("mlops:beat:instance:*"))) == 2,
                  timeout=20, what="a standby")
@@ -151,7 +124,7 @@ def test_a_failing_job_shows_up_in_scheduler_health(tmp_path: Path) -> None:
         client.set(keys.MODELS, "not a set")  # every job now fails reading the registry
         procs.append(WorkerProcess(server.url, tmp_path, "--concurrency", "1",
                                    **COMPRESSED).start())
-        procs.append(BeatProcess(server.url, tmp_path, COMPRESSED))
+        procs.append(BeatProcess(server.url, tmp_path, **COMPRESSED).start())
         wait_for(lambda: facts(client, "ml-performance-monitoring")["consecutive_failures"] >= 3,
                  timeout=30, what="three failures in a row")
         health = mlops(server.url, "scheduler", "health", env=COMPRESSED, data_dir=tmp_path)
@@ -177,7 +150,7 @@ def test_a_missed_slot_runs_once_on_recovery(tmp_path: Path) -> None:
     try:
         register_catalogue(Registry(client, Settings.from_env({})))
         worker = WorkerProcess(server.url, tmp_path, "--concurrency", "1", **COMPRESSED).start()
-        beat = BeatProcess(server.url, tmp_path, COMPRESSED)
+        beat = BeatProcess(server.url, tmp_path, **COMPRESSED).start()
         procs += [worker, beat]
         wait_for(lambda: runs(client, "ml-performance-monitoring") >= 1, timeout=20,
                  what="a first run")
@@ -187,7 +160,7 @@ def test_a_missed_slot_runs_once_on_recovery(tmp_path: Path) -> None:
         before = runs(client, "ml-performance-monitoring")
         procs.append(WorkerProcess(server.url, tmp_path, "--concurrency", "1",
                                    **COMPRESSED).start())
-        procs.append(BeatProcess(server.url, tmp_path, COMPRESSED))
+        procs.append(BeatProcess(server.url, tmp_path, **COMPRESSED).start())
         wait_for(lambda: runs(client, "ml-performance-monitoring") > before, timeout=20,
                  what="the run on recovery")
         time.sleep(1.0)  # less than one interval: a burst of catch-up runs would show here

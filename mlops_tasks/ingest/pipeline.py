@@ -111,6 +111,20 @@ class Ingestor:
         return {"model": model, "batch_id": batch_id, "applied": applied, "accepted": 0,
                 "dead_letters": n}
 
+    def _decode(self, msg: Any, kind: str, decoder: Callable[..., Any],
+                now: float) -> tuple[Any, dict[str, Any] | None]:
+        """((batch_id, model, events, rejects), None), or (None, summary) when the whole batch
+        was dead-lettered: malformed, or for a model that is not registered."""
+        try:
+            batch_id, model, _ = events.batch_header(msg, kind)
+            problem = self._check_model(model)
+            if problem:
+                return None, self._reject_batch(msg, problem, kind)
+            decoded, rejects = decoder(msg, now=now, max_age_s=self.max_age_s)
+        except (events.BatchError, ValidationError) as exc:
+            return None, self._reject_batch(msg, str(exc), kind)
+        return (batch_id, model, decoded, rejects), None
+
     def _check_model(self, model: str) -> str | None:
         if self.models.versions(model) is None:
             return f"model: {model!r} is not registered"
@@ -119,14 +133,10 @@ class Ingestor:
     # ------------------------------------------------------------------ predictions
     def ingest_predictions(self, msg: Any) -> dict[str, Any]:
         now = self.clock()
-        try:
-            batch_id, model, _ = events.batch_header(msg, "predictions")
-            problem = self._check_model(model)
-            if problem:
-                return self._reject_batch(msg, problem, "predictions")
-            preds, rejects = events.decode_predictions(msg, now=now, max_age_s=self.max_age_s)
-        except (events.BatchError, ValidationError) as exc:
-            return self._reject_batch(msg, str(exc), "predictions")
+        decoded, rejected = self._decode(msg, "predictions", events.decode_predictions, now)
+        if rejected is not None:
+            return rejected
+        batch_id, model, preds, rejects = decoded
 
         versions, keep = self._resolve_versions(model, preds.version, preds.index, rejects)
         if not keep.all():
@@ -216,14 +226,10 @@ class Ingestor:
         ``LABEL_RETRY_DELAYS_S``; only then is it counted as an orphan. The retry batch has a
         deterministic id, so a redelivered batch never joins a label twice."""
         now = self.clock()
-        try:
-            batch_id, model, _ = events.batch_header(msg, "labels")
-            problem = self._check_model(model)
-            if problem:
-                return self._reject_batch(msg, problem, "labels")
-            labels, rejects = events.decode_labels(msg, now=now, max_age_s=self.max_age_s)
-        except (events.BatchError, ValidationError) as exc:
-            return self._reject_batch(msg, str(exc), "labels")
+        decoded, rejected = self._decode(msg, "labels", events.decode_labels, now)
+        if rejected is not None:
+            return rejected
+        batch_id, model, labels, rejects = decoded
 
         digests = [id_digest(pid) for pid in labels.prediction_id]
         claimed = self.store.claim(model, batch_id, digests)

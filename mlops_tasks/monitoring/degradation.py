@@ -22,16 +22,13 @@ from ..binning import SCORE_BINS, score_bins
 from ..durations import parse_duration
 from ..errors import NotFoundError, ValidationError
 from ..metrics import confusion_metrics
-from ..locks import model_lock
 from ..services import Services
 from ..stats import bootstrap_drop, drop_test, ks_from_histograms, psi, wilson_interval
 from ..timebuckets import MINUTE, bucket_range, covering
 from ..windows import COUNT_WINDOWS
-from .targets import Target, target, targets
+from .targets import Target, check_each, target
 
 log = logging.getLogger("mlops.monitoring")
-
-LOCK_TTL_S = 600
 
 KIND = "performance_degraded"
 DRIFT_KIND = "data_drift"
@@ -208,26 +205,12 @@ def check(svc: Services, t: Target, exact: bool = False) -> dict[str, Any]:
 
 def run_degradation(svc: Services, model: str | None = None,
                     exact: bool = False) -> dict[str, Any]:
-    now = svc.clock()
-    results = []
-    for t in targets(svc.registry, model):
-        try:
-            with model_lock(svc.redis, t.name, "degradation", LOCK_TTL_S) as mine:
-                result = check(svc, t, exact) if mine else {
-                    "name": t.name, "version": t.version, "status": "already_running",
-                    "reason": "another degradation run holds this model"}
-        except Exception as exc:  # noqa: BLE001 - one model's failure is reported, not raised
-            log.error("degradation check failed", extra={"model": t.name, "reason": str(exc)},
-                      exc_info=True)
-            result = {"name": t.name, "version": t.version, "status": "failed",
-                      "reason": f"{type(exc).__name__}: {exc}"}
-        result["checked_at"] = iso(now)
-        svc.redis.set(keys.degradation_status(t.name), json.dumps(result, default=str))
-        results.append(result)
+    results = check_each(svc, model, "degradation", lambda t: check(svc, t, exact),
+                         keys.degradation_status, log, "degradation check failed")
     log.info("Degradation detection executed successfully",
              extra={"models": len(results),
                     "degraded": sum(r["status"] == "degraded" for r in results)})
-    return {"job": "degradation", "ran_at": iso(now), "models": results}
+    return {"job": "degradation", "ran_at": iso(svc.clock()), "models": results}
 
 
 def verify(svc: Services, name: str, reps: int = 20000) -> dict[str, Any]:

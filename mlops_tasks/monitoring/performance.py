@@ -9,14 +9,11 @@ from typing import Any
 from .. import keys
 from ..alerts.model import Alert
 from ..alerts.store import iso
-from ..locks import model_lock
 from ..services import Services
 from ..stats import wilson_interval
-from .targets import Target, targets
+from .targets import Target, check_each
 
 log = logging.getLogger("mlops.monitoring")
-
-LOCK_TTL_S = 600
 
 KIND = "accuracy_below_threshold"
 
@@ -68,26 +65,12 @@ def check(svc: Services, t: Target) -> dict[str, Any]:
 
 def run_monitoring(svc: Services, model: str | None = None) -> dict[str, Any]:
     """Check every production model (or ``model``); one model's failure does not stop the rest."""
-    now = svc.clock()
-    results = []
-    for t in targets(svc.registry, model):
-        try:
-            with model_lock(svc.redis, t.name, "monitoring", LOCK_TTL_S) as mine:
-                result = check(svc, t) if mine else {
-                    "name": t.name, "version": t.version, "status": "already_running",
-                    "reason": "another monitoring run holds this model"}
-        except Exception as exc:  # noqa: BLE001 - one model's failure is reported, not raised
-            log.error("monitoring failed", extra={"model": t.name, "reason": str(exc)},
-                      exc_info=True)
-            result = {"name": t.name, "version": t.version, "status": "failed",
-                      "reason": f"{type(exc).__name__}: {exc}"}
-        result["checked_at"] = iso(now)
-        svc.redis.set(keys.monitor_status(t.name), json.dumps(result, default=str))
-        results.append(result)
+    results = check_each(svc, model, "monitoring", lambda t: check(svc, t),
+                         keys.monitor_status, log, "monitoring failed")
     log.info("Performance monitoring executed successfully",
              extra={"models": len(results),
                     "alerting": sum(r["status"] == "alerting" for r in results)})
-    return {"job": "monitoring", "ran_at": iso(now), "models": results}
+    return {"job": "monitoring", "ran_at": iso(svc.clock()), "models": results}
 
 
 def last_results(svc: Services, names: list[str]) -> dict[str, dict[str, Any]]:

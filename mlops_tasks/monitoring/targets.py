@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..alerts.store import iso
+from ..locks import model_lock
 from ..registry import Registry
+from ..services import Services
+
+LOCK_TTL_S = 600
 
 
 @dataclass(frozen=True)
@@ -33,3 +41,28 @@ def targets(registry: Registry, model: str | None = None) -> list[Target]:
         return [target(registry, model)]
     return [target(registry, n) for n in registry.model_names()
             if registry.deployment(n, "production") is not None]
+
+
+def check_each(svc: Services, model: str | None, job: str,
+               check: Callable[[Target], dict[str, Any]], status_key: Callable[[str], str],
+               log: logging.Logger, failure_message: str) -> list[dict[str, Any]]:
+    """Run ``check`` for every target under the model's ``job`` lock. One model's failure is
+    logged with ``failure_message`` and reported in its result; the others still run. Each
+    result is also kept at ``status_key(model)``."""
+    now = svc.clock()
+    results = []
+    for t in targets(svc.registry, model):
+        try:
+            with model_lock(svc.redis, t.name, job, LOCK_TTL_S) as mine:
+                result = check(t) if mine else {
+                    "name": t.name, "version": t.version, "status": "already_running",
+                    "reason": f"another {job} run holds this model"}
+        except Exception as exc:  # noqa: BLE001 - one model's failure is reported, not raised
+            log.error(failure_message, extra={"model": t.name, "reason": str(exc)},
+                      exc_info=True)
+            result = {"name": t.name, "version": t.version, "status": "failed",
+                      "reason": f"{type(exc).__name__}: {exc}"}
+        result["checked_at"] = iso(now)
+        svc.redis.set(status_key(t.name), json.dumps(result, default=str))
+        results.append(result)
+    return results
