@@ -12,11 +12,13 @@ import click
 
 from mlops_tasks.client import MonitoringClient
 from mlops_tasks.errors import MlopsError
+from mlops_tasks.monitoring.performance import run_monitoring
+from mlops_tasks.tuning.engine import run_tuning
 from mlops_tasks.registry import builtin_models
 from mlops_tasks.synthetic import detector_traffic
 
 from .context import App, json_option, pass_app
-from .output import emit
+from .output import emit, fmt, table
 from .performance_cmds import _model_summary, metrics_table
 
 # name -> (positive rate, separation, latency ms): roughly the detectors' guide figures.
@@ -65,11 +67,21 @@ def demo(app: App, events: int, label_delay_share: float, as_json: bool) -> None
     finally:
         worker.terminate()
         worker.wait(30)
+    # what beat's jobs would say about this traffic, run here once
+    monitoring = run_monitoring(app.services)
+    tuning = run_tuning(app.services, dry_run=True)
 
     def human() -> str:
-        return "\n\n".join(f"{m['name']} v{m['version']}\n" + metrics_table(m["windows"])
-                           for m in models)
-    emit(as_json, {"models": models}, human)
+        parts = [f"{m['name']} v{m['version']}\n" + metrics_table(m["windows"]) for m in models]
+        parts.append(table(
+            ["model", "monitoring", "accuracy", "threshold now", "best threshold", "f1 gain"],
+            [[r["model"], s["status"], fmt(s.get("accuracy")), fmt(r.get("current_threshold")),
+              fmt(r.get("best_threshold")),
+              "-" if r.get("improvement_percent") is None
+              else f"{r['improvement_percent']:+.1f}%"]
+             for r, s in zip(tuning["runs"], monitoring["models"], strict=True)]))
+        return "\n\n".join(parts)
+    emit(as_json, {"models": models, "monitoring": monitoring, "tuning": tuning}, human)
 
 
 def _send(client: MonitoringClient, name: str, traffic: Any, delay_share: float) -> int:
