@@ -13,9 +13,9 @@ import click
 from mlops_tasks.client import MonitoringClient
 from mlops_tasks.errors import MlopsError
 from mlops_tasks.monitoring.performance import run_monitoring
-from mlops_tasks.tuning.engine import run_tuning
 from mlops_tasks.registry import builtin_models
 from mlops_tasks.synthetic import detector_traffic
+from mlops_tasks.tuning.engine import run_tuning
 
 from .context import App, json_option, pass_app
 from .output import emit, fmt, table

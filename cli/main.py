@@ -15,8 +15,8 @@ from mlops_tasks.settings import mask_url
 from . import (
     alert_cmds,
     demo_cmds,
-    flower_cmds,
     deploy_cmds,
+    flower_cmds,
     monitoring_cmds,
     performance_cmds,
     registry_cmds,

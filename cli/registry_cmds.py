@@ -132,9 +132,8 @@ def register_model(app: App, name: str, version: str | None, config_file: Path |
     else:
         raise NotFoundError(f"{name!r} is not a built-in model; give its definition "
                             f"with --config FILE")
-    result = reg.register(name, version, config, actor=app.actor(actor),
-                          display_name=display_name, description=description,
-                          builtin=entry is not None)
+    reg.register(name, version, config, actor=app.actor(actor), display_name=display_name,
+                 description=description, builtin=entry is not None)
     model = reg.describe(name, version)
     emit(as_json, model, f"{model['display_name']} ({name} v{version}) registered")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from typing import Any
 
 import click
 import redis

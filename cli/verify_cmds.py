@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from mlops_tasks.workers.pools import POOLS
 
 from mlops_tasks.client import MonitoringClient
 from mlops_tasks.errors import MlopsError
 from mlops_tasks.registry import ModelConfig, builtin_models
 from mlops_tasks.settings import mask_url
-from mlops_tasks.workers.pools import POOLS
 
 from .context import EXIT_FAILURE, App, json_option, pass_app
 from .output import emit

@@ -145,3 +145,11 @@ def worker(celery_worker: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(runtime, "_runtime", None)
     return celery_worker
+
+
+@pytest.fixture
+def pipe(redis_url: str) -> Any:
+    """Real services on a fake clock, with the catalogue registered (see pipeline_support)."""
+    from .pipeline_support import Pipeline
+
+    return Pipeline(redis_url)

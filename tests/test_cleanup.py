@@ -13,7 +13,7 @@ from mlops_tasks.ingest.pipeline import Ingestor
 from mlops_tasks.maintenance.cleanup import cleanup
 from mlops_tasks.timebuckets import DAY_S
 
-from .test_monitoring import Pipeline, pipe  # noqa: F401 - the fixture
+from .pipeline_support import Pipeline
 
 MODEL = "n1-detector"
 

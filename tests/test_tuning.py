@@ -12,7 +12,7 @@ from mlops_tasks.binning import SCORE_BINS, score_bins
 from mlops_tasks.tuning import grid as g
 from mlops_tasks.tuning.engine import run_tuning
 
-from .test_monitoring import Pipeline, pipe  # noqa: F401 - the fixture
+from .pipeline_support import Pipeline
 
 GRID = np.round(np.arange(0.40, 0.9001, 0.05), 2)
 
@@ -108,7 +108,7 @@ def test_a_known_best_threshold_is_applied_and_rollback_restores_the_old(
     assert run["improvement_percent"] > 5 and run["improvement_ci95"][0] > 0
     assert len(run["grid"]) == 9 and run["grid"][0]["threshold"] == 0.5
     assert {"threshold", "precision", "recall", "f1", "accuracy", "score"} == set(run["grid"][0])
-    assert f"n1-detector auto-tuned: confidence_threshold 0.60 -> 0.75 (f1 +" in caplog.text
+    assert "n1-detector auto-tuned: confidence_threshold 0.60 -> 0.75 (f1 +" in caplog.text
     current = pipe.svc.registry.current("n1-detector")
     assert current["config"]["decision_threshold"] == 0.75 and current["actor"] == "auto-tuner"
     assert pipe.svc.registry.audit_log("n1-detector")[0]["action"] == "auto-tune"

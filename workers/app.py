@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, signals
+from mlops_tasks.beat.schedule import beat_config
 
 from mlops_tasks.celery_config import worker_config
-from mlops_tasks.beat.schedule import beat_config
 from mlops_tasks.connection import resolve_broker_url, resolve_redis_url
 from mlops_tasks.logs import configure_logging
 from mlops_tasks.settings import Settings

@@ -122,6 +122,7 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
     deleted: dict[str, int] = defaultdict(int)
     started = time.monotonic()
     models = [*svc.registry.model_names(), keys.UNROUTED]
+    iso_cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cutoff))
     for m in models:
         for family in ("agg", "hist"):
             deleted["aggregate_buckets"] += _scan_delete(
@@ -133,7 +134,6 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
             svc, keys.dead_letters(m), lambda e: e.get("at", now) < cutoff, dry_run, batch)
         deleted["alert_history"] += _trim_tail(
             svc, keys.alerts_history(m), lambda e: e.get("at", now) < cutoff, dry_run, batch)
-        iso_cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cutoff))
         deleted["tuning_history"] += _trim_tail(
             svc, keys.tuning_history(m), lambda e: e.get("ran_at", "9") < iso_cutoff, dry_run,
             batch)

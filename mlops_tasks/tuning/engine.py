@@ -22,9 +22,9 @@ import numpy as np
 from .. import keys
 from ..alerts.store import iso
 from ..locks import model_lock
+from ..monitoring.targets import Target, targets
 from ..registry.config import TuningSpec
 from ..services import Services
-from ..monitoring.targets import Target, targets
 from . import grid as g
 
 log = logging.getLogger("mlops.tuning")
