@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 import redis
+from kombu.exceptions import OperationalError
 
 from mlops_tasks import __version__
 from mlops_tasks.errors import MlopsError, RedisUnavailableError
@@ -38,6 +39,8 @@ class MlopsGroup(click.Group):
             return super().invoke(ctx)
         except MlopsError as exc:
             _fail(str(exc))
+        except OperationalError as exc:  # kombu: the broker is unreachable
+            _fail(f"broker unreachable: {str(exc).splitlines()[0]}")
         except redis.RedisError as exc:
             app = ctx.find_object(App)
             where = mask_url(app._url) if app and app._url else "Redis"

@@ -24,9 +24,11 @@ def load_model_file(path: Path) -> dict[str, Any]:
     """Read a model definition (JSON or YAML): either ``{name?, version?, display_name?,
     description?, config}`` or the bare config object."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError(f"--config: cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ValidationError(f"--config: {path} is not UTF-8 text") from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)

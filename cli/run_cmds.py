@@ -6,9 +6,12 @@ import time
 from typing import Any
 
 import click
+import redis
+from kombu.exceptions import OperationalError
 
-from mlops_tasks.errors import MlopsError
+from mlops_tasks.errors import MlopsError, RedisUnavailableError
 from mlops_tasks.jobs import JOBS as SCHEDULED
+from mlops_tasks.settings import mask_url
 
 from .context import App, json_option, pass_app
 from .output import emit, to_json
@@ -25,13 +28,22 @@ def send_and_wait(job: str, kwargs: dict[str, Any], wait: bool, timeout: float) 
     from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
 
     task, queue = JOBS[job]
+    broker = mask_url(celery_app.conf.broker_url or "")
     # A job nobody picked up within the wait must not run later by surprise.
-    result = celery_app.send_task(task, kwargs=kwargs, queue=queue,
-                                  expires=timeout if wait else None)
+    try:
+        result = celery_app.send_task(task, kwargs=kwargs, queue=queue,
+                                      expires=timeout if wait else None)
+    except (OperationalError, redis.RedisError, RuntimeError) as exc:
+        # RuntimeError: Celery gives up on an unreachable result store with one
+        raise RedisUnavailableError(f"broker {broker} is unreachable: "
+                                    f"{str(exc).strip().splitlines()[0]}") from None
     if not wait:
         return {"job": job, "task_id": result.id, "queue": queue, "state": "sent"}
     try:
         value = result.get(timeout=timeout, propagate=False, interval=0.1)
+    except (OperationalError, redis.RedisError, RuntimeError) as exc:
+        raise RedisUnavailableError(f"result store {broker} is unreachable: "
+                                    f"{str(exc).strip().splitlines()[0]}") from None
     except CeleryTimeout:
         # Unsubscribe from the result now: left to the finalizer, it would run at interpreter
         # exit, when redis-py can no longer connect, and print a traceback.
@@ -56,7 +68,7 @@ def send_and_wait(job: str, kwargs: dict[str, Any], wait: bool, timeout: float) 
 def run(app: App, job: str, model: str | None, wait: bool, timeout: float, dry_run: bool,
         as_json: bool) -> None:
     """Run a scheduled job now, through its Celery queue."""
-    app.settings  # noqa: B018 - a bad setting stops here with one line
+    app.plain_redis()  # a bad setting or an unreachable Redis stops here, in one line
     if model is not None:
         app.registry.meta(model)
     kwargs: dict[str, Any] = {"model": model}

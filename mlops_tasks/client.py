@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import secrets
 import threading
@@ -135,6 +136,19 @@ def _timestamp_columns(stamps: Sequence[float]) -> dict[str, Any]:
             "timestamp_ms": [round((t - base) * 1000) for t in stamps]}
 
 
+_CLIENTS: weakref.WeakSet[MonitoringClient] = weakref.WeakSet()
+_fork_hook_installed = False
+
+
+def _track(client: MonitoringClient) -> None:
+    """Give every client a fresh start in a forked child (gunicorn --preload, prefork pools)."""
+    global _fork_hook_installed
+    _CLIENTS.add(client)
+    if not _fork_hook_installed:
+        os.register_at_fork(after_in_child=lambda: [c._after_fork() for c in list(_CLIENTS)])
+        _fork_hook_installed = True
+
+
 @dataclass
 class _Outbound:
     task: str
@@ -164,19 +178,28 @@ class MonitoringClient:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
         self.config_ttl_s = s.client_config_ttl_s if config_ttl_s is None else config_ttl_s
 
+        self._closed = False
+        self._config_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._models: set[str] = set()
+        self._start()
+        ref = weakref.ref(self)
+        atexit.register(lambda: (c := ref()) is not None and c.close())
+        _track(self)
+
+    def _start(self) -> None:
+        """Everything a process needs of its own: producer, ids, buffers, locks, sender."""
         self._app = Celery("mlops-client", set_as_current=False)
-        conf = producer_config(s, self._broker_url)
+        conf = producer_config(self.settings, self._broker_url)
         # Fail fast when the broker is down: the sender keeps the batch and retries itself,
         # instead of kombu blocking the sender for seconds on each attempt.
         conf["broker_transport_options"] = {**conf["broker_transport_options"],
                                             "max_retries": 0, "socket_connect_timeout": 2}
         self._app.config_from_object(conf)
-
         self._prefix = secrets.token_hex(6) + "-"
         self._counter = itertools.count()
         self._batches = itertools.count()
-        self._models: set[str] = set()
         self._lock = threading.Lock()
+        self._drain_lock = threading.Lock()  # keeps messages in the order events were accepted
         self._space = threading.Condition(self._lock)
         self._done = threading.Condition(self._lock)
         self._rows: list[tuple[Any, ...]] = []
@@ -191,15 +214,17 @@ class MonitoringClient:
         self._broker_ok = True
         self._last_drop_log = 0.0
         self._drops_since_log = 0
-        self._closed = False
         self._wake = threading.Event()
-        self._config_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._registry: Registry | None = None
         self._thread = threading.Thread(target=self._run, name="mlops-client-sender",
                                         daemon=True)
-        self._thread.start()
-        ref = weakref.ref(self)
-        atexit.register(lambda: (c := ref()) is not None and c.close())
+        if not self._closed:
+            self._thread.start()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's buffer, sender and ids stay the parent's; the child
+        gets its own (fresh id prefix, so ids never collide across processes)."""
+        self._start()
 
     # ------------------------------------------------------------------ recording
     def record_prediction(self, model: str, score: float, *, predicted: Any = None,
@@ -233,7 +258,7 @@ class MonitoringClient:
         row = (model, score, predicted, actual, prediction_id, seq, version, latency_ms,
                timestamp or time.time(), metadata)
         with self._lock:
-            if self._buffered >= self.max_buffer and not self._make_room(1):
+            if (self._closed or self._buffered >= self.max_buffer) and not self._make_room(1):
                 return prediction_id
             self._rows.append(row)
             self._buffered += 1
@@ -252,7 +277,7 @@ class MonitoringClient:
         flag = _check_flag(actual, "actual")
         ts = time.time() if timestamp is None else _check_optional_number(timestamp, "timestamp")
         with self._lock:
-            if self._buffered >= self.max_buffer and not self._make_room(1):
+            if (self._closed or self._buffered >= self.max_buffer) and not self._make_room(1):
                 return
             self._labels.append((model, prediction_id, flag, ts))
             self._buffered += 1
@@ -321,29 +346,33 @@ class MonitoringClient:
             if version is not None:
                 body["version"] = version
             out.append(_Outbound(TASK_INGEST_PREDICTIONS, body, hi - lo))
-        with self._lock:
-            for msg in out:
-                if self._buffered + msg.events > self.max_buffer and \
-                        not self._make_room(msg.events):
-                    continue
-                self._outbox.append(msg)
-                self._buffered += msg.events
-                self._accepted += msg.events
-                self._stats["recorded"] += msg.events
+        with self._drain_lock:
+            self._drain_rows_locked()  # rows recorded before this batch go out before it
+            with self._lock:
+                for msg in out:
+                    full = self._buffered + msg.events > self.max_buffer
+                    if (self._closed or full) and not self._make_room(msg.events):
+                        continue
+                    self._outbox.append(msg)
+                    self._buffered += msg.events
+                    self._accepted += msg.events
+                    self._stats["recorded"] += msg.events
         self._wake.set()
         return ids
 
     def _make_room(self, events: int) -> bool:
-        """Called with the lock held when the buffer is full. False: the events are dropped."""
-        if self.overflow == "block":
+        """Called with the lock held when the buffer is full (or the client closed). False:
+        the events are dropped, counted and logged."""
+        if self.overflow == "block" and not self._closed:
             while self._buffered + events > self.max_buffer and not self._closed:
                 self._space.wait(0.5)
-            return not self._closed
+            if not self._closed:
+                return True
         self._stats["dropped"] += events
         self._drops_since_log += events
         now = time.monotonic()
         if now - self._last_drop_log >= _DROP_LOG_INTERVAL_S:
-            log.warning("client buffer full: events dropped", extra={
+            log.warning("client buffer full or closed: events dropped", extra={
                 "dropped": self._drops_since_log, "dropped_total": self._stats["dropped"],
                 "max_buffer": self.max_buffer, "last_error": self._last_error})
             self._last_drop_log = now
@@ -388,8 +417,17 @@ class MonitoringClient:
             backoff = 0.0 if ok else min(_RETRY_MAX_S, max(0.1, backoff * 2))
 
     def _drain_rows(self) -> None:
-        """Turn buffered rows into columnar messages, one per model. The lists are swapped
-        under the lock; the messages are built outside it."""
+        """Move buffered rows to the outbox, unless record_batch is doing it right now (it
+        may be waiting for room, which only the sender can make)."""
+        if self._drain_lock.acquire(blocking=False):
+            try:
+                self._drain_rows_locked()
+            finally:
+                self._drain_lock.release()
+
+    def _drain_rows_locked(self) -> None:
+        """Turn buffered rows into columnar messages, one per model (drain lock held). The
+        lists are swapped under the buffer lock; the messages are built outside it."""
         with self._lock:
             rows, self._rows = self._rows, []
             labels, self._labels = self._labels, []
@@ -404,11 +442,13 @@ class MonitoringClient:
         for label in labels:
             by_model_l.setdefault(label[0], []).append(label)
         for model, lgroup in by_model_l.items():
-            body = {"v": WIRE_VERSION, "kind": "labels", "batch_id": uuid.uuid4().hex,
-                    "model": model, "n": len(lgroup),
-                    "prediction_id": [r[1] for r in lgroup], "actual": [r[2] for r in lgroup]}
-            body.update(_timestamp_columns([r[3] for r in lgroup]))
-            out.append(_Outbound(TASK_INGEST_LABELS, body, len(lgroup)))
+            for lo in range(0, len(lgroup), MAX_MESSAGE_EVENTS):
+                part = lgroup[lo:lo + MAX_MESSAGE_EVENTS]
+                body = {"v": WIRE_VERSION, "kind": "labels", "batch_id": uuid.uuid4().hex,
+                        "model": model, "n": len(part), "prediction_id": [r[1] for r in part],
+                        "actual": [r[2] for r in part]}
+                body.update(_timestamp_columns([r[3] for r in part]))
+                out.append(_Outbound(TASK_INGEST_LABELS, body, len(part)))
         if out:
             with self._lock:
                 self._outbox.extend(out)

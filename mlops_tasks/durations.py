@@ -11,6 +11,7 @@ _UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
           "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
           "d": 86400, "day": 86400, "days": 86400,
           "w": 604800, "week": 604800, "weeks": 604800}
+MAX_DURATION_S = 3650 * 86400
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
 
 
@@ -23,6 +24,8 @@ def parse_duration(text: str, option: str = "duration") -> float:
     seconds = float(m[1]) * _UNITS.get(m[2] or "s", 1)
     if seconds <= 0:
         raise ValidationError(f"{option}: expected a positive duration, got {text!r}")
+    if seconds > MAX_DURATION_S:
+        raise ValidationError(f"{option}: expected at most 10 years, got {text!r}")
     return seconds
 
 

@@ -107,6 +107,7 @@ class WindowReader:
                     now: float | None = None, with_hist: bool = True,
                     gran: Granularity | None = None) -> WindowData:
         now = self.clock() if now is None else now
+        window_s = min(window_s, self.settings.retention_days * DAY_S)  # nothing older is kept
         g = gran or covering(window_s, self.settings.retention_days)
         starts = bucket_range(now, window_s, g)
         return self.sum_buckets(model, version, g, starts, with_hist)

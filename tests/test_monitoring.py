@@ -378,3 +378,35 @@ def test_check_and_verify_degradation_from_the_cli(pipe: Pipeline, cli) -> None:
     assert base["labeled"] == 100 and "hist_all" not in base
     bad = cli("set-baseline", "n1-detector", "--window", "forever", expect=1)
     assert "--window: expected a duration" in bad.stderr
+
+
+def test_drift_is_reported_before_any_label_arrives(pipe: Pipeline) -> None:
+    rng = np.random.default_rng(9)
+    pipe.deploy("queue-anomaly", ago_s=7200)
+    pipe.feed("queue-anomaly", 2000, 0.85, at=pipe.clock.now - 7000,
+              scores=rng.beta(2, 5, 2000))
+    scores = rng.beta(5, 2, 3000)
+    pipe.ingestor.ingest_predictions({  # no labels at all
+        "v": 1, "kind": "predictions", "batch_id": "unlabeled", "model": "queue-anomaly",
+        "n": 3000, "score": scores.tolist(), "timestamp": pipe.clock.now})
+    result = status(run_degradation(pipe.svc), "queue-anomaly")
+    assert result["status"] == "insufficient_data" and result["drift"]["drifted"] is True
+    assert [a["kind"] for a in pipe.active()] == ["data_drift"]
+
+
+def test_alerts_of_a_version_no_longer_in_production_are_resolved(pipe: Pipeline) -> None:
+    from mlops_tasks.registry import ModelConfig
+
+    reg = pipe.svc.registry
+    pipe.deploy("n1-detector")
+    pipe.feed("n1-detector", 1000, 0.7)
+    run_monitoring(pipe.svc)
+    assert [a["version"] for a in pipe.active()] == ["1.0.0"]
+    reg.register("n1-detector", "1.1.0", ModelConfig.from_dict(reg.current("n1-detector")[
+        "config"]), actor="t")
+    reg.deploy("n1-detector", "1.1.0", "production", actor="t")
+    result = status(run_monitoring(pipe.svc), "n1-detector")
+    assert result["version"] == "1.1.0" and result["status"] == "insufficient_data"
+    assert pipe.active() == []
+    resolved = [n for n in pipe.svc.alerts.store.notifications() if n["status"] == "resolved"]
+    assert resolved and resolved[0]["version"] == "1.0.0"

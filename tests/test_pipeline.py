@@ -255,3 +255,37 @@ def test_record_batch_larger_than_the_buffer_is_split_not_stuck(worker, registry
         assert len(ids) == 1000 and len(set(ids)) == 1000
         assert client.flush(20)
     wait_for(lambda: totals(redis_url).get("n") == 1000, what="all events")
+
+
+def test_a_forked_child_gets_its_own_sender_and_ids(worker, registry, redis_url) -> None:
+    """Given a client created before fork (gunicorn --preload), when parent and child both
+    record, then both batches arrive and their generated ids differ."""
+    import multiprocessing as mp
+
+    register_catalogue(registry)
+    client = MonitoringClient(flush_interval_ms=10)
+    parent_ids = [client.record_prediction(MODEL, 0.5, actual=True) for _ in range(3)]
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+
+    def child() -> None:
+        ids = [client.record_prediction(MODEL, 0.5, actual=True) for _ in range(3)]
+        queue.put((ids, client.flush(20), client.stats()["sent"]))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    child_ids, flushed, sent = queue.get(timeout=30)
+    proc.join(30)
+    assert flushed is True and sent == 3
+    assert not set(child_ids) & set(parent_ids)
+    assert client.flush(20)
+    client.close()
+    wait_for(lambda: totals(redis_url).get("n") == 6, what="parent and child events")
+
+
+def test_events_recorded_after_close_are_counted_as_dropped(redis_url) -> None:
+    client = MonitoringClient()
+    client.close()
+    client.record_prediction(MODEL, 0.5)
+    client.record_batch(MODEL, [0.1, 0.2])
+    assert client.stats()["dropped"] == 3 and client.stats()["recorded"] == 0

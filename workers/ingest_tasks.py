@@ -1,7 +1,15 @@
-"""Ingest tasks of the ``mlops.events`` queue: thin wrappers over the library's Ingestor."""
+"""Ingest tasks of the ``mlops.events`` queue: thin wrappers over the library's Ingestor.
+
+Redis errors (unreachable, read-only during a failover, out of memory) are retried with
+backoff for as long as they last: the batch is idempotent, and a label batch's claim is kept for
+the retry. Any other failure is a problem with the batch itself: it is dead-lettered whole, with
+the error as its reason, so nothing disappears silently.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -11,23 +19,33 @@ from mlops_tasks.queues import EVENTS_QUEUE, TASK_INGEST_LABELS, TASK_INGEST_PRE
 from .app import app
 from .runtime import runtime
 
-# A batch whose processing fails on Redis is retried with backoff; a failure of any other kind
-# leaves the message unacknowledged, so it is delivered again rather than lost.
+log = logging.getLogger("mlops.ingest")
+
 _INGEST = {
     "bind": True,
     "ignore_result": True,
     "acks_late": True,
-    "acks_on_failure_or_timeout": False,
-    "autoretry_for": (redis.ConnectionError, redis.TimeoutError),
+    "autoretry_for": (redis.RedisError,),
     "retry_backoff": 1,
     "retry_backoff_max": 60,
     "max_retries": None,
 }
 
 
+def _guarded(batch: Any, kind: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return run()
+    except redis.RedisError:
+        raise  # retried by autoretry_for
+    except Exception as exc:  # noqa: BLE001 - a broken batch must not be lost silently
+        log.exception("ingest failed; batch dead-lettered", extra={"kind": kind})
+        return runtime().ingestor.reject_batch(
+            batch, f"processing failed: {type(exc).__name__}: {str(exc)[:200]}", kind)
+
+
 @app.task(name=TASK_INGEST_PREDICTIONS, **_INGEST)
 def ingest_predictions(self: Any, batch: dict[str, Any]) -> dict[str, Any]:
-    return runtime().ingestor.ingest_predictions(batch)
+    return _guarded(batch, "predictions", lambda: runtime().ingestor.ingest_predictions(batch))
 
 
 @app.task(name=TASK_INGEST_LABELS, **_INGEST)
@@ -36,4 +54,5 @@ def ingest_labels(self: Any, batch: dict[str, Any]) -> dict[str, Any]:
         self.app.send_task(TASK_INGEST_LABELS, args=[retry], queue=EVENTS_QUEUE,
                            countdown=countdown_s)
 
-    return runtime().ingestor.ingest_labels(batch, requeue=requeue)
+    return _guarded(batch, "labels",
+                    lambda: runtime().ingestor.ingest_labels(batch, requeue=requeue))

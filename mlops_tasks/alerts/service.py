@@ -40,6 +40,14 @@ class AlertService:
             self._notify(decision.alert, resolved=True, reason="resolved")
         return decision
 
+    def clear_other_versions(self, model: str, version: str,
+                             kinds: tuple[str, ...]) -> list[Decision]:
+        """Resolve alerts of ``kinds`` raised for versions that are no longer checked (a new
+        version went to production): nothing else would ever resolve them."""
+        return [d for a in self.store.active([model])
+                if a.kind in kinds and a.version != version
+                and (d := self.clear(model, a.version, a.kind)) is not None]
+
     def _notify(self, alert: Alert, resolved: bool, reason: str) -> None:
         now = self.clock()
         log_alert(alert, resolved)

@@ -118,17 +118,28 @@ def _numbers(values: list[Any] | None, n: int, name: str, check: _Checker, *,
                 check.reject(i, f"{name}: required")
         return np.full(n, np.nan)
     if all(type(v) is float or type(v) is int for v in values):
-        return np.asarray(values, dtype=np.float64)
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except OverflowError:
+            pass  # an integer too large for a float: find it below
     arr = np.full(n, np.nan)
     for i, v in enumerate(values):
         if v is None:
             if required:
                 check.reject(i, f"{name}: required")
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
-            check.reject(i, f"{name}: expected a number, got {v!r}")
+            check.reject(i, f"{name}: expected a number, got {_short(v)}")
         else:
-            arr[i] = float(v)
+            try:
+                arr[i] = float(v)
+            except OverflowError:
+                check.reject(i, f"{name}: expected a number, got {_short(v)}")
     return arr
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _flags(values: list[Any] | None, n: int, name: str, check: _Checker) -> np.ndarray:
@@ -136,8 +147,11 @@ def _flags(values: list[Any] | None, n: int, name: str, check: _Checker) -> np.n
     if values is None:
         return np.full(n, UNKNOWN, dtype=np.int8)
     if all(type(v) is int or type(v) is bool for v in values):
-        arr = np.asarray(values, dtype=np.int64)
-        if np.all((arr >= -1) & (arr <= 1)):
+        try:
+            arr = np.asarray(values, dtype=np.int64)
+        except OverflowError:
+            arr = None
+        if arr is not None and np.all((arr >= -1) & (arr <= 1)):
             return arr.astype(np.int8)
     out = np.full(n, UNKNOWN, dtype=np.int8)
     for i, v in enumerate(values):
@@ -148,7 +162,7 @@ def _flags(values: list[Any] | None, n: int, name: str, check: _Checker) -> np.n
         elif v is False or (type(v) in (int, float) and v == 0):
             out[i] = 0
         else:
-            check.reject(i, f"{name}: expected true/false or 1/0, got {v!r}")
+            check.reject(i, f"{name}: expected true/false or 1/0, got {_short(v)}")
     return out
 
 
@@ -205,7 +219,10 @@ def _timestamps(msg: dict[str, Any], n: int, check: _Checker, now: float,
                 not all(type(x) is int for x in offsets):
             raise BatchError(f"timestamp_base/timestamp_ms: expected a number and {n} "
                              f"integer offsets")
-        ts = float(base) + np.asarray(offsets, dtype=np.float64) / 1000.0
+        try:
+            ts = float(base) + np.asarray(offsets, dtype=np.float64) / 1000.0
+        except OverflowError:
+            raise BatchError("timestamp_ms: an offset is out of range") from None
     else:
         ts = _numbers(_broadcast(msg, "timestamp", n), n, "timestamp", check)
     ts = np.where(np.isnan(ts), now, ts)
@@ -305,12 +322,12 @@ def original_event(msg: dict[str, Any], index: int) -> dict[str, Any]:
             event[key] = raw[index] if isinstance(n, int) and index < len(raw) else None
         elif raw is not None:
             event[key] = raw
-    try:
-        generated = _generated_ids(msg, n) if isinstance(n, int) else None
-    except BatchError:
-        generated = None
-    if generated is not None and index < len(generated):
-        event["prediction_id"] = generated[index]
+    prefix, seq, start = msg.get("id_prefix"), msg.get("id_seq"), msg.get("id_start")
+    if isinstance(prefix, str):
+        if isinstance(seq, list) and index < len(seq) and type(seq[index]) is int:
+            event["prediction_id"] = f"{prefix}{seq[index]:x}"
+        elif type(start) is int:
+            event["prediction_id"] = f"{prefix}{start + index:x}"
     if isinstance(msg.get("timestamp_ms"), list) and index < len(msg["timestamp_ms"]):
         base = msg.get("timestamp_base")
         if isinstance(base, (int, float)) and isinstance(msg["timestamp_ms"][index], int):

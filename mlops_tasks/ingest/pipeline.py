@@ -46,23 +46,25 @@ class ModelCache:
     clock: Callable[[], float] = time.monotonic
     _entries: dict[tuple[str, ...], _Entry] = field(default_factory=dict)
 
-    def _get(self, key: tuple[str, ...], load: Callable[[], Any]) -> Any:
+    def _get(self, key: tuple[str, ...], load: Callable[[], Any], refresh: bool = False) -> Any:
         now = self.clock()
         hit = self._entries.get(key)
-        if hit is not None and hit.expires > now:
+        if hit is not None and hit.expires > now and not refresh:
             return hit.value
         value = load()
         self._entries[key] = _Entry(value, now + self.ttl_s)
         return value
 
-    def versions(self, model: str) -> frozenset[str] | None:
-        """Registered versions, or None when the model is not registered."""
+    def versions(self, model: str, refresh: bool = False) -> frozenset[str] | None:
+        """Registered versions, or None when the model is not registered. Callers refresh
+        before rejecting anything, so a model or version registered a moment ago is never
+        refused because of the cache."""
         def load() -> frozenset[str] | None:
             try:
                 return frozenset(self.registry.versions(model))
             except (NotFoundError, ValidationError):
                 return None
-        return self._get(("versions", model), load)
+        return self._get(("versions", model), load, refresh)
 
     def default_version(self, model: str) -> str:
         return self._get(("default", model), lambda: self.registry.default_version(model))
@@ -89,7 +91,7 @@ class Ingestor:
         self.max_age_s = settings.retention_days * DAY_S
 
     # ------------------------------------------------------------------ helpers
-    def _reject_batch(self, msg: Any, reason: str, kind: str) -> dict[str, Any]:
+    def reject_batch(self, msg: Any, reason: str, kind: str) -> dict[str, Any]:
         """Every event of the batch becomes a dead letter with ``reason``. A registered model
         keeps them; others go to the ``_unrouted`` store, counted by the name given."""
         now = self.clock()
@@ -119,14 +121,15 @@ class Ingestor:
             batch_id, model, _ = events.batch_header(msg, kind)
             problem = self._check_model(model)
             if problem:
-                return None, self._reject_batch(msg, problem, kind)
+                return None, self.reject_batch(msg, problem, kind)
             decoded, rejects = decoder(msg, now=now, max_age_s=self.max_age_s)
         except (events.BatchError, ValidationError) as exc:
-            return None, self._reject_batch(msg, str(exc), kind)
+            return None, self.reject_batch(msg, str(exc), kind)
         return (batch_id, model, decoded, rejects), None
 
     def _check_model(self, model: str) -> str | None:
-        if self.models.versions(model) is None:
+        if self.models.versions(model) is None and \
+                self.models.versions(model, refresh=True) is None:
             return f"model: {model!r} is not registered"
         return None
 
@@ -172,6 +175,7 @@ class Ingestor:
     def _resolve_versions(self, model: str, given: list[str | None], index: np.ndarray,
                           rejects: list[events.Reject]) -> tuple[list[str], np.ndarray]:
         known = self.models.versions(model) or frozenset()
+        refreshed = False
         default = None
         out: list[str] = []
         keep = np.ones(len(given), dtype=bool)
@@ -179,7 +183,11 @@ class Ingestor:
             if v is None:
                 default = default or self.models.default_version(model)
                 out.append(default)
-            elif v in known:
+                continue
+            if v not in known and not refreshed:  # registered a moment ago? ask once a batch
+                refreshed = True
+                known = self.models.versions(model, refresh=True) or frozenset()
+            if v in known:
                 out.append(v)
             else:
                 keep[i] = False
@@ -248,7 +256,9 @@ class Ingestor:
                          labels.actual[order], rec["predicted"], fine_decode(rec["lat"]),
                          delay_s=np.maximum(label_ts - rec["time"], 0.0), bins=rec["bin"])
         unmatched = sorted(set(range(len(labels))) - {i for i, _ in claimed})
-        attempt = msg.get("attempt", 0) if isinstance(msg.get("attempt"), int) else 0
+        attempt = msg.get("attempt", 0)
+        if type(attempt) is not int or not 0 <= attempt <= len(LABEL_RETRY_DELAYS_S):
+            attempt = 0
         retried = 0
         if unmatched and requeue is not None and attempt < len(LABEL_RETRY_DELAYS_S):
             requeue({"v": events.WIRE_VERSION, "kind": "labels", "model": model,

@@ -26,6 +26,18 @@ FAMILIES = ("agg", "hist", "pending", "dead", "alerts:history", "tuning:history"
 _SIZE = {"m": MINUTE.size_s, "h": HOUR.size_s, "d": DAY_S}
 
 
+# HDEL and the count it changes in one atomic step (a claim may have taken some fields first:
+# HDEL reports only what it removed).
+_EXPIRE_PENDING = """
+local gone = redis.call('HDEL', KEYS[1], unpack(ARGV))
+if gone > 0 then
+  redis.call('HINCRBY', KEYS[2], 'count', -gone)
+  redis.call('HINCRBY', KEYS[3], 'expired_pending', gone)
+end
+return gone
+"""
+
+
 def _old_bucket(key: bytes, cutoff: float) -> bool:
     """mlops:{m}:agg:<v>:<g>:<start> is old when the whole bucket ends before the cutoff."""
     parts = key.decode().rsplit(":", 2)
@@ -104,13 +116,8 @@ def _expire_pending(svc: Services, model: str, older_than: float, dry_run: bool,
             if dry_run:
                 expired += len(chunk)
                 continue
-            gone = int(svc.raw.hdel(bucket, *chunk))
-            if gone:
-                pipe = svc.raw.pipeline(transaction=True)
-                pipe.hincrby(keys.pending_meta(model), "count", -gone)
-                pipe.hincrby(keys.counters(model), "expired_pending", gone)
-                pipe.execute()
-            expired += gone
+            expired += int(svc.raw.eval(_EXPIRE_PENDING, 3, bucket, keys.pending_meta(model),
+                                        keys.counters(model), *chunk))
     return expired
 
 

@@ -126,6 +126,19 @@ def set_baseline(svc: Services, name: str, window: str, actor: str,
     return doc
 
 
+def _drift(s: Any, base: dict[str, Any], current_hist: np.ndarray) -> dict[str, Any]:
+    """Score drift between the baseline and the current window, over every prediction's score,
+    labeled or not: operators hear about changed traffic before any label arrives."""
+    h_base = np.asarray(base["hist_all"]) if sum(base["hist_all"]) else \
+        np.asarray(base["hist_labeled"])
+    if h_base.sum() < DRIFT_MIN_SAMPLES or current_hist.sum() < DRIFT_MIN_SAMPLES:
+        return {"drifted": False, "reason": "too few scores to compare"}
+    d, p = ks_from_histograms(h_base, current_hist)
+    index = psi(h_base, current_hist)
+    return {"ks_statistic": d, "p_value": p, "psi": index,
+            "drifted": p < s.significance_level and index >= s.drift_psi_threshold}
+
+
 def _evaluate(svc: Services, t: Target, base: dict[str, Any], exact: bool) -> dict[str, Any]:
     s = svc.settings
     data = svc.windows.time_window(t.name, t.version, s.degradation_window_s)
@@ -133,7 +146,8 @@ def _evaluate(svc: Services, t: Target, base: dict[str, Any], exact: bool) -> di
     result: dict[str, Any] = {
         "name": t.name, "version": t.version, "window_s": s.degradation_window_s,
         "baseline": {k: base[k] for k in ("labeled", "accuracy", "f1", "source", "window")},
-        "current": {"labeled": cur["count"], "accuracy": cur["accuracy"], "f1": cur["f1"]}}
+        "current": {"labeled": cur["count"], "accuracy": cur["accuracy"], "f1": cur["f1"]},
+        "drift": _drift(s, base, data.hist[4])}
     if cur["count"] == 0 or base["accuracy"] in (None, 0):
         result["status"] = "insufficient_data"
         result["reason"] = "no labeled predictions in the current window"
@@ -158,17 +172,6 @@ def _evaluate(svc: Services, t: Target, base: dict[str, Any], exact: bool) -> di
         result["reason"] = f"drop {drop:.1f}% is below {s.degradation_min_percent:g}%"
     elif not significant:
         result["reason"] = f"p = {test.p_value:.3g} is not below {s.significance_level:g}"
-    # score drift: every prediction's score, labeled or not
-    h_base = np.asarray(base["hist_all"]) if sum(base["hist_all"]) else \
-        np.asarray(base["hist_labeled"])
-    h_cur = data.hist[4]
-    if h_base.sum() >= DRIFT_MIN_SAMPLES and h_cur.sum() >= DRIFT_MIN_SAMPLES:
-        d, p = ks_from_histograms(h_base, h_cur)
-        index = psi(h_base, h_cur)
-        result["drift"] = {"ks_statistic": d, "p_value": p, "psi": index,
-                           "drifted": p < s.significance_level and index >= s.drift_psi_threshold}
-    else:
-        result["drift"] = {"drifted": False, "reason": "too few scores to compare"}
     return result
 
 
@@ -206,7 +209,8 @@ def check(svc: Services, t: Target, exact: bool = False) -> dict[str, Any]:
 def run_degradation(svc: Services, model: str | None = None,
                     exact: bool = False) -> dict[str, Any]:
     results = check_each(svc, model, "degradation", lambda t: check(svc, t, exact),
-                         keys.degradation_status, log, "degradation check failed")
+                         keys.degradation_status, log, "degradation check failed",
+                         (KIND, DRIFT_KIND))
     log.info("Degradation detection executed successfully",
              extra={"models": len(results),
                     "degraded": sum(r["status"] == "degraded" for r in results)})

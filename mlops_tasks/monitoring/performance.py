@@ -66,7 +66,7 @@ def check(svc: Services, t: Target) -> dict[str, Any]:
 def run_monitoring(svc: Services, model: str | None = None) -> dict[str, Any]:
     """Check every production model (or ``model``); one model's failure does not stop the rest."""
     results = check_each(svc, model, "monitoring", lambda t: check(svc, t),
-                         keys.monitor_status, log, "monitoring failed")
+                         keys.monitor_status, log, "monitoring failed", (KIND,))
     log.info("Performance monitoring executed successfully",
              extra={"models": len(results),
                     "alerting": sum(r["status"] == "alerting" for r in results)})

@@ -45,10 +45,12 @@ def targets(registry: Registry, model: str | None = None) -> list[Target]:
 
 def check_each(svc: Services, model: str | None, job: str,
                check: Callable[[Target], dict[str, Any]], status_key: Callable[[str], str],
-               log: logging.Logger, failure_message: str) -> list[dict[str, Any]]:
+               log: logging.Logger, failure_message: str,
+               kinds: tuple[str, ...]) -> list[dict[str, Any]]:
     """Run ``check`` for every target under the model's ``job`` lock. One model's failure is
     logged with ``failure_message`` and reported in its result; the others still run. Each
-    result is also kept at ``status_key(model)``."""
+    result is also kept at ``status_key(model)``, and alerts of ``kinds`` left by versions no
+    longer in production are resolved."""
     now = svc.clock()
     results = []
     for t in targets(svc.registry, model):
@@ -57,6 +59,8 @@ def check_each(svc: Services, model: str | None, job: str,
                 result = check(t) if mine else {
                     "name": t.name, "version": t.version, "status": "already_running",
                     "reason": f"another {job} run holds this model"}
+                if mine:
+                    svc.alerts.clear_other_versions(t.name, t.version, kinds)
         except Exception as exc:  # noqa: BLE001 - one model's failure is reported, not raised
             log.error(failure_message, extra={"model": t.name, "reason": str(exc)},
                       exc_info=True)
