@@ -289,3 +289,35 @@ def test_events_recorded_after_close_are_counted_as_dropped(redis_url) -> None:
     client.record_prediction(MODEL, 0.5)
     client.record_batch(MODEL, [0.1, 0.2])
     assert client.stats()["dropped"] == 3 and client.stats()["recorded"] == 0
+
+
+def test_a_batch_that_breaks_processing_is_dead_lettered_not_dropped(worker, registry, r,
+                                                                      redis_url) -> None:
+    from mlops_tasks import deadletters
+    from mlops_tasks.workers.ingest_tasks import _guarded
+
+    register_catalogue(registry)
+    batch = {"v": 1, "kind": "predictions", "batch_id": "boom", "model": MODEL, "n": 2,
+             "score": [0.1, 0.2]}
+
+    def boom() -> dict:
+        raise ZeroDivisionError("boom")
+
+    result = _guarded(batch, "predictions", boom)
+    assert result["dead_letters"] == 2
+    letters = deadletters.read(r, registry.model_names(), MODEL)
+    assert {x["reason"] for x in letters} == {"processing failed: ZeroDivisionError: boom"}
+
+
+def test_a_huge_number_rejects_only_its_event(worker, registry, redis_url, celery_app,
+                                              r) -> None:
+    from mlops_tasks import deadletters
+
+    register_catalogue(registry)
+    batch = {"v": 1, "kind": "predictions", "batch_id": "huge", "model": MODEL, "n": 3,
+             "score": [0.5, 0.7, 10 ** 400], "actual": [1, 0, 1]}
+    celery_app.send_task(TASK_INGEST_PREDICTIONS, args=[batch], queue=EVENTS_QUEUE)
+    wait_for(lambda: totals(redis_url).get("n") == 2, what="the two good events")
+    [letter] = wait_for(lambda: deadletters.read(r, registry.model_names(), MODEL),
+                        what="the dead letter")
+    assert letter["index"] == 2 and letter["reason"].startswith("score: expected a number")
