@@ -19,7 +19,7 @@ from mlops_tasks.tuning.engine import run_tuning
 
 from .context import App, json_option, pass_app
 from .output import emit, fmt, table
-from .performance_cmds import _model_summary, metrics_table
+from .performance_cmds import metrics_table, model_summary
 
 # name -> (positive rate, separation, latency ms): roughly the detectors' guide figures.
 PROFILES = {"n1-detector": (0.3, 2.6, 20.0), "waf-behavioral": (0.1, 3.4, 40.0),
@@ -63,7 +63,7 @@ def demo(app: App, events: int, label_delay_share: float, as_json: bool) -> None
             if not client.flush(120):
                 raise MlopsError(f"events could not be sent: {client.stats()['last_error']}")
         _wait(app, expected, worker, as_json)
-        models = [_model_summary(app, n) for n in PROFILES]
+        models = [model_summary(app, n) for n in PROFILES]
     finally:
         worker.terminate()
         worker.wait(30)

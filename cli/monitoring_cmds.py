@@ -16,7 +16,7 @@ from mlops_tasks.windows import counter_metrics
 from .alert_cmds import collect_alerts
 from .context import App, json_option, pass_app, period_option
 from .output import emit, fmt, table
-from .performance_cmds import _pct
+from .performance_cmds import pct
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -35,8 +35,8 @@ def _degradation_rows(results: list[dict[str, Any]]) -> str:
     return table(["model", "version", "status", "baseline", "current", "drop", "p-value",
                   "drift psi", "note"],
                  [[r["name"], r["version"], r["status"],
-                   _pct(r.get("baseline", {}).get("accuracy")),
-                   _pct(r.get("current", {}).get("accuracy")),
+                   pct(r.get("baseline", {}).get("accuracy")),
+                   pct(r.get("current", {}).get("accuracy")),
                    "-" if r.get("degradation_percent") is None
                    else f"{r['degradation_percent']:.1f}%",
                    fmt(r.get("p_value")), fmt(r.get("drift", {}).get("psi")),
@@ -80,7 +80,7 @@ def set_baseline(app: App, name: str, window: str, version: str | None, actor: s
     doc = deg.set_baseline(app.services, name, window, app.actor(actor), version)
     shown = {k: v for k, v in doc.items() if not k.startswith("hist_")}
     emit(as_json, shown, f"{name} v{doc['version']}: baseline set from {window} "
-                         f"({doc['labeled']} labeled, accuracy {_pct(doc['accuracy'])})")
+                         f"({doc['labeled']} labeled, accuracy {pct(doc['accuracy'])})")
 
 
 @click.command("daily-summary")
@@ -106,8 +106,8 @@ def daily_summary(app: App, as_json: bool) -> None:
         ["model", "version", "predictions", "labeled", "accuracy", "f1", "fpr", "alerts",
          "status"],
         [[m["name"], m["version"], m["last_24h"]["predictions"], m["last_24h"]["count"],
-          _pct(m["last_24h"]["accuracy"]), _pct(m["last_24h"]["f1"]),
-          _pct(m["last_24h"]["false_positive_rate"]), len(m["alerts"]),
+          pct(m["last_24h"]["accuracy"]), pct(m["last_24h"]["f1"]),
+          pct(m["last_24h"]["false_positive_rate"]), len(m["alerts"]),
           m["monitoring_status"]] for m in models]))
 
 

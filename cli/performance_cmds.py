@@ -20,22 +20,22 @@ from .output import emit, fmt, table
 TUNING_MIN_SAMPLES = 100
 
 
-def _pct(x: Any) -> str:
+def pct(x: Any) -> str:
     return "-" if x is None else f"{x * 100:.2f}%"
 
 
 def metrics_table(windows: dict[str, dict[str, Any]]) -> str:
     rows = []
     for name, m in windows.items():
-        rows.append([name, m["count"], _pct(m["accuracy"]), _pct(m["precision"]),
-                     _pct(m["recall"]), _pct(m["f1"]), _pct(m["false_positive_rate"]),
+        rows.append([name, m["count"], pct(m["accuracy"]), pct(m["precision"]),
+                     pct(m["recall"]), pct(m["f1"]), pct(m["false_positive_rate"]),
                      fmt(m["avg_confidence"]), fmt(m["latency_p50_ms"]),
                      fmt(m["latency_p95_ms"])])
     return table(["window", "labeled", "accuracy", "precision", "recall", "f1", "fpr",
                   "avg conf", "p50 ms", "p95 ms"], rows)
 
 
-def _model_summary(app: App, name: str) -> dict[str, Any]:
+def model_summary(app: App, name: str) -> dict[str, Any]:
     version = app.registry.default_version(name)
     reader = app.windows
     counters = reader.counters(name)
@@ -51,7 +51,7 @@ def _model_summary(app: App, name: str) -> dict[str, Any]:
 @pass_app
 def performance_summary(app: App, as_json: bool) -> None:
     """Current metrics of every model (production's version, else the latest)."""
-    models = [_model_summary(app, n) for n in app.registry.model_names()]
+    models = [model_summary(app, n) for n in app.registry.model_names()]
 
     def human() -> str:
         parts = []
@@ -94,8 +94,8 @@ def performance_details(app: App, name: str, version: str | None, recent: int, d
     def human() -> str:
         out = f"{name} v{version}\n\n" + metrics_table(windows)
         out += "\n\n" + table(["day", "predictions", "labeled", "accuracy", "f1", "fpr"],
-                              [[d["day"], d["predictions"], d["count"], _pct(d["accuracy"]),
-                                _pct(d["f1"]), _pct(d["false_positive_rate"])] for d in daily])
+                              [[d["day"], d["predictions"], d["count"], pct(d["accuracy"]),
+                                pct(d["f1"]), pct(d["false_positive_rate"])] for d in daily])
         return out
     emit(as_json, doc, human)
 
@@ -132,7 +132,7 @@ def data_sufficiency(app: App, name: str, version: str | None, as_json: bool) ->
            "windows": windows}
     emit(as_json, doc, lambda: (
         f"{name} v{version}: tuning needs {TUNING_MIN_SAMPLES} labeled predictions; detecting a "
-        f"5% accuracy drop from {_pct(reference)} (p<0.05, power 0.8) needs "
+        f"5% accuracy drop from {pct(reference)} (p<0.05, power 0.8) needs "
         f"{fmt(needed_sig)} per window\n\n" + table(
             ["window", "labeled", "tuning", "5% drop"],
             [[w["window"], w["labeled"], "enough" if w["enough_for_tuning"] else "too few",
@@ -172,7 +172,7 @@ def validate_ground_truth(app: App, name: str, version: str | None, as_json: boo
     def human() -> str:
         d = doc["label_delay_s"]
         out = table(["window", "predictions", "labeled", "coverage"],
-                    [[k, v["predictions"], v["labeled"], _pct(v["coverage"])]
+                    [[k, v["predictions"], v["labeled"], pct(v["coverage"])]
                      for k, v in coverage.items()])
         out += (f"\n\nlabel delay: p50 {fmt(d['p50'])}s, p95 {fmt(d['p95'])}s, "
                 f"p99 {fmt(d['p99'])}s over {d['delayed_labels']} delayed labels"
@@ -214,7 +214,7 @@ def analyze_errors(app: App, name: str, version: str | None, window: str, bands:
          f"{totals['count']} labeled\n\n" + table(
              ["score band", "labeled", "false pos", "false neg", "error rate"],
              [[f"{b['band'][0]:.2f}-{b['band'][1]:.2f}", b["labeled"], b["false_positives"],
-               b["false_negatives"], _pct(b["error_rate"])] for b in out]))
+               b["false_negatives"], pct(b["error_rate"])] for b in out]))
 
 
 @click.command("dead-letters")
