@@ -257,29 +257,42 @@ def test_record_batch_larger_than_the_buffer_is_split_not_stuck(worker, registry
     wait_for(lambda: totals(redis_url).get("n") == 1000, what="all events")
 
 
-def test_a_forked_child_gets_its_own_sender_and_ids(worker, registry, redis_url) -> None:
+FORK_SCRIPT = """
+import json, os, sys
+from mlops_tasks.client import MonitoringClient
+client = MonitoringClient(flush_interval_ms=10)
+ids = [client.record_prediction("waf-behavioral", 0.5, actual=True) for _ in range(3)]
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    child = [client.record_prediction("waf-behavioral", 0.5, actual=True) for _ in range(3)]
+    done = client.flush(20)
+    os.write(write, json.dumps([child, done, client.stats()["sent"]]).encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+child, done, sent = json.loads(os.read(read, 65536))
+print(json.dumps({"parent": ids, "child": child, "child_flushed": done, "child_sent": sent,
+                  "parent_flushed": client.flush(20)}))
+"""
+
+
+def test_a_forked_child_gets_its_own_sender_and_ids(worker, registry, redis_url,
+                                                     tmp_path) -> None:
     """Given a client created before fork (gunicorn --preload), when parent and child both
     record, then both batches arrive and their generated ids differ."""
-    import multiprocessing as mp
+    import subprocess
+    import sys
+
+    from .processes import project_env
 
     register_catalogue(registry)
-    client = MonitoringClient(flush_interval_ms=10)
-    parent_ids = [client.record_prediction(MODEL, 0.5, actual=True) for _ in range(3)]
-    ctx = mp.get_context("fork")
-    queue = ctx.Queue()
-
-    def child() -> None:
-        ids = [client.record_prediction(MODEL, 0.5, actual=True) for _ in range(3)]
-        queue.put((ids, client.flush(20), client.stats()["sent"]))
-
-    proc = ctx.Process(target=child)
-    proc.start()
-    child_ids, flushed, sent = queue.get(timeout=30)
-    proc.join(30)
-    assert flushed is True and sent == 3
-    assert not set(child_ids) & set(parent_ids)
-    assert client.flush(20)
-    client.close()
+    out = subprocess.run([sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True,
+                         timeout=90, env=project_env(redis_url, MLOPS_DATA_DIR=str(tmp_path)))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    assert doc["child_flushed"] is True and doc["child_sent"] == 3
+    assert doc["parent_flushed"] is True
+    assert not set(doc["child"]) & set(doc["parent"])
     wait_for(lambda: totals(redis_url).get("n") == 6, what="parent and child events")
 
 
