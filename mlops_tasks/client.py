@@ -34,12 +34,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import redis
 from celery import Celery
 from kombu.exceptions import EncodeError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .celery_config import producer_config
 from .connection import connect, resolve_broker_url, resolve_redis_url
 from .errors import NotFoundError
+from .ingest import journal
 from .ingest.events import MAX_ID_LENGTH, WIRE_VERSION
 from .queues import EVENTS_QUEUE, TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
 from .registry import Registry
@@ -216,6 +220,7 @@ class MonitoringClient:
         self._drops_since_log = 0
         self._wake = threading.Event()
         self._registry: Registry | None = None
+        self._journal: redis.Redis | None = None
         self._thread = threading.Thread(target=self._run, name="mlops-client-sender",
                                         daemon=True)
         if not self._closed:
@@ -482,6 +487,9 @@ class MonitoringClient:
                     return True
                 msg = self._outbox[0]
             try:
+                # journal first: a batch lost on its way is sent again (see ingest/journal.py)
+                journal.record(self._journal_client(), msg.body["model"], msg.body["batch_id"],
+                               msg.task, msg.body)
                 # argsrepr/kwargsrepr: Celery would otherwise render the whole batch as text
                 self._app.send_task(msg.task, args=[msg.body], queue=EVENTS_QUEUE,
                                     retry=False, serializer="json", argsrepr="",
@@ -511,6 +519,14 @@ class MonitoringClient:
                 if not self._broker_ok:
                     log.info("broker reachable again", extra={"buffered": self._buffered})
                     self._broker_ok = True
+
+    def _journal_client(self) -> redis.Redis:
+        if self._journal is None:
+            url = self._redis_url or resolve_redis_url(self.settings)
+            self._journal = redis.Redis.from_url(
+                url.replace("redis+socket://", "unix://"), socket_connect_timeout=2,
+                socket_timeout=10, retry=Retry(NoBackoff(), 0))  # the sender retries
+        return self._journal
 
     def _finish(self, events: int, sent: bool) -> None:
         """Events left the buffer (lock held)."""

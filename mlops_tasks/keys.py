@@ -31,6 +31,8 @@ Ingest and aggregates, per model ``m`` and version ``v`` (``g`` is m|h|d, ``t`` 
     mlops:{m}:dead                      LIST    dead letters (JSON), newest first, capped
     mlops:{m}:done:<batch>              STRING  marks an applied batch (TTL): idempotent ingest
     mlops:{m}:claim:<batch>             LIST    pending records claimed by a label batch (TTL)
+    mlops:{m}:journal                   ZSET    batch id -> time sent, until the batch is applied
+    mlops:{m}:journal:<batch>           STRING  the batch as sent (task and body, JSON; TTL)
 
 Monitoring and alerting, per model ``m``
     mlops:{m}:monitor                   STRING  last monitoring result (JSON)
@@ -148,6 +150,14 @@ UNROUTED = "_unrouted"
 
 def batch_done(name: str, batch_id: str) -> str:
     return f"{_model(name)}:done:{batch_id}"
+
+
+def journal(name: str) -> str:
+    return f"{_model(name)}:journal"
+
+
+def journal_entry(name: str, batch_id: str) -> str:
+    return f"{_model(name)}:journal:{batch_id}"
 
 
 def batch_claim(name: str, batch_id: str) -> str:

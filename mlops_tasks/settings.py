@@ -200,6 +200,9 @@ class Settings:
     visibility_timeout_s: int = setting(
         "MLOPS_VISIBILITY_TIMEOUT_S", number(int, 1), 3600,
         "seconds before a message taken by a worker that died is delivered again")
+    journal_replay_s: int = setting(
+        "MLOPS_JOURNAL_REPLAY_S", number(int, 1), 7200,
+        "a sent batch not applied after this many seconds is sent again (idempotent)")
     client_batch_size: int = setting(
         "MLOPS_CLIENT_BATCH_SIZE", number(int, 1, 100_000), 500,
         "client: send a batch once this many events are buffered")

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from mlops_tasks.ingest import journal
 from mlops_tasks.queues import EVENTS_QUEUE, TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
 
 from .app import app
@@ -51,6 +52,8 @@ def ingest_predictions(self: Any, batch: dict[str, Any]) -> dict[str, Any]:
 @app.task(name=TASK_INGEST_LABELS, **_INGEST)
 def ingest_labels(self: Any, batch: dict[str, Any]) -> dict[str, Any]:
     def requeue(retry: dict[str, Any], countdown_s: float) -> None:
+        journal.record(runtime().services.redis, retry["model"], retry["batch_id"],
+                       TASK_INGEST_LABELS, retry)
         self.app.send_task(TASK_INGEST_LABELS, args=[retry], queue=EVENTS_QUEUE,
                            countdown=countdown_s)
 

@@ -6,10 +6,16 @@ from typing import Any
 
 from mlops_tasks.alerts.channels import DeliveryError
 from mlops_tasks.alerts.delivery import backoff_s, deliver
+from mlops_tasks.ingest import journal
 from mlops_tasks.jobs import BY_TASK, recorded
 from mlops_tasks.monitoring.degradation import run_degradation
 from mlops_tasks.monitoring.performance import run_monitoring
-from mlops_tasks.queues import TASK_DEGRADATION, TASK_DELIVER_WEBHOOK, TASK_MONITORING
+from mlops_tasks.queues import (
+    EVENTS_QUEUE,
+    TASK_DEGRADATION,
+    TASK_DELIVER_WEBHOOK,
+    TASK_MONITORING,
+)
 
 from .app import app
 from .runtime import runtime
@@ -21,7 +27,20 @@ def performance_monitoring(model: str | None = None) -> dict[str, Any]:
     with recorded(svc.redis, BY_TASK[TASK_MONITORING].name, svc.clock) as summary:
         result = run_monitoring(svc, model)
         summary.update(_statuses(result["models"]))
+        result["replayed_batches"] = replay_lost_batches()
+        summary["replayed_batches"] = sum(result["replayed_batches"].values())
     return result
+
+
+def replay_lost_batches() -> dict[str, int]:
+    """Send again the batches the broker lost (see mlops_tasks/ingest/journal.py)."""
+    svc = runtime().services
+
+    def send(task: str, body: dict[str, Any]) -> None:
+        app.send_task(task, args=[body], queue=EVENTS_QUEUE, argsrepr="", kwargsrepr="")
+
+    return journal.replay(svc.redis, svc.registry.model_names(),
+                          svc.settings.journal_replay_s, send, svc.clock)
 
 
 @app.task(name=TASK_DEGRADATION, acks_late=True)

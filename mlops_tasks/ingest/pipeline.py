@@ -20,7 +20,7 @@ from ..errors import NotFoundError, ValidationError
 from ..registry import Registry
 from ..settings import Settings
 from ..timebuckets import DAY_S, granularities
-from . import events
+from . import events, journal
 from .increments import Increments, add_outcomes, add_predictions, pack_pending, unpack_pending
 from .store import AggregateStore, id_digest, marker_ttl_s
 
@@ -29,6 +29,14 @@ log = logging.getLogger("mlops.ingest")
 # A label that finds no prediction is tried again after each of these delays before it counts as
 # an orphan: its prediction may still be in flight (different batches go to different workers).
 LABEL_RETRY_DELAYS_S = (1.0, 5.0, 30.0)
+
+
+def _valid_name(name: Any) -> bool:
+    try:
+        events.validate_model_name(name, "model")
+    except ValidationError:
+        return False
+    return True
 
 
 @dataclass
@@ -107,7 +115,11 @@ class Ingestor:
         cmds = self.store.dead_letter_commands(owner, letters)
         if not registered:
             cmds.append(["HINCRBY", keys.counters(owner), f"model:{str(model)[:64]}", n])
+        if registered:
+            cmds += journal.forget_commands(owner, batch_id)
         applied, _ = self.store.apply(owner, batch_id, cmds)
+        if not registered and _valid_name(model):
+            journal.forget(self.store.redis, model, batch_id)  # another slot: a second step
         log.warning("batch rejected", extra={"model": model, "batch_id": batch_id,
                                              "kind": kind, "events": n, "reason": reason})
         return {"model": model, "batch_id": batch_id, "applied": applied, "accepted": 0,
@@ -162,6 +174,7 @@ class Ingestor:
         letters = [_letter(msg, batch_id, model, r.index, r.reason, now) for r in rejects]
         cmds = self.store.commands(model, inc, self.grans)
         cmds += self.store.dead_letter_commands(model, letters)
+        cmds += journal.forget_commands(model, batch_id)
         applied, duplicates = self.store.apply(model, batch_id, cmds, pending)
         if letters:
             log.warning("events dead-lettered", extra={
@@ -278,6 +291,7 @@ class Ingestor:
         if joined:
             cmds.append(["HINCRBY", keys.counters(model), "labels_joined", joined])
         cmds.append(["DEL", keys.batch_claim(model, batch_id)])
+        cmds += journal.forget_commands(model, batch_id)
         applied, _ = self.store.apply(model, batch_id, cmds)
         return {"model": model, "batch_id": batch_id, "applied": applied, "joined": joined,
                 "retried": retried, "orphans": orphans, "dead_letters": len(letters)}
