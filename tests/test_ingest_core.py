@@ -200,3 +200,15 @@ def test_sample_size_for_a_five_percent_drop() -> None:
     n = samples_to_detect_drop(0.85)
     assert 900 < n < 1300
     assert samples_to_detect_drop(1.0) is None
+
+
+def test_journal_entries_round_trip_exactly() -> None:
+    from mlops_tasks.ingest.journal import decode, encode
+
+    body = {"v": 1, "kind": "predictions", "batch_id": "b", "model": "m", "n": 3,
+            "score": [0.1, 1 / 3, 0.9999999999999999], "latency_ms": [1.5, None, 2.0],
+            "actual": [1, -1, 0], "id_prefix": "p-", "id_seq": [1, 2, 3],
+            "metadata": [None, {"route": "/"}, None], "timestamp_base": 1.8e9,
+            "timestamp_ms": [0, 5, 9]}
+    task, out = decode(encode("mlops.ingest.predictions", body))
+    assert task == "mlops.ingest.predictions" and out == body

@@ -351,26 +351,26 @@ def test_a_huge_number_rejects_only_its_event(worker, registry, redis_url, celer
 
 
 def test_a_batch_the_broker_lost_is_sent_again_from_the_journal(worker, registry, redis_url,
-                                                                r, celery_app) -> None:
+                                                                raw, celery_app) -> None:
     """Given a batch journaled by the client whose message never reached a worker, when the
     journal is replayed, then it is counted once; replaying again changes nothing."""
     register_catalogue(registry)
     body = {"v": 1, "kind": "predictions", "batch_id": "lost-1", "model": MODEL, "n": 3,
             "score": [0.9, 0.2, 0.8], "actual": [1, 0, 1]}
-    journal.record(r, MODEL, "lost-1", TASK_INGEST_PREDICTIONS, body, now=time.time() - 60)
-    assert journal.pending(r, MODEL) == 1
+    journal.record(raw, MODEL, "lost-1", TASK_INGEST_PREDICTIONS, body, now=time.time() - 60)
+    assert journal.pending(raw, MODEL) == 1
 
     def send(task: str, b: dict) -> None:
         celery_app.send_task(task, args=[b], queue=EVENTS_QUEUE)
 
-    assert journal.replay(r, [MODEL], 30, send) == {MODEL: 1}
+    assert journal.replay(raw, [MODEL], 30, send) == {MODEL: 1}
     wait_for(lambda: totals(redis_url).get("n") == 3, what="the replayed batch")
-    wait_for(lambda: journal.pending(r, MODEL) == 0, what="the journal entry removed")
+    wait_for(lambda: journal.pending(raw, MODEL) == 0, what="the journal entry removed")
     # a duplicate delivery of the same batch is not counted twice
     send(TASK_INGEST_PREDICTIONS, body)
     time.sleep(1)
     assert totals(redis_url)["n"] == 3
-    assert journal.replay(r, [MODEL], 0, send) == {}
+    assert journal.replay(raw, [MODEL], 0, send) == {}
 
 
 def test_the_client_journals_what_it_sends(worker, registry, redis_url, r) -> None:

@@ -39,7 +39,7 @@ def replay_lost_batches() -> dict[str, int]:
     def send(task: str, body: dict[str, Any]) -> None:
         app.send_task(task, args=[body], queue=EVENTS_QUEUE, argsrepr="", kwargsrepr="")
 
-    return journal.replay(svc.redis, svc.registry.model_names(),
+    return journal.replay(svc.raw, svc.registry.model_names(),
                           svc.settings.journal_replay_s, send, svc.clock)
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import redis
 
 from .. import keys
@@ -26,35 +27,62 @@ ENTRY_TTL_S = 7 * 86400
 REPLAY_BATCH = 500
 
 
+def encode(task: str, body: dict[str, Any]) -> bytes:
+    """A JSON header, a newline, then the float columns as raw float64 (exact, and 20x cheaper
+    than writing floats as JSON text)."""
+    header: dict[str, Any] = {}
+    blobs: list[bytes] = []
+    offset = 0
+    for key, value in body.items():
+        if isinstance(value, list) and value and all(type(x) is float for x in value):
+            arr = np.asarray(value, dtype="<f8")
+            blobs.append(arr.tobytes())
+            header[key] = {"f64": [offset, arr.size]}
+            offset += arr.size
+            continue
+        header[key] = value
+    head = json.dumps({"task": task, "body": header}, separators=(",", ":")).encode()
+    return head + b"\n" + b"".join(blobs)
+
+
+def decode(raw: bytes) -> tuple[str, dict[str, Any]]:
+    head, _, blob = raw.partition(b"\n")
+    doc = json.loads(head)
+    floats = np.frombuffer(blob, dtype="<f8")
+    body = {}
+    for key, value in doc["body"].items():
+        if isinstance(value, dict) and set(value) == {"f64"}:
+            start, count = value["f64"]
+            body[key] = floats[start:start + count].tolist()
+        else:
+            body[key] = value
+    return doc["task"], body
+
+
 def record(client: redis.Redis, model: str, batch_id: str, task: str, body: dict[str, Any],
            now: float | None = None) -> None:
     """Journal a batch before it is sent (one round trip)."""
     pipe = client.pipeline(transaction=False)
-    pipe.set(keys.journal_entry(model, batch_id),
-             json.dumps({"task": task, "body": body}, separators=(",", ":")), ex=ENTRY_TTL_S)
+    pipe.set(keys.journal_entry(model, batch_id), encode(task, body), ex=ENTRY_TTL_S)
     pipe.zadd(keys.journal(model), {batch_id: time.time() if now is None else now})
     pipe.execute()
 
 
-def forget_commands(model: str, batch_id: str) -> list[list[Any]]:
-    """Commands that remove a batch from the journal, for the script that applies it."""
-    return [["DEL", keys.journal_entry(model, batch_id)],
-            ["ZREM", keys.journal(model), batch_id]]
-
-
 def forget(client: redis.Redis, model: str, batch_id: str) -> None:
+    """Remove a batch from the journal (the ingest script does it itself when it applies one)."""
     pipe = client.pipeline(transaction=True)
-    for cmd in forget_commands(model, batch_id):
-        pipe.execute_command(*cmd)
+    pipe.delete(keys.journal_entry(model, batch_id))
+    pipe.zrem(keys.journal(model), batch_id)
     pipe.execute()
 
 
-def replay(client: redis.Redis, models: list[str], replay_after_s: float,
+def replay(raw: redis.Redis, models: list[str], replay_after_s: float,
            send: Callable[[str, dict[str, Any]], None],
            clock: Callable[[], float] = time.time) -> dict[str, int]:
     """Send again every journaled batch older than ``replay_after_s``; returns counts per
     model. Each replayed entry's time is reset, so it is not sent again before the next
-    period."""
+    period. ``raw`` must not decode responses (entries are binary)."""
+    client = raw
     now = clock()
     replayed: dict[str, int] = {}
     for model in models:
@@ -66,9 +94,10 @@ def replay(client: redis.Redis, models: list[str], replay_after_s: float,
             if raw is None:  # expired: nothing left to send
                 client.zrem(keys.journal(model), batch_id)
                 continue
-            entry = json.loads(raw)
-            send(entry["task"], entry["body"])
-            client.zadd(keys.journal(model), {batch_id: now})
+            task, body = decode(raw)
+            send(task, body)
+            # XX: if the batch was applied meanwhile, its entry is gone and must stay gone
+            client.zadd(keys.journal(model), {batch_id: now}, xx=True)
             replayed[model] = replayed.get(model, 0) + 1
     if replayed:
         log.warning("journaled batches sent again", extra={"replayed": replayed,

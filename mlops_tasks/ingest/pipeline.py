@@ -115,8 +115,6 @@ class Ingestor:
         cmds = self.store.dead_letter_commands(owner, letters)
         if not registered:
             cmds.append(["HINCRBY", keys.counters(owner), f"model:{str(model)[:64]}", n])
-        if registered:
-            cmds += journal.forget_commands(owner, batch_id)
         applied, _ = self.store.apply(owner, batch_id, cmds)
         if not registered and _valid_name(model):
             journal.forget(self.store.redis, model, batch_id)  # another slot: a second step
@@ -174,7 +172,6 @@ class Ingestor:
         letters = [_letter(msg, batch_id, model, r.index, r.reason, now) for r in rejects]
         cmds = self.store.commands(model, inc, self.grans)
         cmds += self.store.dead_letter_commands(model, letters)
-        cmds += journal.forget_commands(model, batch_id)
         applied, duplicates = self.store.apply(model, batch_id, cmds, pending)
         if letters:
             log.warning("events dead-lettered", extra={
@@ -291,7 +288,6 @@ class Ingestor:
         if joined:
             cmds.append(["HINCRBY", keys.counters(model), "labels_joined", joined])
         cmds.append(["DEL", keys.batch_claim(model, batch_id)])
-        cmds += journal.forget_commands(model, batch_id)
         applied, _ = self.store.apply(model, batch_id, cmds)
         return {"model": model, "batch_id": batch_id, "applied": applied, "joined": joined,
                 "retried": retried, "orphans": orphans, "dead_letters": len(letters)}

@@ -117,8 +117,9 @@ class AggregateStore:
     # --------------------------------------------------------------- scripts
     def apply(self, model: str, batch_id: str, commands: list[Command],
               pending: list[tuple[bytes, bytes]] = ()) -> tuple[bool, int]:
-        """Run a batch's writes once. Returns (applied, duplicate prediction ids)."""
-        args: list[Any] = [self.marker_ttl_s, len(pending)]
+        """Run a batch's writes once, and forget its journal entry. Returns (applied,
+        duplicate prediction ids)."""
+        args: list[Any] = [self.marker_ttl_s, batch_id, len(pending)]
         for field, value in pending:
             args.extend((field, value))
         for cmd in commands:
@@ -126,7 +127,8 @@ class AggregateStore:
             args.extend(cmd)
         applied, duplicates = self._ingest(
             keys=[keys.batch_done(model, batch_id), keys.pending_meta(model),
-                  keys.pending_prefix(model), keys.counters(model)],
+                  keys.pending_prefix(model), keys.counters(model),
+                  keys.journal_entry(model, batch_id), keys.journal(model)],
             args=args)
         return bool(applied), int(duplicates)
 

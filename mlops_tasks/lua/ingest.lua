@@ -4,20 +4,26 @@
 -- KEYS[2]  pending-table meta              mlops:{m}:pending:meta
 -- KEYS[3]  pending-table bucket prefix     mlops:{m}:pending:
 -- KEYS[4]  model counters                  mlops:{m}:counters
+-- KEYS[5]  the batch's journal entry       mlops:{m}:journal:<batch>
+-- KEYS[6]  the journal index               mlops:{m}:journal
 -- ARGV[1]  seconds to keep the done marker
--- ARGV[2]  P, the number of pending predictions; then P (field, value) pairs
+-- ARGV[2]  the batch id
+-- ARGV[3]  P, the number of pending predictions; then P (field, value) pairs
 -- then     the writes, each as: argc, command, arg...
 --
 -- Returns {applied (1, or 0 when the batch was already applied), duplicate ids}.
+-- The journal entry goes either way: a replayed copy of an applied batch has done its job.
 -- Every key written shares the model's hash tag, so this runs on Redis Cluster too.
+redis.call('DEL', KEYS[5])
+redis.call('ZREM', KEYS[6], ARGV[2])
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then
   return {0, 0}
 end
 
 local level, split, count = lh_state(KEYS[2])
-local pending = tonumber(ARGV[2])
+local pending = tonumber(ARGV[3])
 local duplicates = 0
-local i = 3
+local i = 4
 for _ = 1, pending do
   local field, value = ARGV[i], ARGV[i + 1]
   i = i + 2
