@@ -360,3 +360,12 @@ def phase(name: str) -> Iterator[None]:
     t0 = time.monotonic()
     yield
     log(f"--- {name}: done in {time.monotonic() - t0:.1f}s")
+
+
+def run_main(main: Callable[[], int | None]) -> None:
+    """Run a benchmark's main(); Ctrl-C ends it with 130 after its cleanup ran."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; everything started was stopped")
+        sys.exit(130)

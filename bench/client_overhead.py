@@ -40,7 +40,6 @@ import time
 from typing import Any
 
 import numpy as np
-
 from _harness import (
     Bench,
     free_port,
@@ -49,6 +48,7 @@ from _harness import (
     phase,
     print_json,
     print_table,
+    run_main,
     totals,
     wait_models_registered,
     wait_until,
@@ -339,8 +339,4 @@ def report(res: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted; everything started was stopped")
-        sys.exit(130)
+    run_main(main)

@@ -28,12 +28,10 @@ import argparse
 import re
 import shutil
 import subprocess
-import sys
 import time
 from typing import Any
 
 import numpy as np
-
 from _harness import (
     Bench,
     log,
@@ -43,6 +41,7 @@ from _harness import (
     print_json,
     print_table,
     queue_length,
+    run_main,
     totals,
     wait_models_registered,
     wait_until,
@@ -347,8 +346,4 @@ def report(res: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted; everything started was stopped")
-        sys.exit(130)
+    run_main(main)

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections import Counter
 from typing import Any
 
 import numpy as np
 import redis
-
 from _harness import (
     Bench,
     log,
@@ -41,6 +39,7 @@ from _harness import (
     phase,
     print_json,
     print_table,
+    run_main,
     totals,
     wait_models_registered,
     wait_until,
@@ -308,8 +307,4 @@ def report(res: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted; everything started was stopped")
-        sys.exit(130)
+    run_main(main)
