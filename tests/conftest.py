@@ -126,12 +126,19 @@ def celery_app(redis_server: RedisServer) -> Any:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(celery_app: Any) -> Iterator[Any]:
-    """A real Celery worker, in this process (threads pool), consuming every queue."""
+def celery_worker(celery_app: Any, redis_server: RedisServer,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Celery worker, in this process (threads pool), consuming every queue. Between
+    tests its runtime stays pinned to the session's Redis, so a late task (a label retry, a
+    webhook) never reads a test's environment."""
     from celery.contrib.testing.worker import start_worker
 
     from mlops_tasks.queues import ALL_QUEUES
+    from mlops_tasks.workers import runtime
 
+    pinned = Settings.from_env({"REDIS_URL": redis_server.url,
+                                "MLOPS_DATA_DIR": str(tmp_path_factory.mktemp("worker"))})
+    runtime._runtime = (os.getpid(), runtime.Runtime(pinned))
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
                       loglevel="WARNING", queues=list(ALL_QUEUES),
                       shutdown_timeout=30) as worker:
@@ -143,6 +150,7 @@ def worker(celery_worker: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch) 
     """The session worker, with a fresh per-test runtime (settings read from this test's env)."""
     from mlops_tasks.workers import runtime
 
+    # built from this test's environment at the first task; the pinned one is back afterwards
     monkeypatch.setattr(runtime, "_runtime", None)
     return celery_worker
 
