@@ -44,11 +44,6 @@ def on_lattice(value: float) -> bool:
     return abs(value * SCORE_RESOLUTION - round(value * SCORE_RESOLUTION)) < 1e-6
 
 
-def bin_centers() -> np.ndarray:
-    """A representative score per bin, for distribution tests."""
-    return np.minimum((np.arange(SCORE_BINS) + 0.5) / SCORE_RESOLUTION, 1.0)
-
-
 def fine_code(values: np.ndarray) -> np.ndarray:
     """uint16 code of positive values (NaN -> 0), 1 % resolution."""
     v = np.asarray(values, dtype=np.float64)

@@ -217,11 +217,6 @@ SILENCES = f"{PREFIX}:silences"
 NOTIFICATIONS = f"{PREFIX}:notifications"
 
 
-def model_pattern(name: str) -> str:
-    """A SCAN pattern matching every key of one model."""
-    return f"{_model(name)}:*"
-
-
 def family(key: str) -> str:
     """The kind of a key, for counting: ``mlops:{m}:rev:1.0.0`` -> ``rev``, ``mlops:models`` -> ``models``."""
     if "}:" in key:

@@ -132,9 +132,9 @@ def celery_worker(celery_app: Any, redis_server: RedisServer,
     tests its runtime stays pinned to the session's Redis, so a late task (a label retry, a
     webhook) never reads a test's environment."""
     from celery.contrib.testing.worker import start_worker
+    from mlops_tasks.workers import runtime
 
     from mlops_tasks.queues import ALL_QUEUES
-    from mlops_tasks.workers import runtime
 
     pinned = Settings.from_env({"REDIS_URL": redis_server.url,
                                 "MLOPS_DATA_DIR": str(tmp_path_factory.mktemp("worker"))})

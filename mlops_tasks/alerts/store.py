@@ -170,11 +170,11 @@ class AlertStore:
                 return True
         return False
 
-    def expire_silences(self, older_than_s: float = 0) -> int:
-        now = self.clock()
-        gone = [json.loads(x)["id"] for x in self.redis.hvals(keys.SILENCES)
-                if json.loads(x)["ends_at"] < now - older_than_s]
-        if gone:
+    def expire_silences(self, ended_before: float, dry_run: bool = False) -> int:
+        """Remove silences that ended before ``ended_before``; returns how many."""
+        gone = [s["id"] for s in map(json.loads, self.redis.hvals(keys.SILENCES))
+                if s["ends_at"] < ended_before]
+        if gone and not dry_run:
             self.redis.hdel(keys.SILENCES, *gone)
         return len(gone)
 

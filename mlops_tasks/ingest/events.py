@@ -233,7 +233,8 @@ def _timestamps(msg: dict[str, Any], n: int, check: _Checker, now: float,
     return ts
 
 
-def _header(msg: Any, kind: str) -> tuple[str, str, int]:
+def batch_header(msg: Any, kind: str) -> tuple[str, str, int]:
+    """(batch_id, model, n), or BatchError / ValidationError."""
     if not isinstance(msg, dict):
         raise BatchError(f"batch: expected an object, got {type(msg).__name__}")
     if msg.get("v") != WIRE_VERSION:
@@ -251,14 +252,9 @@ def _header(msg: Any, kind: str) -> tuple[str, str, int]:
     return batch_id, model, n
 
 
-def batch_header(msg: Any, kind: str) -> tuple[str, str, int]:
-    """(batch_id, model, n) or BatchError / ValidationError."""
-    return _header(msg, kind)
-
-
 def decode_predictions(msg: dict[str, Any], *, now: float,
                        max_age_s: float) -> tuple[Predictions, list[Reject]]:
-    _, _, n = _header(msg, "predictions")
+    _, _, n = batch_header(msg, "predictions")
     check = _Checker(n)
     score = _numbers(_broadcast(msg, "score", n), n, "score", check, required=True)
     out_of_range = ~np.isfinite(score) | (score < 0) | (score > 1)
@@ -296,7 +292,7 @@ def decode_predictions(msg: dict[str, Any], *, now: float,
 
 def decode_labels(msg: dict[str, Any], *, now: float,
                   max_age_s: float) -> tuple[Labels, list[Reject]]:
-    _, _, n = _header(msg, "labels")
+    _, _, n = batch_header(msg, "labels")
     check = _Checker(n)
     ids = _ids(msg, n, check, required=True)
     actual = _flags(_broadcast(msg, "actual", n), n, "actual", check)

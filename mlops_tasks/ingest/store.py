@@ -144,9 +144,6 @@ class AggregateStore:
             return None
         return [(int(result[i]), result[i + 1]) for i in range(0, len(result), 2)]
 
-    def pending_count(self, model: str) -> int:
-        return int(self.redis.hget(keys.pending_meta(model), "count") or 0)
-
 
 def _hash_increments(key: str, counts: dict[str, int], sums: dict[str, float]) -> list[Command]:
     out: list[Command] = [["HINCRBY", key, f, int(v)] for f, v in counts.items() if v]

@@ -146,11 +146,7 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
             batch)
     deleted["notifications"] += _trim_tail(
         svc, keys.NOTIFICATIONS, lambda e: e.get("at", now) < cutoff, dry_run, batch)
-    silences = [json.loads(x) for x in svc.redis.hvals(keys.SILENCES)]
-    old_silences = [s["id"] for s in silences if s["ends_at"] < cutoff]
-    if old_silences and not dry_run:
-        svc.redis.hdel(keys.SILENCES, *old_silences)
-    deleted["silences"] = len(old_silences)
+    deleted["silences"] = svc.alerts.store.expire_silences(cutoff, dry_run)
     report = {"cutoff": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cutoff)),
               "older_than_s": older_than_s, "dry_run": dry_run,
               "label_ttl_days": svc.settings.label_ttl_days, "models": len(models) - 1,
