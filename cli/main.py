@@ -29,6 +29,7 @@ from . import (
     worker_cmds,
 )
 from .context import EXIT_FAILURE, App
+from .output import safe
 
 
 class MlopsGroup(click.Group):
@@ -48,7 +49,7 @@ class MlopsGroup(click.Group):
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {safe(message)}", err=True)
     sys.exit(EXIT_FAILURE)
 
 

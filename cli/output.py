@@ -13,6 +13,15 @@ def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False, default=str)
 
 
+def safe(text: str) -> str:
+    """Text fit for a terminal: every non-printable character (escape sequences, newlines that
+    would forge table rows, bidirectional overrides) shown escaped, as ``\\x1b``, ``\\n``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -23,8 +32,8 @@ def fmt(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(fmt(v) for v in value) or "-"
     if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+        return json.dumps(value, sort_keys=True)  # JSON escapes control characters itself
+    return safe(str(value))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

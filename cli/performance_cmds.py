@@ -229,7 +229,9 @@ def dead_letters(app: App, model: str | None, limit: int, as_json: bool) -> None
     emit(as_json, {"dead_letters": letters, "counts": counts}, lambda: table(
         ["at", "model", "batch", "index", "reason"],
         [[time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(x["at"])), x["model"],
-          (x["batch_id"] or "")[:12], x["index"], x["reason"]] for x in letters])
+          (x["batch_id"] or "")[:24],
+          f"all {x.get('events') or ''}".strip() if x.get("summary") else x["index"],
+          x["reason"]] for x in letters])
         if letters else "no dead letters")
 
 

@@ -51,6 +51,9 @@ def worker_config(settings: Settings, broker_url: str, backend_url: str) -> dict
         # to be delivered again (ingest is idempotent, so it is never counted twice).
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # A child whose resident memory grew past half its address-space ceiling (set in
+        # workers/app.py) is replaced after its task: one big batch leaves no bloated child.
+        "worker_max_memory_per_child": settings.worker_max_memory_mb * 1024 // 2,
         "worker_prefetch_multiplier": 4,
         # Flower and `celery events` see every task.
         "worker_send_task_events": True,

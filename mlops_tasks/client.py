@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
 import logging
 import math
 import os
@@ -26,7 +25,6 @@ import re
 import secrets
 import threading
 import time
-import uuid
 import weakref
 from collections import deque
 from collections.abc import Sequence
@@ -44,21 +42,28 @@ from .celery_config import producer_config
 from .connection import connect, resolve_broker_url, resolve_redis_url
 from .errors import NotFoundError
 from .ingest import journal
-from .ingest.events import MAX_ID_LENGTH, WIRE_VERSION
+from .errors import ValidationError
+from .ingest.events import (
+    MAX_EVENTS,
+    MAX_ID_LENGTH,
+    MAX_TIME_BUCKETS,
+    WIRE_VERSION,
+    metadata_problem,
+    time_buckets,
+)
 from .queues import EVENTS_QUEUE, TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
 from .registry import Registry
 from .settings import Settings
 
 log = logging.getLogger("mlops.client")
 
-_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-MAX_MESSAGE_EVENTS = 10_000
+_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _RETRY_MAX_S = 5.0
 _DROP_LOG_INTERVAL_S = 10.0
 
 
 def _check_model(model: Any) -> str:
-    if not isinstance(model, str) or not _MODEL_NAME.match(model):
+    if not isinstance(model, str) or not _MODEL_NAME.fullmatch(model):
         raise ValueError(f"model: expected a model name such as 'n1-detector', got {model!r}")
     return model
 
@@ -90,12 +95,12 @@ def _check_id(value: Any) -> str:
 
 
 def _check_metadata(metadata: Any) -> None:
+    """The worker's own rule (events.metadata_problem): nesting, size, JSON values."""
     if not isinstance(metadata, dict):
-        raise ValueError(f"metadata: expected a dict, got {type(metadata).__name__}")
-    try:
-        json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"metadata: expected JSON values ({exc})") from None
+        raise ValidationError(f"metadata: expected a dict, got {type(metadata).__name__}")
+    problem = metadata_problem(metadata)
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 def _check_optional_number(value: Any, field: str, lo: float = 0.0) -> float:
@@ -138,6 +143,33 @@ def _timestamp_columns(stamps: Sequence[float]) -> dict[str, Any]:
     base = min(stamps)
     return {"timestamp_base": base,
             "timestamp_ms": [round((t - base) * 1000) for t in stamps]}
+
+
+def _message_slices(stamps: Sequence[float], versions: Sequence[Any] | None
+                    ) -> list[tuple[int, int]]:
+    """[lo, hi) slices of a model's buffered events, in order, each within the worker's limits:
+    at most MAX_EVENTS events in at most MAX_TIME_BUCKETS distinct (version, minute) buckets."""
+    n = len(stamps)
+    out: list[tuple[int, int]] = []
+    lo = 0
+    while lo < n:
+        hi = min(n, lo + MAX_EVENTS)
+        if hi - lo > MAX_TIME_BUCKETS and time_buckets(
+                np.asarray(stamps[lo:hi], dtype=np.float64),
+                None if versions is None else list(versions[lo:hi])) > MAX_TIME_BUCKETS:
+            seen: set[tuple[Any, float]] = set()
+            i = lo
+            while i < hi:
+                key = (None if versions is None else versions[i], math.floor(stamps[i] / 60.0))
+                if key not in seen:
+                    if len(seen) == MAX_TIME_BUCKETS:
+                        break
+                    seen.add(key)
+                i += 1
+            hi = i
+        out.append((lo, hi))
+        lo = hi
+    return out
 
 
 _CLIENTS: weakref.WeakSet[MonitoringClient] = weakref.WeakSet()
@@ -199,7 +231,9 @@ class MonitoringClient:
         conf["broker_transport_options"] = {**conf["broker_transport_options"],
                                             "max_retries": 0, "socket_connect_timeout": 2}
         self._app.config_from_object(conf)
-        self._prefix = secrets.token_hex(6) + "-"
+        self._producer = secrets.token_hex(6)
+        self._prefix = self._producer + "-"
+        self._seqs: dict[str, itertools.count[int]] = {}
         self._counter = itertools.count()
         self._batches = itertools.count()
         self._lock = threading.Lock()
@@ -332,11 +366,11 @@ class MonitoringClient:
 
         scores_list = s.tolist()
         out: list[_Outbound] = []
-        chunk = min(MAX_MESSAGE_EVENTS, self.max_buffer)
+        chunk = min(MAX_EVENTS, self.max_buffer)
         for lo in range(0, n, chunk):
             hi = min(n, lo + chunk)
             body: dict[str, Any] = {"v": WIRE_VERSION, "kind": "predictions",
-                                    "batch_id": uuid.uuid4().hex, "model": model, "n": hi - lo,
+                                    "batch_id": None, "model": model, "n": hi - lo,
                                     "score": scores_list[lo:hi], "timestamp": ts}
             if prediction_ids is None:
                 body["id_prefix"], body["id_start"] = id_prefix, lo
@@ -441,15 +475,15 @@ class MonitoringClient:
         for row in rows:
             by_model.setdefault(row[0], []).append(row)
         for model, group in by_model.items():
-            for lo in range(0, len(group), MAX_MESSAGE_EVENTS):
-                out.append(self._predictions_message(model, group[lo:lo + MAX_MESSAGE_EVENTS]))
+            for lo, hi in _message_slices([r[8] for r in group], [r[6] for r in group]):
+                out.append(self._predictions_message(model, group[lo:hi]))
         by_model_l: dict[str, list[tuple[str, str, int, float]]] = {}
         for label in labels:
             by_model_l.setdefault(label[0], []).append(label)
         for model, lgroup in by_model_l.items():
-            for lo in range(0, len(lgroup), MAX_MESSAGE_EVENTS):
-                part = lgroup[lo:lo + MAX_MESSAGE_EVENTS]
-                body = {"v": WIRE_VERSION, "kind": "labels", "batch_id": uuid.uuid4().hex,
+            for lo, hi in _message_slices([r[3] for r in lgroup], None):
+                part = lgroup[lo:hi]
+                body = {"v": WIRE_VERSION, "kind": "labels", "batch_id": None,
                         "model": model, "n": len(part), "prediction_id": [r[1] for r in part],
                         "actual": [r[2] for r in part]}
                 body.update(_timestamp_columns([r[3] for r in part]))
@@ -462,7 +496,7 @@ class MonitoringClient:
         (_, scores, predicted, actual, ids, seqs, versions, latency, stamps,
          metadata) = zip(*group, strict=True)
         body: dict[str, Any] = {"v": WIRE_VERSION, "kind": "predictions",
-                                "batch_id": uuid.uuid4().hex, "model": model, "n": len(group),
+                                "batch_id": None, "model": model, "n": len(group),
                                 "score": list(scores)}
         if None in seqs:
             body["prediction_id"] = list(ids)
@@ -486,6 +520,8 @@ class MonitoringClient:
                 if not self._outbox:
                     return True
                 msg = self._outbox[0]
+            if msg.body["batch_id"] is None:  # numbered in sending order, once
+                msg.body["batch_id"] = self._next_batch_id(msg.body["model"])
             try:
                 # journal first: a batch lost on its way is sent again (see ingest/journal.py)
                 journal.record(self._journal_client(), msg.body["model"], msg.body["batch_id"],
@@ -519,6 +555,15 @@ class MonitoringClient:
                 if not self._broker_ok:
                     log.info("broker reachable again", extra={"buffered": self._buffered})
                     self._broker_ok = True
+
+    def _next_batch_id(self, model: str) -> str:
+        """``<producer>.<seq>``: this process's messages to a model, numbered from 1 (sender
+        thread only). The worker remembers which it applied by a watermark per producer, so
+        duplicate detection costs memory per producer, not per message (lua/dedup.lua)."""
+        counter = self._seqs.get(model)
+        if counter is None:
+            counter = self._seqs[model] = itertools.count(1)
+        return f"{self._producer}.{next(counter)}"
 
     def _journal_client(self) -> redis.Redis:
         if self._journal is None:

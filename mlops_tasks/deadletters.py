@@ -28,15 +28,15 @@ def read(client: redis.Redis, models: list[str], model: str | None = None,
 
 
 def counts(client: redis.Redis, models: list[str]) -> dict[str, int]:
-    """Dead letters per model; names that are not registered models are counted as given."""
+    """Dead letters per model; names that are not registered models are counted as given
+    (printable, at most 64 characters; the 1,000 names with the most letters)."""
     pipe = client.pipeline(transaction=False)
     for m in models:
         pipe.hget(keys.counters(m), "dead_letters")
-    pipe.hgetall(keys.counters(keys.UNROUTED))
+    pipe.zrange(keys.unrouted_names(), 0, -1, withscores=True)
     *per_model, unrouted = pipe.execute()
     out = {m: int(v or 0) for m, v in zip(models, per_model, strict=True)}
-    for field, v in unrouted.items():
+    for field, v in unrouted:
         name = field.decode() if isinstance(field, bytes) else field
-        if name.startswith("model:"):
-            out[name[len("model:"):]] = out.get(name[len("model:"):], 0) + int(v)
+        out[name] = out.get(name, 0) + int(v)
     return out

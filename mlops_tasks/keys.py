@@ -29,7 +29,10 @@ Ingest and aggregates, per model ``m`` and version ``v`` (``g`` is m|h|d, ``t`` 
     mlops:{m}:pending:<n>               HASH    8-byte id digest -> 12-byte packed prediction
     mlops:{m}:counters                  HASH    orphans, duplicates, dead_letters, labels_joined
     mlops:{m}:dead                      LIST    dead letters (JSON), newest first, capped
-    mlops:{m}:done:<batch>              STRING  marks an applied batch (TTL): idempotent ingest
+    mlops:{m}:seen:<producer>           HASH    batches of a producer applied: watermark w, holes
+                                                and out-of-order seqs (lua/dedup.lua; TTL 7 days)
+    mlops:{m}:done:<batch>              STRING  marks an applied batch whose id has no sequence
+                                                (TTL): idempotent ingest
     mlops:{m}:claim:<batch>             LIST    pending records claimed by a label batch (TTL)
     mlops:{m}:journal                   ZSET    batch id -> time sent, until the batch is applied
     mlops:{m}:journal:<batch>           STRING  the batch as sent (task and body, JSON; TTL)
@@ -55,8 +58,9 @@ Global
     mlops:notifications                 LIST    notification log (JSON), newest first, capped
 
 Batches for unregistered or malformed model names are dead-lettered under the pseudo-model
-``_unrouted`` (no valid model name starts with "_"): mlops:{_unrouted}:dead, :counters (with a
-``model:<name as given>`` field per name) and :done:<batch>.
+``_unrouted`` (no valid model name starts with "_"): mlops:{_unrouted}:dead, :counters,
+:done:<batch> and :names (ZSET: dead-lettered events per name as given, printable and at most
+64 characters; the 1,000 names with the most events are kept).
 
 Registry records never carry a TTL; aggregate buckets, markers and caches do.
 """
@@ -150,6 +154,14 @@ UNROUTED = "_unrouted"
 
 def batch_done(name: str, batch_id: str) -> str:
     return f"{_model(name)}:done:{batch_id}"
+
+
+def producer_seen(name: str, producer: str) -> str:
+    return f"{_model(name)}:seen:{producer}"
+
+
+def unrouted_names() -> str:
+    return f"{_model(UNROUTED)}:names"
 
 
 def journal(name: str) -> str:

@@ -110,16 +110,21 @@ def test_delayed_labels_orphans_and_pending_counts(ingestor, reader, raw) -> Non
 
 
 def test_the_pending_table_splits_and_stays_compact(ingestor, reader, raw) -> None:
-    n = 20_000
-    ingestor.ingest_predictions(predictions("big", [0.3] * n, id_prefix="big-", id_start=0))
+    n, half = 20_000, 10_000  # two messages of the largest size a message may have
+    for part in range(2):
+        ingestor.ingest_predictions(predictions(f"big{part}", [0.3] * half, id_prefix="big-",
+                                                id_start=part * half))
     meta = raw.hgetall(keys.pending_meta(MODEL))
     assert int(meta[b"count"]) == n
     buckets = [k for k in raw.scan_iter(keys.pending_prefix(MODEL) + "*", count=1000)
                if not k.endswith(b"meta")]
     assert len(buckets) > 16 * 8
     assert {raw.object("encoding", k) for k in buckets[:50]} <= {b"listpack", b"ziplist"}
-    joined = ingestor.ingest_labels(labels("lab", [f"big-{i:x}" for i in range(n)], [0] * n))
-    assert joined["joined"] == n and reader.pending(MODEL) == 0
+    for part in range(2):
+        ids = [f"big-{i:x}" for i in range(part * half, (part + 1) * half)]
+        joined = ingestor.ingest_labels(labels(f"lab{part}", ids, [0] * half))
+        assert joined["joined"] == half
+    assert reader.pending(MODEL) == 0
 
 
 def test_duplicate_prediction_ids_are_counted(ingestor, reader) -> None:

@@ -6,6 +6,7 @@ first needs its configuration (``on_configure``), in the process that runs the w
 
 from __future__ import annotations
 
+import resource
 from typing import Any
 
 from celery import Celery, signals
@@ -13,6 +14,7 @@ from mlops_tasks.beat.schedule import beat_config
 
 from mlops_tasks.celery_config import worker_config
 from mlops_tasks.connection import resolve_broker_url, resolve_redis_url
+from mlops_tasks.ingest import codec
 from mlops_tasks.logs import configure_logging
 from mlops_tasks.settings import Settings
 
@@ -46,3 +48,22 @@ def _auto_register(sender: Any = None, **_: Any) -> None:
     from .runtime import auto_register  # noqa: PLC0415 - needs the configured app
 
     auto_register()
+
+
+@signals.worker_init.connect
+def _bounded_decoding(**_: Any) -> None:
+    """Messages are decoded in the worker's main process: bound what one may cost there (see
+    mlops_tasks/ingest/codec.py)."""
+    codec.install()
+
+
+@signals.worker_process_init.connect
+def _memory_ceiling(**_: Any) -> None:
+    """Each pool child gets an address-space ceiling: a batch that needs more fails alone with
+    MemoryError (and is dead-lettered) instead of the kernel killing the child, which would
+    deliver the message again, forever (task_reject_on_worker_lost)."""
+    limit = Settings.from_env().worker_max_memory_mb * 1024 * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))

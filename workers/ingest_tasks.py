@@ -38,6 +38,13 @@ def _guarded(batch: Any, kind: str, run: Callable[[], dict[str, Any]]) -> dict[s
         return run()
     except redis.RedisError:
         raise  # retried by autoretry_for
+    except MemoryError:
+        # past the child's address-space ceiling (MLOPS_WORKER_MAX_MEMORY_MB): this batch alone
+        # fails; one summary letter, since looking at its events may need memory too
+        log.error("ingest ran out of memory; batch dead-lettered", extra={"kind": kind})
+        return runtime().ingestor.reject_batch(
+            batch, "processing failed: MemoryError (MLOPS_WORKER_MAX_MEMORY_MB reached)", kind,
+            summary=True)
     except Exception as exc:  # noqa: BLE001 - a broken batch must not be lost silently
         log.exception("ingest failed; batch dead-lettered", extra={"kind": kind})
         return runtime().ingestor.reject_batch(

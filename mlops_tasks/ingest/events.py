@@ -20,16 +20,27 @@ A batch is one JSON object per model, columnar::
 
 Every column may be absent (all null), a scalar (broadcast) or a list of ``n`` values. A bad value
 rejects only its own event, with a reason naming the field; the rest of the batch is kept.
+
+A batch id of the form ``<producer>.<seq>`` (``SEQUENCED_ID``) tells the worker that the batch is
+number ``seq`` of that producer for this model: duplicates are then detected by a per-producer
+watermark instead of a marker per batch (see ``lua/dedup.lua``). Any other id is remembered by a
+marker of its own for a while.
+
+Limits (``LIMITS``) bound what one message may cost a worker; the client never exceeds them and
+the worker dead-letters a message that does as one summary letter, without looking further.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..errors import ValidationError
+from ..queues import TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
 from ..registry.config import validate_model_name
 from ..registry.semver import _SEMVER
 
@@ -38,11 +49,73 @@ MAX_ID_LENGTH = 128
 FUTURE_SKEW_S = 300.0
 UNKNOWN = -1
 
-_ID_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# --- limits of one message -------------------------------------------------------------------
+MAX_EVENTS = 10_000  # events per message (the client splits larger batches)
+MAX_TIME_BUCKETS = 256  # distinct (version, minute) pairs per message: bounds one Lua call
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # encoded message body
+MAX_MESSAGE_DEPTH = 32  # nesting of the whole message body (Celery's envelope included)
+METADATA_MAX_DEPTH = 8  # nesting of one event's metadata (the object itself is level 1)
+METADATA_MAX_BYTES = 2048  # one event's metadata, as compact JSON
+
+LIMITS = {"events": MAX_EVENTS, "time_buckets": MAX_TIME_BUCKETS,
+          "message_bytes": MAX_MESSAGE_BYTES, "message_depth": MAX_MESSAGE_DEPTH,
+          "metadata_depth": METADATA_MAX_DEPTH, "metadata_bytes": METADATA_MAX_BYTES}
+
+# Set by the worker's message decoder on a message it refused to decode in full (too large or too
+# deeply nested): the task then sees a small stand-in carrying the reason (see ingest/codec.py).
+REJECTED_KEY = "_rejected"
+
+_ID_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+SEQUENCED_ID = re.compile(r"(?P<producer>[0-9a-f]{8,32})\.(?P<seq>[1-9][0-9]{0,14})")
 
 
-class BatchError(ValueError):
+class BatchError(ValidationError):
     """The batch as a whole is unusable (every event is dead-lettered with this reason)."""
+
+
+class LimitError(BatchError):
+    """The message exceeds a limit: dead-lettered as one summary letter, never looked into."""
+
+
+def sequence(batch_id: str) -> tuple[str, int] | None:
+    """(producer, seq) of a sequenced batch id, else None."""
+    m = SEQUENCED_ID.fullmatch(batch_id)
+    return (m["producer"], int(m["seq"])) if m else None
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` nests lists/dicts deeper than ``limit`` (a scalar is depth 0).
+    Iterative, and lists of scalars are skipped at C speed, so a 10,000-event batch costs
+    microseconds."""
+    stack = [(value, 1)]
+    containers = (list, dict)
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if type(node) is dict else node
+        if level > limit:
+            return True
+        if type(node) is list and len(node) > 4 and not (set(map(type, node)) & {list, dict}):
+            continue
+        stack.extend((c, level + 1) for c in children if type(c) in containers)
+    return False
+
+
+def metadata_problem(metadata: Any) -> str | None:
+    """Why one event's metadata is not allowed, or None. Shared by the client (which raises it
+    to the caller) and the worker (which dead-letters the whole message with it)."""
+    if not isinstance(metadata, dict):
+        return f"metadata: expected an object, got {type(metadata).__name__}"
+    if depth_exceeds(metadata, METADATA_MAX_DEPTH):
+        return f"metadata: expected at most {METADATA_MAX_DEPTH} levels of nesting"
+    try:
+        size = len(json.dumps(metadata, allow_nan=False, separators=(",", ":")))
+    except (TypeError, ValueError) as exc:
+        return f"metadata: expected JSON values ({str(exc)[:80]})"
+    except RecursionError:
+        return f"metadata: expected at most {METADATA_MAX_DEPTH} levels of nesting"
+    if size > METADATA_MAX_BYTES:
+        return f"metadata: expected at most {METADATA_MAX_BYTES} bytes of JSON, got {size}"
+    return None
 
 
 @dataclass
@@ -138,6 +211,12 @@ def _numbers(values: list[Any] | None, n: int, name: str, check: _Checker, *,
 
 
 def _short(value: Any) -> str:
+    """A value quoted in a reason: at most 40 characters, control characters escaped (repr),
+    and never a walk through a large or deep container."""
+    if isinstance(value, (list, dict)):
+        return f"{type(value).__name__} of {len(value)}"
+    if isinstance(value, (str, bytes)) and len(value) > 40:
+        value = value[:40]
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -170,16 +249,16 @@ def _generated_ids(msg: dict[str, Any], n: int) -> list[str] | None:
     prefix = msg.get("id_prefix")
     if prefix is None:
         return None
-    if not isinstance(prefix, str) or not _ID_PREFIX.match(prefix):
-        raise BatchError(f"id_prefix: expected 1-64 letters, digits or _.:-, got {prefix!r}")
+    if not isinstance(prefix, str) or not _ID_PREFIX.fullmatch(prefix):
+        raise BatchError(f"id_prefix: expected 1-64 letters, digits or _.:-, got {_short(prefix)}")
     seq = msg.get("id_seq")
     if seq is not None:
         if not isinstance(seq, list) or len(seq) != n or \
-                not all(type(x) is int and x >= 0 for x in seq):
+                not all(type(x) is int and 0 <= x < 2**63 for x in seq):
             raise BatchError(f"id_seq: expected {n} counters >= 0")
         return [f"{prefix}{x:x}" for x in seq]
     start = msg.get("id_start")
-    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < 2**63:
         raise BatchError("id_start: expected a counter >= 0")
     return [f"{prefix}{start + i:x}" for i in range(n)]
 
@@ -202,7 +281,7 @@ def _ids(msg: dict[str, Any], n: int, check: _Checker, *, required: bool) -> lis
             out.append(None)
         elif not isinstance(v, str) or not v or len(v) > MAX_ID_LENGTH:
             check.reject(i, f"prediction_id: expected a string of 1-{MAX_ID_LENGTH} characters, "
-                            f"got {v!r}")
+                            f"got {_short(v)}")
             out.append(None)
         else:
             out.append(v)
@@ -237,19 +316,64 @@ def batch_header(msg: Any, kind: str) -> tuple[str, str, int]:
     """(batch_id, model, n), or BatchError / ValidationError."""
     if not isinstance(msg, dict):
         raise BatchError(f"batch: expected an object, got {type(msg).__name__}")
+    if REJECTED_KEY in msg:
+        raise LimitError(str(msg[REJECTED_KEY])[:300])
     if msg.get("v") != WIRE_VERSION:
-        raise BatchError(f"v: expected wire version {WIRE_VERSION}, got {msg.get('v')!r}")
+        raise BatchError(f"v: expected wire version {WIRE_VERSION}, got {_short(msg.get('v'))}")
     if msg.get("kind", kind) != kind:
-        raise BatchError(f"kind: expected {kind!r}, got {msg.get('kind')!r}")
+        raise BatchError(f"kind: expected {kind!r}, got {_short(msg.get('kind'))}")
     batch_id = msg.get("batch_id")
     if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 128:
-        raise BatchError(f"batch_id: expected a string of 1-128 characters, got {batch_id!r}")
+        raise BatchError(f"batch_id: expected a string of 1-128 characters, got {_short(batch_id)}")
     model = msg.get("model")
     validate_model_name(model, "model")
     n = msg.get("n")
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise BatchError(f"n: expected the number of events, got {n!r}")
+        raise BatchError(f"n: expected the number of events, got {_short(n)}")
+    if n > MAX_EVENTS:
+        raise LimitError(f"n: expected at most {MAX_EVENTS} events per message, got {n}")
     return batch_id, model, n
+
+
+def time_buckets(timestamps: np.ndarray, versions: list[Any] | None) -> int:
+    """Distinct (version, minute) pairs: what one message costs the apply script."""
+    if timestamps.size == 0:
+        return 0
+    minutes = np.floor(timestamps / 60.0)
+    distinct = set(versions) if versions is not None else set()
+    if len(distinct) <= 1:
+        return int(np.unique(minutes).size)
+    code = {v: i for i, v in enumerate(distinct)}
+    keyed = minutes * len(code) + np.fromiter((code[v] for v in versions or ()), dtype=np.float64,
+                                             count=timestamps.size)
+    return int(np.unique(keyed).size)
+
+
+def _check_time_buckets(timestamps: np.ndarray, versions: list[Any] | None) -> None:
+    if timestamps.size > MAX_TIME_BUCKETS:  # fewer events cannot exceed the limit
+        count = time_buckets(timestamps, versions)
+        if count > MAX_TIME_BUCKETS:
+            raise LimitError(f"timestamp: expected events in at most {MAX_TIME_BUCKETS} distinct "
+                             f"(version, minute) buckets per message, got {count}")
+
+
+TASK_KINDS = {TASK_INGEST_PREDICTIONS: "predictions", TASK_INGEST_LABELS: "labels"}
+
+
+def check_message(task: Any, msg: Any) -> str:
+    """What a batch must satisfy before it is sent again from the journal: a known ingest task,
+    a valid header and every limit. Returns the kind; raises BatchError or LimitError."""
+    kind = TASK_KINDS.get(task) if isinstance(task, str) else None
+    if kind is None:
+        raise BatchError(f"task: expected one of {sorted(TASK_KINDS)}, got {_short(task)}")
+    if depth_exceeds(msg, MAX_MESSAGE_DEPTH - 3):  # the batch sits 3 levels into a message
+        raise LimitError(f"message: nested deeper than {MAX_MESSAGE_DEPTH} levels")
+    batch_header(msg, kind)
+    metadata = msg.get("metadata")
+    for m in metadata if isinstance(metadata, list) else [metadata]:
+        if m is not None and (problem := metadata_problem(m)) is not None:
+            raise LimitError(problem)
+    return kind
 
 
 def decode_predictions(msg: dict[str, Any], *, now: float,
@@ -270,14 +394,19 @@ def decode_predictions(msg: dict[str, Any], *, now: float,
     ids = _ids(msg, n, check, required=False)
     versions = _broadcast(msg, "version", n) or [None] * n
     for i, v in enumerate(versions):
-        if v is not None and (not isinstance(v, str) or not _SEMVER.match(v)):
-            check.reject(i, f"version: expected a semantic version such as 1.0.0, got {v!r}")
+        if v is not None and (not isinstance(v, str) or not _SEMVER.fullmatch(v)):
+            check.reject(i, f"version: expected a semantic version such as 1.0.0, got {_short(v)}")
     metadata = _broadcast(msg, "metadata", n)
     if metadata is not None:
         for i, m in enumerate(metadata):
-            if m is not None and not isinstance(m, dict):
+            if m is None:
+                continue
+            if not isinstance(m, dict):
                 check.reject(i, f"metadata: expected an object, got {type(m).__name__}")
+            elif (problem := metadata_problem(m)) is not None:
+                raise LimitError(f"event {i}: {problem}")
     keep = check.valid_mask()
+    _check_time_buckets(timestamp[keep], [v for v, k in zip(versions, keep, strict=True) if k])
     idx = np.flatnonzero(keep)
     all_kept = bool(keep.all())
     return Predictions(
@@ -300,26 +429,50 @@ def decode_labels(msg: dict[str, Any], *, now: float,
         check.reject(int(i), "actual: required (true/false or 1/0)")
     timestamp = _timestamps(msg, n, check, now, max_age_s)
     keep = check.valid_mask()
+    _check_time_buckets(timestamp[keep], None)
     idx = np.flatnonzero(keep)
     return Labels(prediction_id=[ids[i] for i in idx], actual=actual[keep],
                   timestamp=timestamp[keep], index=idx), check.rejects()
 
 
+_LETTER_VALUE_CHARS = 200
+
+
+def _bounded(value: Any) -> Any:
+    """A value as kept in a dead letter: short strings and small objects as they are, anything
+    larger summarised, so a letter never costs more than a few KB whatever the message held."""
+    if isinstance(value, str):
+        return value if len(value) <= _LETTER_VALUE_CHARS else \
+            value[:_LETTER_VALUE_CHARS] + f"... ({len(value)} characters)"
+    if isinstance(value, (list, dict)):
+        if depth_exceeds(value, METADATA_MAX_DEPTH):
+            return f"<{type(value).__name__} nested too deeply>"
+        try:
+            size = len(json.dumps(value, separators=(",", ":"), default=str))
+        except (TypeError, ValueError, RecursionError):
+            return f"<{type(value).__name__}>"
+        return value if size <= METADATA_MAX_BYTES else \
+            f"<{type(value).__name__} of {size} bytes>"
+    return value
+
+
 def original_event(msg: dict[str, Any], index: int) -> dict[str, Any]:
-    """Rebuild event ``index`` of a batch as the producer sent it (for dead letters)."""
+    """Rebuild event ``index`` of a batch as the producer sent it (for dead letters), each value
+    bounded in size."""
     n = msg.get("n") if isinstance(msg, dict) else None
     event: dict[str, Any] = {}
     if not isinstance(msg, dict):
-        return {"raw": repr(msg)[:500]}
+        return {"raw": _short(msg)}
     for key in ("prediction_id", "score", "predicted", "actual", "version", "latency_ms",
                 "timestamp", "metadata"):
         raw = msg.get(key)
         if isinstance(raw, list):
-            event[key] = raw[index] if isinstance(n, int) and index < len(raw) else None
+            value = raw[index] if isinstance(n, int) and index < len(raw) else None
+            event[key] = _bounded(value)
         elif raw is not None:
-            event[key] = raw
+            event[key] = _bounded(raw)
     prefix, seq, start = msg.get("id_prefix"), msg.get("id_seq"), msg.get("id_start")
-    if isinstance(prefix, str):
+    if isinstance(prefix, str) and _ID_PREFIX.fullmatch(prefix):
         if isinstance(seq, list) and index < len(seq) and type(seq[index]) is int:
             event["prediction_id"] = f"{prefix}{seq[index]:x}"
         elif type(start) is int:
@@ -327,6 +480,9 @@ def original_event(msg: dict[str, Any], index: int) -> dict[str, Any]:
     if isinstance(msg.get("timestamp_ms"), list) and index < len(msg["timestamp_ms"]):
         base = msg.get("timestamp_base")
         if isinstance(base, (int, float)) and isinstance(msg["timestamp_ms"][index], int):
-            event["timestamp"] = base + msg["timestamp_ms"][index] / 1000.0
+            try:
+                event["timestamp"] = base + msg["timestamp_ms"][index] / 1000.0
+            except OverflowError:
+                pass
     return event
 

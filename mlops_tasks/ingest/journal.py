@@ -20,6 +20,8 @@ import numpy as np
 import redis
 
 from .. import keys
+from . import events
+from .store import AggregateStore
 
 log = logging.getLogger("mlops.ingest")
 
@@ -46,17 +48,27 @@ def encode(task: str, body: dict[str, Any]) -> bytes:
 
 
 def decode(raw: bytes) -> tuple[str, dict[str, Any]]:
+    """(task, body) of a journal entry; ValueError when the entry is not one."""
+    if len(raw) > events.MAX_MESSAGE_BYTES:
+        raise events.LimitError(f"journal entry: {len(raw)} bytes, more than the limit of "
+                                f"{events.MAX_MESSAGE_BYTES}")
     head, _, blob = raw.partition(b"\n")
-    doc = json.loads(head)
-    floats = np.frombuffer(blob, dtype="<f8")
-    body = {}
-    for key, value in doc["body"].items():
-        if isinstance(value, dict) and set(value) == {"f64"}:
-            start, count = value["f64"]
-            body[key] = floats[start:start + count].tolist()
-        else:
-            body[key] = value
-    return doc["task"], body
+    try:
+        doc = json.loads(head)
+        floats = np.frombuffer(blob[:len(blob) - len(blob) % 8], dtype="<f8")
+        body = {}
+        for key, value in doc["body"].items():
+            if isinstance(value, dict) and set(value) == {"f64"}:
+                start, count = (int(x) for x in value["f64"])
+                body[key] = floats[start:start + count].tolist()
+            else:
+                body[key] = value
+        return doc["task"], body
+    except RecursionError:
+        raise events.LimitError(
+            f"journal entry: nested deeper than {events.MAX_MESSAGE_DEPTH} levels") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise events.BatchError(f"journal entry: unreadable ({type(exc).__name__})") from None
 
 
 def record(client: redis.Redis, model: str, batch_id: str, task: str, body: dict[str, Any],
@@ -85,6 +97,7 @@ def replay(raw: redis.Redis, models: list[str], replay_after_s: float,
     client = raw
     now = clock()
     replayed: dict[str, int] = {}
+    rejected: dict[str, int] = {}
     for model in models:
         old = client.zrangebyscore(keys.journal(model), 0, now - replay_after_s,
                                    start=0, num=REPLAY_BATCH)
@@ -94,7 +107,13 @@ def replay(raw: redis.Redis, models: list[str], replay_after_s: float,
             if raw is None:  # expired: nothing left to send
                 client.zrem(keys.journal(model), batch_id)
                 continue
-            task, body = decode(raw)
+            try:
+                task, body = decode(raw)
+                events.check_message(task, body)
+            except ValueError as exc:  # BatchError, LimitError: never sent again
+                _reject(client, model, batch_id, raw, str(exc), now)
+                rejected[model] = rejected.get(model, 0) + 1
+                continue
             send(task, body)
             # XX: if the batch was applied meanwhile, its entry is gone and must stay gone
             client.zadd(keys.journal(model), {batch_id: now}, xx=True)
@@ -102,7 +121,25 @@ def replay(raw: redis.Redis, models: list[str], replay_after_s: float,
     if replayed:
         log.warning("journaled batches sent again", extra={"replayed": replayed,
                                                            "older_than_s": replay_after_s})
+    if rejected:
+        log.warning("journaled batches dead-lettered instead of sent again",
+                    extra={"rejected": rejected})
     return replayed
+
+
+def _reject(client: redis.Redis, model: str, batch_id: str, raw: bytes, reason: str,
+            now: float) -> None:
+    """Dead-letter a journal entry that fails validation (one summary letter) and forget it,
+    in one transaction."""
+    letter = {"at": now, "model": model, "batch_id": batch_id, "index": None,
+              "reason": f"journal replay refused: {reason}"[:300], "summary": True,
+              "events": None, "bytes": len(raw)}
+    pipe = client.pipeline(transaction=True)
+    for cmd in AggregateStore.dead_letter_commands(model, [letter]):
+        pipe.execute_command(*cmd)
+    pipe.delete(keys.journal_entry(model, batch_id))
+    pipe.zrem(keys.journal(model), batch_id)
+    pipe.execute()
 
 
 def pending(client: redis.Redis, model: str) -> int:

@@ -5,6 +5,7 @@ their reason; the good events of the same batch are still counted."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from ..errors import NotFoundError, ValidationError
 from ..registry import Registry
 from ..settings import Settings
 from ..timebuckets import DAY_S, granularities
-from . import events, journal
+from . import events, journal, store
 from .increments import Increments, add_outcomes, add_predictions, pack_pending, unpack_pending
 from .store import AggregateStore, id_digest, marker_ttl_s
 
@@ -29,6 +30,13 @@ log = logging.getLogger("mlops.ingest")
 # A label that finds no prediction is tried again after each of these delays before it counts as
 # an orphan: its prediction may still be in flight (different batches go to different workers).
 LABEL_RETRY_DELAYS_S = (1.0, 5.0, 30.0)
+
+_TOO_FAR = ("batch_id: sequence too far ahead of the batches applied from its producer "
+            "(more than 65,536 missing in between)")
+
+
+def _name_digest(model: Any) -> str:
+    return hashlib.sha1(repr(model)[:1000].encode()).hexdigest()[:12]
 
 
 def _valid_name(name: Any) -> bool:
@@ -82,10 +90,45 @@ class ModelCache:
             self.registry.current(model, version)["config"]["decision_threshold"]))
 
 
-def _letter(msg: Any, batch_id: str | None, model: str | None, index: int, reason: str,
+_REASON_CHARS = 300
+
+
+def _letter(msg: Any, batch_id: str | None, model: Any, index: int, reason: str,
             now: float) -> dict[str, Any]:
-    return {"at": now, "model": model, "batch_id": batch_id, "index": index, "reason": reason,
-            "event": events.original_event(msg, index)}
+    return {"at": now, "model": _given_name(model), "batch_id": batch_id, "index": index,
+            "reason": reason[:_REASON_CHARS], "event": events.original_event(msg, index)}
+
+
+def _summary_letter(msg: Any, batch_id: str, model: Any, n: Any, reason: str,
+                    now: float) -> dict[str, Any]:
+    """One letter standing for a whole message that was not looked into (it broke a limit)."""
+    return {"at": now, "model": _given_name(model), "batch_id": batch_id, "index": None,
+            "reason": reason[:_REASON_CHARS], "summary": True,
+            "events": n if type(n) is int and n >= 0 else None,
+            "kind": msg.get("kind") if isinstance(msg, dict) and
+            isinstance(msg.get("kind"), str) else None}
+
+
+def _given_name(model: Any) -> str | None:
+    """A model name as given, fit to be stored and shown: at most 64 characters, every
+    non-printable character escaped."""
+    if model is None:
+        return None
+    text = model if isinstance(model, str) else repr(model)
+    text = text[:64]
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def _batch_ref(msg: Any) -> str:
+    """The message's batch id when it has a usable one, else one derived from its content."""
+    batch_id = msg.get("batch_id") if isinstance(msg, dict) else None
+    if isinstance(batch_id, str) and 0 < len(batch_id) <= 128 and batch_id.isprintable():
+        return batch_id
+    try:
+        head = json.dumps(msg, default=str, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        head = type(msg).__name__
+    return "invalid-" + hashlib.sha1(head.encode()).hexdigest()[:16]
 
 
 class Ingestor:
@@ -99,29 +142,41 @@ class Ingestor:
         self.max_age_s = settings.retention_days * DAY_S
 
     # ------------------------------------------------------------------ helpers
-    def reject_batch(self, msg: Any, reason: str, kind: str) -> dict[str, Any]:
-        """Every event of the batch becomes a dead letter with ``reason``. A registered model
-        keeps them; others go to the ``_unrouted`` store, counted by the name given."""
+    def reject_batch(self, msg: Any, reason: str, kind: str, *,
+                     summary: bool = False) -> dict[str, Any]:
+        """Dead-letter a whole batch: every event with ``reason`` or, with ``summary`` (the
+        message broke a limit and was not looked into), one letter standing for all of them.
+        A registered model keeps them; others go to the ``_unrouted`` store, counted by the
+        name given. A batch that keeps being rejected is dead-lettered once."""
         now = self.clock()
-        batch_id = msg.get("batch_id") if isinstance(msg, dict) else None
+        batch_id = _batch_ref(msg)
         model = msg.get("model") if isinstance(msg, dict) else None
-        n = msg.get("n") if isinstance(msg, dict) and isinstance(msg.get("n"), int) else 1
-        n = max(1, min(n, 100_000))
-        if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 128:
-            batch_id = "invalid-" + hashlib.sha1(repr(msg).encode()).hexdigest()[:16]
-        registered = isinstance(model, str) and self._check_model(model) is None
+        given_n = msg.get("n") if isinstance(msg, dict) else None
+        n = given_n if type(given_n) is int and 0 < given_n <= events.MAX_EVENTS else 1
+        registered = _valid_name(model) and self._check_model(model) is None
         owner = model if registered else keys.UNROUTED
-        letters = [_letter(msg, batch_id, model, i, reason, now) for i in range(n)]
+        if summary:
+            letters = [_summary_letter(msg, batch_id, model, given_n, reason, now)]
+        else:
+            letters = [_letter(msg, batch_id, model, i, reason, now) for i in range(n)]
         cmds = self.store.dead_letter_commands(owner, letters)
         if not registered:
-            cmds.append(["HINCRBY", keys.counters(owner), f"model:{str(model)[:64]}", n])
-        applied, _ = self.store.apply(owner, batch_id, cmds)
-        if not registered and _valid_name(model):
+            cmds += self.store.unrouted_name_commands(_given_name(model) or "-", len(letters))
+        # marker only: a refused batch must not move its producer's watermark, and under
+        # _unrouted, batches of different models share nothing but their id
+        scope = batch_id if registered else f"{_name_digest(model)}:{batch_id}"
+        status, _ = self.store.apply(owner, scope, cmds, marker_only=True)
+        if registered:
+            journal.forget(self.store.redis, model, batch_id)
+        elif _valid_name(model):
             journal.forget(self.store.redis, model, batch_id)  # another slot: a second step
-        log.warning("batch rejected", extra={"model": model, "batch_id": batch_id,
-                                             "kind": kind, "events": n, "reason": reason})
-        return {"model": model, "batch_id": batch_id, "applied": applied, "accepted": 0,
-                "dead_letters": n}
+        log.warning("batch rejected", extra={
+            "model": _given_name(model), "batch_id": batch_id, "kind": kind,
+            "events": given_n if type(given_n) is int else None, "letters": len(letters),
+            "reason": reason[:_REASON_CHARS]})
+        return {"model": _given_name(model), "batch_id": batch_id,
+                "applied": status == store.APPLIED, "accepted": 0,
+                "dead_letters": len(letters)}
 
     def _decode(self, msg: Any, kind: str, decoder: Callable[..., Any],
                 now: float) -> tuple[Any, dict[str, Any] | None]:
@@ -133,7 +188,9 @@ class Ingestor:
             if problem:
                 return None, self.reject_batch(msg, problem, kind)
             decoded, rejects = decoder(msg, now=now, max_age_s=self.max_age_s)
-        except (events.BatchError, ValidationError) as exc:
+        except events.LimitError as exc:
+            return None, self.reject_batch(msg, str(exc), kind, summary=True)
+        except ValidationError as exc:
             return None, self.reject_batch(msg, str(exc), kind)
         return (batch_id, model, decoded, rejects), None
 
@@ -172,7 +229,10 @@ class Ingestor:
         letters = [_letter(msg, batch_id, model, r.index, r.reason, now) for r in rejects]
         cmds = self.store.commands(model, inc, self.grans)
         cmds += self.store.dead_letter_commands(model, letters)
-        applied, duplicates = self.store.apply(model, batch_id, cmds, pending)
+        status, duplicates = self.store.apply(model, batch_id, cmds, pending)
+        if status == store.TOO_FAR_AHEAD:
+            return self.reject_batch(msg, _TOO_FAR, "predictions", summary=True)
+        applied = status == store.APPLIED
         if letters:
             log.warning("events dead-lettered", extra={
                 "model": model, "batch_id": batch_id, "count": len(letters),
@@ -251,7 +311,9 @@ class Ingestor:
 
         digests = [id_digest(pid) for pid in labels.prediction_id]
         claimed = self.store.claim(model, batch_id, digests)
-        if claimed is None:  # already applied by an earlier delivery
+        if claimed == store.TOO_FAR_AHEAD:
+            return self.reject_batch(msg, _TOO_FAR, "labels", summary=True)
+        if isinstance(claimed, int):  # already applied by an earlier delivery
             return {"model": model, "batch_id": batch_id, "applied": False, "joined": 0,
                     "orphans": 0, "dead_letters": 0}
         inc = Increments()
@@ -288,7 +350,8 @@ class Ingestor:
         if joined:
             cmds.append(["HINCRBY", keys.counters(model), "labels_joined", joined])
         cmds.append(["DEL", keys.batch_claim(model, batch_id)])
-        applied, _ = self.store.apply(model, batch_id, cmds)
+        status, _ = self.store.apply(model, batch_id, cmds)
+        applied = status == store.APPLIED
         return {"model": model, "batch_id": batch_id, "applied": applied, "joined": joined,
                 "retried": retried, "orphans": orphans, "dead_letters": len(letters)}
 

@@ -1,9 +1,11 @@
 """Writes of the ingest path: one Lua call per batch applies everything exactly once.
 
 A batch's increments are turned into plain Redis commands here, then handed to ``ingest.lua``,
-which marks the batch done (SET NX) and runs them in the same atomic step; a redelivered batch
-finds its marker and changes nothing. Labels first claim their pending predictions with
-``claim.lua`` (recorded, so a crash between claim and apply loses nothing).
+which checks that the batch was not applied before, runs them and marks the batch applied in the
+same atomic step; a redelivered batch changes nothing. Batches of a producer that numbers them
+(``<producer>.<seq>``) are remembered by a per-producer watermark, others by a marker each (see
+``lua/dedup.lua``). Labels first claim their pending predictions with ``claim.lua`` (recorded,
+so a crash between claim and apply loses nothing).
 """
 
 from __future__ import annotations
@@ -19,20 +21,28 @@ import redis
 
 from .. import keys
 from ..timebuckets import Granularity
+from . import events
 from .increments import RECENT_SIZE, Increments
 
 DEFAULT_MARKER_TTL_S = 7200
+# A producer's seen hash outlives its last batch by as long as a journaled batch can come back.
+SEEN_TTL_S = 7 * 86400
 DEAD_LETTER_CAP = 10_000
+UNROUTED_NAMES_CAP = 1000
 _BITFIELD_CHUNK = 500
+_LPUSH_CHUNK = 1000
+# unpack() in Redis's Lua takes a few thousand values at most: every write stays well below
+MAX_COMMAND_ARGS = 4000
+
+APPLIED, DUPLICATE, TOO_FAR_AHEAD = 0, 1, 2
 
 Command = list[Any]
 
 
 def _script(name: str) -> str:
     folder = resources.files("mlops_tasks").joinpath("lua")
-    lib = folder.joinpath("linear_hash.lua").read_text()
-    body = folder.joinpath(name).read_text()
-    return lib + "\n" + body
+    libs = [folder.joinpath(lib).read_text() for lib in ("linear_hash.lua", "dedup.lua")]
+    return "\n".join([*libs, folder.joinpath(name).read_text()])
 
 
 def id_digest(prediction_id: str) -> bytes:
@@ -107,41 +117,71 @@ class AggregateStore:
 
     @staticmethod
     def dead_letter_commands(model: str, letters: list[dict[str, Any]]) -> list[Command]:
+        """Push letters in chunks (one command per thousand), keep the newest DEAD_LETTER_CAP."""
         if not letters:
             return []
         key = keys.dead_letters(model)
-        return [["LPUSH", key, *(json.dumps(x, default=str) for x in letters)],
-                ["LTRIM", key, 0, DEAD_LETTER_CAP - 1],
-                ["HINCRBY", keys.counters(model), "dead_letters", len(letters)]]
+        encoded = [json.dumps(x, default=str) for x in letters[-DEAD_LETTER_CAP:]]
+        out: list[Command] = [["LPUSH", key, *encoded[i:i + _LPUSH_CHUNK]]
+                              for i in range(0, len(encoded), _LPUSH_CHUNK)]
+        out.append(["LTRIM", key, 0, DEAD_LETTER_CAP - 1])
+        out.append(["HINCRBY", keys.counters(model), "dead_letters", len(letters)])
+        return out
+
+    @staticmethod
+    def unrouted_name_commands(name: str, events: int) -> list[Command]:
+        """Count dead-lettered events under the name they gave; only the UNROUTED_NAMES_CAP
+        names with the most events are kept."""
+        key = keys.unrouted_names()
+        return [["ZINCRBY", key, events, name],
+                ["ZREMRANGEBYRANK", key, 0, -(UNROUTED_NAMES_CAP + 1)]]
 
     # --------------------------------------------------------------- scripts
+    def _dedup_keys(self, model: str, batch_id: str) -> tuple[str, str, str]:
+        """(marker key, seen key, seq argument) of a batch."""
+        seq = events.sequence(batch_id)
+        if seq is None:
+            marker = keys.batch_done(model, batch_id)
+            return marker, marker, ""
+        return keys.batch_done(model, batch_id), keys.producer_seen(model, seq[0]), str(seq[1])
+
     def apply(self, model: str, batch_id: str, commands: list[Command],
-              pending: list[tuple[bytes, bytes]] = ()) -> tuple[bool, int]:
-        """Run a batch's writes once, and forget its journal entry. Returns (applied,
-        duplicate prediction ids)."""
-        args: list[Any] = [self.marker_ttl_s, batch_id, len(pending)]
+              pending: list[tuple[bytes, bytes]] = (), *,
+              marker_only: bool = False) -> tuple[int, int]:
+        """Run a batch's writes once, and forget its journal entry. Returns (status, duplicate
+        prediction ids): APPLIED, DUPLICATE (applied before) or TOO_FAR_AHEAD (refused). With
+        ``marker_only`` the batch is remembered by a marker even if its id has a sequence."""
+        for cmd in commands:
+            if len(cmd) > MAX_COMMAND_ARGS:
+                raise ValueError(f"a {cmd[0]} write of {len(cmd)} arguments is more than "
+                                 f"{MAX_COMMAND_ARGS}")
+        marker, seen, seq = self._dedup_keys(model, batch_id)
+        if marker_only:
+            seen, seq = marker, ""
+        args: list[Any] = [self.marker_ttl_s, SEEN_TTL_S, batch_id, seq, len(pending)]
         for field, value in pending:
             args.extend((field, value))
         for cmd in commands:
             args.append(len(cmd))
             args.extend(cmd)
-        applied, duplicates = self._ingest(
-            keys=[keys.batch_done(model, batch_id), keys.pending_meta(model),
-                  keys.pending_prefix(model), keys.counters(model),
-                  keys.journal_entry(model, batch_id), keys.journal(model)],
+        _, duplicates, status = self._ingest(
+            keys=[marker, seen, keys.pending_meta(model), keys.pending_prefix(model),
+                  keys.counters(model), keys.journal_entry(model, batch_id),
+                  keys.journal(model)],
             args=args)
-        return bool(applied), int(duplicates)
+        return int(status), int(duplicates)
 
     def claim(self, model: str, batch_id: str,
-              digests: list[bytes]) -> list[tuple[int, bytes]] | None:
-        """Pending predictions of a label batch as (label index, record); None if the batch was
-        already applied."""
+              digests: list[bytes]) -> list[tuple[int, bytes]] | int:
+        """Pending predictions of a label batch as (label index, record); DUPLICATE if the
+        batch was already applied, TOO_FAR_AHEAD if it is refused."""
+        marker, seen, seq = self._dedup_keys(model, batch_id)
         result = self._claim(
-            keys=[keys.batch_done(model, batch_id), keys.batch_claim(model, batch_id),
-                  keys.pending_meta(model), keys.pending_prefix(model)],
-            args=[self.marker_ttl_s, *digests])
-        if result is None:
-            return None
+            keys=[marker, seen, keys.batch_claim(model, batch_id), keys.pending_meta(model),
+                  keys.pending_prefix(model)],
+            args=[self.marker_ttl_s, seq, *digests])
+        if isinstance(result, int):
+            return result
         return [(int(result[i]), result[i + 1]) for i in range(0, len(result), 2)]
 
 

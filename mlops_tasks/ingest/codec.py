@@ -1,0 +1,87 @@
+"""The workers' JSON decoder: bounded, so that no message can take a worker down.
+
+Celery decodes a message in the worker's main process and pickles the decoded arguments to hand
+them to a pool child. A message nested a few hundred levels deep decodes fine but then fails
+pickling with ``RecursionError``: the main process exits, the message is restored and kills every
+worker that takes it. A message of hundreds of megabytes costs its size several times over.
+
+``install()`` replaces kombu's ``json`` decoder in the worker process with ``bounded_loads``,
+which refuses a body over ``MAX_MESSAGE_BYTES`` or nested deeper than ``MAX_MESSAGE_DEPTH`` and
+returns instead a small stand-in message whose only argument names the batch (as far as it can be
+read) and carries the reason under ``REJECTED_KEY``. The ingest task then dead-letters it as one
+summary letter and the message is acknowledged: it is never delivered again. Encoding is kombu's
+own, untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kombu.serialization import registry
+from kombu.utils import json as kombu_json
+
+from .events import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, REJECTED_KEY, depth_exceeds
+
+_HEAD_CHARS = 4096
+_FIELD = {name: re.compile(rf'"{name}"\s*:\s*"([A-Za-z0-9_.:-]{{1,128}})"')
+          for name in ("model", "batch_id", "kind")}
+_N = re.compile(r'"n"\s*:\s*(\d{1,12})\b')
+
+
+def _head_fields(text: str) -> dict[str, Any]:
+    """model, batch_id, kind and n as far as the first few KB of an unreadable body show them."""
+    head = text[:_HEAD_CHARS]
+    out: dict[str, Any] = {}
+    for name, pattern in _FIELD.items():
+        if (m := pattern.search(head)) is not None:
+            out[name] = m.group(1)
+    if (m := _N.search(head)) is not None:
+        out["n"] = int(m.group(1))
+    return out
+
+
+def _batch_fields(decoded: Any) -> dict[str, Any]:
+    """The header of the batch argument of a decoded task body ``[args, kwargs, embed]``."""
+    if isinstance(decoded, list) and decoded and isinstance(decoded[0], list) and decoded[0]:
+        batch = decoded[0][0]
+        if isinstance(batch, dict):
+            return {k: batch[k] for k in ("model", "batch_id", "kind", "n")
+                    if isinstance(batch.get(k), (str, int)) and not isinstance(batch.get(k), bool)
+                    and len(str(batch[k])) <= 128}
+    return {}
+
+
+def stand_in(reason: str, fields: dict[str, Any]) -> list[Any]:
+    """A task body (protocol 2) whose single argument is a refused batch: its header and why."""
+    batch = {"v": 1, **fields, REJECTED_KEY: reason}
+    return [[batch], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+
+
+def bounded_loads(data: Any) -> Any:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        size = len(data)
+        if size > MAX_MESSAGE_BYTES:
+            text = bytes(data[:_HEAD_CHARS]).decode("utf-8", "replace")
+            return stand_in(f"message: {size} bytes, more than the limit of "
+                            f"{MAX_MESSAGE_BYTES}", _head_fields(text))
+    elif isinstance(data, str) and len(data) > MAX_MESSAGE_BYTES:
+        return stand_in(f"message: {len(data)} characters, more than the limit of "
+                        f"{MAX_MESSAGE_BYTES}", _head_fields(data))
+    try:
+        decoded = kombu_json.loads(data)
+    except RecursionError:
+        text = data if isinstance(data, str) else bytes(data[:_HEAD_CHARS]).decode(
+            "utf-8", "replace")
+        return stand_in(f"message: nested deeper than {MAX_MESSAGE_DEPTH} levels",
+                        _head_fields(text))
+    if depth_exceeds(decoded, MAX_MESSAGE_DEPTH):
+        return stand_in(f"message: nested deeper than {MAX_MESSAGE_DEPTH} levels",
+                        _batch_fields(decoded))
+    return decoded
+
+
+def install() -> None:
+    """Decode JSON messages in this process with ``bounded_loads`` (encoding unchanged)."""
+    registry.register("json", kombu_json.dumps, bounded_loads,
+                      content_type="application/json", content_encoding="utf-8")
