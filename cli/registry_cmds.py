@@ -2,51 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from mlops_tasks.errors import NotFoundError, ValidationError
 from mlops_tasks.registry import ModelConfig, builtin_models, catalogue_entry
 from mlops_tasks.registry.config import parse_assignment, validate_model_name
 from mlops_tasks.registry.drift import changed_fields, drift_report, flatten
+from mlops_tasks.registry.files import load_model_file
+from mlops_tasks.registry.limits import quote, shorten
 
 from .context import App, change_options, json_option, pass_app
 from .output import emit, fmt, table
-
-_FILE_FIELDS = ("name", "version", "display_name", "description", "config")
-
-
-def load_model_file(path: Path) -> dict[str, Any]:
-    """Read a model definition (JSON or YAML): either ``{name?, version?, display_name?,
-    description?, config}`` or the bare config object."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError(f"--config: cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError:
-        raise ValidationError(f"--config: {path} is not UTF-8 text") from None
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            data = yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0]
-        raise ValidationError(f"--config: {path} is not valid JSON or YAML: {first}") from exc
-    if not isinstance(data, dict):
-        raise ValidationError(f"--config: {path} must hold an object, got {type(data).__name__}")
-    if "config" in data:
-        for key in data:
-            if key not in _FILE_FIELDS:
-                raise ValidationError(
-                    f"{key}: unknown field in {path} (allowed: {', '.join(_FILE_FIELDS)})")
-        return data
-    return {"config": data}
-
 
 def model_row(m: dict[str, Any]) -> list[Any]:
     cfg = m["config"]
@@ -107,44 +76,47 @@ def register_model(app: App, name: str, version: str | None, config_file: Path |
 
     A built-in model takes its configuration from the catalogue; any other model needs --config.
     A new version of an existing model without --config starts from the latest version's
-    current configuration.
+    current configuration. The file is read and checked before Redis is touched.
     """
     validate_model_name(name)
-    reg = app.registry
     entry = catalogue_entry(app.settings, name)
     display_name = entry.display_name if entry else None
     description = entry.description if entry else ""
-    exists = name in reg.model_names()
+    config: ModelConfig | None = None
     if config_file is not None:
         doc = load_model_file(config_file)
-        if doc.get("name") not in (None, name):
-            raise ValidationError(f"name: {config_file} defines {doc['name']!r}, not {name!r}")
-        version = version or doc.get("version") or "1.0.0"
-        config = ModelConfig.from_dict(doc["config"])
-        display_name = doc.get("display_name") or display_name
-        description = doc.get("description") or description
-    elif exists:
-        if version is None:
-            raise ValidationError(
-                f"--version: {name} is already registered; name the new version to add")
-        config = ModelConfig.from_dict(reg.current(name, reg.latest_version(name))["config"])
-    elif entry is not None:
-        version = version or entry.version
-        config = entry.config
-    else:
-        raise NotFoundError(f"{name!r} is not a built-in model; give its definition "
-                            f"with --config FILE")
+        if doc.name not in (None, name):
+            raise ValidationError(f"name: {shorten(config_file, 200)} defines {quote(doc.name)}, "
+                                  f"not {quote(name)}")
+        version = version or doc.version or "1.0.0"
+        config = ModelConfig.from_dict(doc.config)
+        display_name = doc.display_name or display_name
+        description = doc.description or description
+    reg = app.registry
+    if config is None:
+        if name in reg.model_names():
+            if version is None:
+                raise ValidationError(
+                    f"--version: {name} is already registered; name the new version to add")
+            config = ModelConfig.from_dict(reg.current(name, reg.latest_version(name))["config"])
+        elif entry is not None:
+            version = version or entry.version
+            config = entry.config
+        else:
+            raise NotFoundError(f"{name!r} is not a built-in model; give its definition "
+                                f"with --config FILE")
     reg.register(name, version, config, actor=app.actor(actor), display_name=display_name,
-                 description=description, builtin=entry is not None)
+                 description=description, builtin=entry is not None, approved_by=approved_by)
     model = reg.describe(name, version)
     emit(as_json, model, f"{model['display_name']} ({name} v{version}) registered")
 
 
 @click.command("register-all-models")
-@click.option("--actor", metavar="NAME", help="Who registers (default: MLOPS_ACTOR, else OS user).")
+@change_options
 @json_option
 @pass_app
-def register_all_models(app: App, actor: str | None, as_json: bool) -> None:
+def register_all_models(app: App, actor: str | None, approved_by: str | None,
+                        as_json: bool) -> None:
     """Register the built-in catalogue (n1-detector, waf-behavioral, queue-anomaly).
 
     Versions already registered are left as they are."""
@@ -153,7 +125,8 @@ def register_all_models(app: App, actor: str | None, as_json: bool) -> None:
     for entry in builtin_models(app.settings):
         res = app.registry.register(entry.name, entry.version, entry.config, actor=who,
                                     display_name=entry.display_name,
-                                    description=entry.description, builtin=True, exist_ok=True)
+                                    description=entry.description, builtin=True, exist_ok=True,
+                                    approved_by=approved_by)
         results.append({"name": entry.name, "display_name": entry.display_name,
                         "version": entry.version,
                         "status": "registered" if res["created"] else "already registered"})

@@ -6,9 +6,11 @@ import json
 import time
 
 import numpy as np
+import pytest
 import redis
 
 from mlops_tasks import keys
+from mlops_tasks.errors import NotFoundError
 from mlops_tasks.ingest.pipeline import Ingestor
 from mlops_tasks.maintenance.cleanup import cleanup
 from mlops_tasks.timebuckets import DAY_S
@@ -90,9 +92,73 @@ def test_cleanup_deletes_only_what_is_old(pipe: Pipeline, raw: redis.Redis, r: r
     assert cleanup(pipe.svc, 30 * DAY_S)["deleted"]["aggregate_buckets"] == 0
 
 
-def test_run_cleanup_through_the_queue(worker, pipe: Pipeline, cli) -> None:
+def old_data(pipe: Pipeline, r: redis.Redis, model: str, days_ago: float) -> None:
+    """Labeled outcomes, pending predictions and a dead letter of ``model``, ``days_ago``."""
+    old_ingestor(pipe, days_ago).ingest_predictions({
+        "v": 1, "kind": "predictions", "batch_id": f"old-{model}", "model": model, "n": 10,
+        "score": [0.5] * 10, "actual": [1] * 10})
+    old_ingestor(pipe, days_ago).ingest_predictions({
+        "v": 1, "kind": "predictions", "batch_id": f"stale-{model}", "model": model, "n": 5,
+        "score": [0.5] * 5, "prediction_id": [f"{model}-{i}" for i in range(5)]})
+    r.lpush(keys.dead_letters(model), json.dumps({"at": pipe.clock.now - days_ago * DAY_S}))
+
+
+def day_buckets(raw: redis.Redis, model: str) -> list[bytes]:
+    return list(raw.scan_iter(f"mlops:{{{model}}}:agg:1.0.0:d:*".encode()))
+
+
+def test_cleanup_of_one_model_leaves_every_other_alone(pipe: Pipeline, raw: redis.Redis,
+                                                       r: redis.Redis) -> None:
+    """Given old data of two models and an old notification, when cleanup runs for one
+    model, then only that model's old data goes; the other model's, and the shared
+    notification log and silences, stay for a run over every model."""
+    for m in (MODEL, "waf-behavioral"):
+        pipe.deploy(m)
+        old_data(pipe, r, m, 40)
+    r.lpush(keys.NOTIFICATIONS, json.dumps({"at": pipe.clock.now - 40 * DAY_S}))
+    assert day_buckets(raw, MODEL) and day_buckets(raw, "waf-behavioral")
+
+    report = cleanup(pipe.svc, 30 * DAY_S, model=MODEL)
+    assert report["model"] == MODEL and report["models"] == 1
+    assert report["deleted"]["aggregate_buckets"] == 2
+    assert report["deleted"]["expired_pending_labels"] == 5
+    assert report["deleted"]["dead_letters"] == 1
+    assert report["deleted"]["notifications"] == 0 and report["deleted"]["silences"] == 0
+    assert day_buckets(raw, MODEL) == [] and r.llen(keys.dead_letters(MODEL)) == 0
+    assert len(day_buckets(raw, "waf-behavioral")) == 1
+    assert pipe.svc.windows.pending("waf-behavioral") == 5
+    assert r.llen(keys.dead_letters("waf-behavioral")) == 1
+    assert r.llen(keys.NOTIFICATIONS) == 1
+
+    everything = cleanup(pipe.svc, 30 * DAY_S)
+    assert everything["model"] is None
+    assert everything["deleted"]["aggregate_buckets"] == 2
+    assert everything["deleted"]["notifications"] == 1
+    assert day_buckets(raw, "waf-behavioral") == []
+
+
+def test_cleanup_of_an_unknown_model_is_refused(pipe: Pipeline, cli) -> None:
+    with pytest.raises(NotFoundError, match="model 'ghost' is not registered"):
+        cleanup(pipe.svc, 30 * DAY_S, model="ghost")
+    result = cli("run", "cleanup", "--model", "ghost", expect=1)
+    assert result.stderr.strip().splitlines()[0].startswith(
+        "error: model 'ghost' is not registered")
+
+
+def test_run_cleanup_through_the_queue(worker, pipe: Pipeline, cli, raw: redis.Redis,
+                                       r: redis.Redis) -> None:
     report = cli.json("run", "cleanup", "--wait", "--timeout", "30")
     assert report["dry_run"] is False and "aggregate_buckets" in report["deleted"]
+    # `--model` reaches the worker: only that model's old data goes (the worker's cutoff is
+    # MLOPS_RETENTION_DAYS, pending predictions expire after the 7-day label TTL)
+    for m in (MODEL, "waf-behavioral"):
+        r.lpush(keys.dead_letters(m), json.dumps({"at": pipe.clock.now - 400 * DAY_S}))
+        old_data(pipe, r, m, 40)  # newest first: the 400-day-old letter is the list's tail
+    one = cli.json("run", "cleanup", "--model", "waf-behavioral", "--wait", "--timeout", "30")
+    assert one["model"] == "waf-behavioral"
+    assert (one["deleted"]["expired_pending_labels"], one["deleted"]["dead_letters"]) == (5, 1)
+    assert pipe.svc.windows.pending("waf-behavioral") == 0
+    assert pipe.svc.windows.pending(MODEL) == 5 and r.llen(keys.dead_letters(MODEL)) == 2
     status = cli.json("scheduler", "status")
     job = next(j for j in status["jobs"] if j["name"] == "ml-registry-cleanup")
     assert job["last_success_at"] and job["consecutive_failures"] == 0

@@ -49,7 +49,7 @@ def test_register_a_custom_model_from_yaml_and_json(cli, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "is not valid JSON or YAML"),
+    ("{not json", "model.json: not valid JSON: Expecting property name"),
     ('{"decision_threshold": 2, "accuracy_threshold": 0.8, "tuning": {}}',
      "config.decision_threshold: expected a number at least 0 and at most 1, got 2"),
     ('{"decision_threshold": 0.5, "accuracy_threshold": 0.8}', "config.tuning: required"),
@@ -177,3 +177,31 @@ def test_audit_log_and_approval_from_the_cli(cli, monkeypatch) -> None:
     assert entries[0]["action"] == "deploy"
     assert (entries[0]["actor"], entries[0]["approved_by"]) == ("ops-bot", "erin")
     assert "ops-bot" in cli("audit-log").stdout
+
+
+def test_approval_compares_people_and_guards_what_clients_read(cli, monkeypatch) -> None:
+    """Given MLOPS_REQUIRE_APPROVAL, `--approved-by Alice` is not a second person for
+    `--actor alice`; and with nothing in production, the latest version (what clients read)
+    is guarded like production: its config and a newer version that would replace it."""
+    cli("register-all-models", "--actor", "alice")  # first versions: nothing was read before
+    monkeypatch.setenv("MLOPS_REQUIRE_APPROVAL", "true")
+    same = cli("deploy", "n1-detector", "--version", "1.0.0", "--env", "production",
+               "--actor", "alice", "--approved-by", "Alice", expect=1)
+    assert same.stdout == ""
+    assert same.stderr.strip() == (
+        "error: --approved-by must name someone other than the actor 'alice' "
+        "(names are compared ignoring case, width and spacing)")
+    latest = cli("update-config", "queue-anomaly", "--set", "decision_threshold=0.55",
+                 "--actor", "alice", expect=1)
+    assert latest.stderr.strip().splitlines() == [
+        "error: changing queue-anomaly 1.0.0 (the latest version, which clients read while "
+        "nothing is in production) needs --approved-by NAME (MLOPS_REQUIRE_APPROVAL is on)"]
+    newer = cli("register-model", "queue-anomaly", "--version", "1.1.0", "--actor", "alice",
+                expect=1)
+    assert "it becomes the latest version" in newer.stderr
+    done = cli.json("register-model", "queue-anomaly", "--version", "1.1.0", "--actor", "alice",
+                    "--approved-by", "bob")
+    assert done["version"] == "1.1.0"
+    entries = cli.json("audit-log", "queue-anomaly", "--limit", "1")["entries"]
+    assert (entries[0]["action"], entries[0]["approved_by"]) == ("register", "bob")
+    assert cli.json("show-config", "queue-anomaly")["revision"] == 1

@@ -174,8 +174,76 @@ def test_production_changes_need_a_different_approver(r: redis.Redis) -> None:
                                changes=[("decision_threshold", 0.7)], approved_by="bob")
     assert done["approved_by"] == "bob"
     assert registry.audit_log("n1-detector")[0]["approved_by"] == "bob"
-    # A model not in production changes freely.
-    registry.set_config("queue-anomaly", actor="alice", changes=[("decision_threshold", 0.55)])
+    # A version clients do not read changes freely: here one production does not run.
+    cfg = ModelConfig.from_dict(registry.current("n1-detector", "1.0.0")["config"])
+    registry.register("n1-detector", "1.1.0", cfg, actor="alice")
+    registry.set_config("n1-detector", actor="alice", version="1.1.0",
+                        changes=[("decision_threshold", 0.55)])
+
+
+@pytest.mark.parametrize("approver", ["Alice", " alice ", "ALICE", "\uff21lice", "ali\u200bce",
+                                      "Alice\t"])
+def test_the_approver_is_compared_as_a_person_not_as_bytes(r: redis.Redis, approver) -> None:
+    """Given required approval, when the approver is the actor spelled differently (case,
+    spacing, full-width letters, a zero-width space), then the change is refused."""
+    registry = Registry(r, Settings.from_env({"MLOPS_REQUIRE_APPROVAL": "true"}))
+    register_catalogue(registry)
+    with pytest.raises(ApprovalRequiredError, match="someone other than the actor"):
+        registry.deploy("n1-detector", "1.0.0", "production", actor="alice",
+                        approved_by=approver)
+    assert registry.deployment("n1-detector", "production") is None
+
+
+def test_a_blank_or_policy_approver_is_no_approval(r: redis.Redis) -> None:
+    """Given required approval, an approver of only spaces, or a policy name such as the
+    auto-tuner's `policy:AUTO_TUNING_ENABLED`, is not a person's approval."""
+    registry = Registry(r, Settings.from_env({"MLOPS_REQUIRE_APPROVAL": "true"}))
+    register_catalogue(registry)
+    registry.deploy("n1-detector", "1.0.0", "production", actor="alice", approved_by="bob")
+    with pytest.raises(ApprovalRequiredError, match="needs --approved-by"):
+        registry.set_config("n1-detector", actor="alice", approved_by="   ",
+                            changes=[("decision_threshold", 0.7)])
+    with pytest.raises(ApprovalRequiredError, match="is a policy, not a person"):
+        registry.set_config("n1-detector", actor="auto-tuner",
+                            approved_by="policy:AUTO_TUNING_ENABLED",
+                            changes=[("decision_threshold", 0.7)], action="auto-tune")
+    assert registry.current("n1-detector")["revision"] == 1
+    assert registry.approval_needed("n1-detector", "1.0.0") is True
+
+
+def test_without_production_the_latest_version_clients_read_needs_approval(
+        r: redis.Redis) -> None:
+    """Given required approval and nothing in production, clients read the latest version
+    (MonitoringClient.current_config), so every change to that needs approval: its config
+    (update, rollback), and registering a newer version that becomes the latest."""
+    registry = Registry(r, Settings.from_env({"MLOPS_REQUIRE_APPROVAL": "true"}))
+    register_catalogue(registry)  # a model's first version changes nothing clients read
+    assert registry.clients_version("queue-anomaly") == "1.0.0"
+    assert registry.approval_needed("queue-anomaly", "1.0.0") is True
+    with pytest.raises(ApprovalRequiredError, match="latest version, which clients read"):
+        registry.set_config("queue-anomaly", actor="alice",
+                            changes=[("decision_threshold", 0.55)])
+    registry.set_config("queue-anomaly", actor="alice", approved_by="bob",
+                        changes=[("decision_threshold", 0.55)])
+    with pytest.raises(ApprovalRequiredError, match="needs --approved-by"):
+        registry.rollback_config("queue-anomaly", actor="alice")
+    cfg = ModelConfig.from_dict(registry.current("queue-anomaly", "1.0.0")["config"])
+    with pytest.raises(ApprovalRequiredError, match="it becomes the latest version"):
+        registry.register("queue-anomaly", "1.1.0", cfg, actor="alice")
+    assert registry.versions("queue-anomaly") == ["1.0.0"]
+    # a version below the latest does not change what clients read
+    registry.register("queue-anomaly", "0.9.0", cfg, actor="alice")
+    registry.register("queue-anomaly", "1.1.0", cfg, actor="alice", approved_by="Bob")
+    assert registry.revisions("queue-anomaly", "1.1.0")[0]["approved_by"] == "Bob"
+    assert registry.resolved("queue-anomaly", "latest")["version"] == "1.1.0"
+    # the older version is no longer what clients read
+    registry.set_config("queue-anomaly", actor="alice", version="1.0.0",
+                        changes=[("decision_threshold", 0.6)])
+    assert registry.approval_needed("queue-anomaly", "1.0.0") is False
+    # and without required approval, nothing needs it
+    free = Registry(r, Settings.from_env({}))
+    assert free.approval_needed("queue-anomaly", "1.1.0") is False
+    free.set_config("queue-anomaly", actor="alice", changes=[("decision_threshold", 0.65)])
 
 
 def _update_many(url: str, worker: int, n: int) -> None:
@@ -265,3 +333,23 @@ def test_the_registry_survives_a_redis_restart(tmp_path) -> None:
         assert registry.describe("n1-detector")["revision"] == 2
     finally:
         server.stop()
+
+
+def test_auto_tuning_under_required_approval_changes_nothing_clients_read(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given required approval and a model clients read through the latest-version fallback,
+    when the auto-tuner finds a better threshold, then it is not applied: the auto-tuner's
+    own policy approval is no person's approval."""
+    from mlops_tasks.tuning.engine import run_tuning
+
+    from .pipeline_support import Pipeline
+    from .test_tuning import feed_calibrated
+
+    monkeypatch.setenv("MLOPS_REQUIRE_APPROVAL", "true")
+    pipe = Pipeline(redis_url)
+    feed_calibrated(pipe, "n1-detector", 4000, best=0.75)
+    run = run_tuning(pipe.svc, "n1-detector")["runs"][0]
+    assert run["applied"] is False
+    current = pipe.svc.registry.current("n1-detector")
+    assert (current["revision"], current["config"]["decision_threshold"]) == (1, 0.6)
+    assert [e["action"] for e in pipe.svc.registry.audit_log("n1-detector")] == ["register"]

@@ -18,6 +18,7 @@ def registry_cleanup(model: str | None = None, older_than_s: float | None = None
                      dry_run: bool = False) -> dict[str, Any]:
     svc = runtime().services
     with recorded(svc.redis, BY_TASK[TASK_CLEANUP].name, svc.clock) as summary:
-        report = cleanup(svc, older_than_s or svc.settings.retention_days * DAY_S, dry_run)
+        report = cleanup(svc, older_than_s or svc.settings.retention_days * DAY_S, dry_run,
+                         model=model)
         summary.update(report["deleted"])
     return report

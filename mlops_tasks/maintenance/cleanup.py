@@ -3,6 +3,10 @@
 Works in bounded batches (SCAN/HSCAN with a COUNT, UNLINK and trims of at most ``batch`` items
 at a time), so it never holds Redis for long. It never touches the registry, the deployments or
 the audit trail: only the key families listed in ``FAMILIES`` below are read or written.
+
+With ``model``, only that model's keys are cleaned; the shared ones (the notification log,
+silences, and the data of events no model claimed) are left for a run over every model, and the
+report counts 0 for them.
 """
 
 from __future__ import annotations
@@ -122,13 +126,16 @@ def _expire_pending(svc: Services, model: str, older_than: float, dry_run: bool,
 
 
 def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
-            batch: int = 500) -> dict[str, Any]:
+            batch: int = 500, model: str | None = None) -> dict[str, Any]:
+    """Delete what is older than ``older_than_s``: of every model, or only of ``model``."""
+    if model is not None:
+        svc.registry.meta(model)  # a registered model, or NotFoundError naming it
     now = svc.clock()
     cutoff = now - older_than_s
     label_cutoff = now - svc.settings.label_ttl_days * DAY_S
     deleted: dict[str, int] = defaultdict(int)
     started = time.monotonic()
-    models = [*svc.registry.model_names(), keys.UNROUTED]
+    models = [model] if model is not None else [*svc.registry.model_names(), keys.UNROUTED]
     iso_cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cutoff))
     for m in models:
         for family in ("agg", "hist"):
@@ -144,12 +151,16 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
         deleted["tuning_history"] += _trim_tail(
             svc, keys.tuning_history(m), lambda e: e.get("ran_at", "9") < iso_cutoff, dry_run,
             batch)
-    deleted["notifications"] += _trim_tail(
-        svc, keys.NOTIFICATIONS, lambda e: e.get("at", now) < cutoff, dry_run, batch)
-    deleted["silences"] = svc.alerts.store.expire_silences(cutoff, dry_run)
+    if model is None:
+        deleted["notifications"] += _trim_tail(
+            svc, keys.NOTIFICATIONS, lambda e: e.get("at", now) < cutoff, dry_run, batch)
+        deleted["silences"] = svc.alerts.store.expire_silences(cutoff, dry_run)
+    else:
+        deleted["notifications"] = deleted["silences"] = 0
     report = {"cutoff": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cutoff)),
               "older_than_s": older_than_s, "dry_run": dry_run,
-              "label_ttl_days": svc.settings.label_ttl_days, "models": len(models) - 1,
+              "label_ttl_days": svc.settings.label_ttl_days,
+              "models": len([m for m in models if m != keys.UNROUTED]), "model": model,
               "deleted": dict(deleted), "duration_s": round(time.monotonic() - started, 3)}
     log.info("Registry cleanup completed" if not dry_run else "Registry cleanup dry run",
              extra={k: v for k, v in report.items() if k != "models"})

@@ -1,7 +1,10 @@
 """A model version's configuration: typed, validated, and editable by dotted path.
 
 Every validation error names the field by its path (``config.tuning.step``) and says what was
-expected, so a bad config file or ``--set`` value is reported in one line.
+expected, so a bad config file or ``--set`` value is reported in one line; a refused value is
+quoted by ``limits.quote`` (a short, escaped prefix). Names are matched whole (``fullmatch``: a
+trailing newline is not part of a valid name), and a configuration is at most
+``limits.MAX_RECORD_BYTES`` as JSON and ``limits.MAX_NESTING`` levels deep.
 """
 
 from __future__ import annotations
@@ -15,20 +18,21 @@ from typing import Any
 
 from ..binning import on_lattice
 from ..errors import ValidationError
+from .limits import check_nesting, check_size, quote, shorten
 
 SEVERITIES = ("info", "warning", "critical")
 METRICS = ("f1", "precision", "recall", "accuracy", "f_beta", "cost")
 MAX_GRID_POINTS = 1001
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def validate_model_name(name: Any, field_name: str = "name") -> str:
-    if not isinstance(name, str) or not _MODEL_NAME.match(name):
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
         raise ValidationError(
             f"{field_name}: expected a model name of lowercase letters, digits, '.', '_' or '-' "
-            f"(1-64 characters, starting with a letter or digit), got {name!r}")
+            f"(1-64 characters, starting with a letter or digit), got {quote(name)}")
     return name
 
 
@@ -43,9 +47,9 @@ def _number(data: Mapping[str, Any], key: str, path: str, *, lo: float | None = 
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and not math.isfinite(value)):
-        raise ValidationError(f"{path}.{key}: expected {kind}, got {value!r}")
+        raise ValidationError(f"{path}.{key}: expected {kind}, got {quote(value)}")
     if integer and not float(value).is_integer():
-        raise ValidationError(f"{path}.{key}: expected {kind}, got {value!r}")
+        raise ValidationError(f"{path}.{key}: expected {kind}, got {quote(value)}")
     too_low = lo is not None and (value < lo or (lo_open and value == lo))
     too_high = hi is not None and value > hi
     if too_low or too_high:
@@ -56,20 +60,20 @@ def _number(data: Mapping[str, Any], key: str, path: str, *, lo: float | None = 
             rng = lower
         else:
             rng = f"at most {hi:g}"
-        raise ValidationError(f"{path}.{key}: expected {kind} {rng}, got {value!r}")
+        raise ValidationError(f"{path}.{key}: expected {kind} {rng}, got {quote(value)}")
     return int(value) if integer else float(value)
 
 
 def _on_lattice(value: float, field: str) -> None:
     """Thresholds are exact on the 0.001 lattice of the score histograms (see binning.py)."""
     if not on_lattice(value):
-        raise ValidationError(f"{field}: expected a multiple of 0.001, got {value!r}")
+        raise ValidationError(f"{field}: expected a multiple of 0.001, got {quote(value)}")
 
 
 def _bool(data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
     value = data.get(key, default)
     if not isinstance(value, bool):
-        raise ValidationError(f"{path}.{key}: expected true or false, got {value!r}")
+        raise ValidationError(f"{path}.{key}: expected true or false, got {quote(value)}")
     return value
 
 
@@ -82,17 +86,17 @@ def _choice(data: Mapping[str, Any], key: str, path: str, options: tuple[str, ..
     value = data[key]
     if value not in options:
         raise ValidationError(
-            f"{path}.{key}: expected one of {', '.join(options)}, got {value!r}")
+            f"{path}.{key}: expected one of {', '.join(options)}, got {quote(value)}")
     return value
 
 
 def _no_unknown(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
     if not isinstance(data, Mapping):
-        raise ValidationError(f"{path}: expected an object, got {data!r}")
+        raise ValidationError(f"{path}: expected an object, got {quote(data)}")
     for key in data:
         if key not in allowed:
             raise ValidationError(
-                f"{path}.{key}: unknown field (allowed: {', '.join(allowed)})")
+                f"{path}.{shorten(key)}: unknown field (allowed: {', '.join(allowed)})")
 
 
 @dataclass(frozen=True)
@@ -117,22 +121,22 @@ class TuningSpec:
     def from_dict(cls, data: Mapping[str, Any], path: str = "config.tuning") -> TuningSpec:
         _no_unknown(data, cls.FIELDS, path)
         parameter = data.get("parameter")
-        if not isinstance(parameter, str) or not _IDENT.match(parameter):
+        if not isinstance(parameter, str) or not _IDENT.fullmatch(parameter):
             raise ValidationError(
                 f"{path}.parameter: expected an identifier such as confidence_threshold, "
-                f"got {parameter!r}")
+                f"got {quote(parameter)}")
         lo = _number(data, "min", path, lo=0, hi=1)
         hi = _number(data, "max", path, lo=0, hi=1)
         if hi <= lo:
             raise ValidationError(f"{path}.max: expected a number greater than min ({lo:g}), "
-                                  f"got {hi!r}")
+                                  f"got {quote(hi)}")
         step = _number(data, "step", path, lo=0, lo_open=True, hi=hi - lo)
         for key, value in (("min", lo), ("max", hi), ("step", step)):
             _on_lattice(value, f"{path}.{key}")
         if (hi - lo) / step + 1 > MAX_GRID_POINTS + 1e-9:
             raise ValidationError(
                 f"{path}.step: expected a step giving at most {MAX_GRID_POINTS} grid points, "
-                f"got {step!r}")
+                f"got {quote(step)}")
         window_s = _number(data, "window_s", path, lo=60, integer=True, default=3600)
         metric = _choice(data, "metric", path, METRICS, default="f1")
         beta = cost_fp = cost_fn = None
@@ -187,14 +191,17 @@ class ModelConfig:
             raise ValidationError(f"{path}.tuning: required")
         params = data.get("params", {})
         if not isinstance(params, Mapping):
-            raise ValidationError(f"{path}.params: expected an object, got {params!r}")
+            raise ValidationError(f"{path}.params: expected an object, got {quote(params)}")
+        check_nesting(f"{path}.params", params)
         try:
             json.dumps(params, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise ValidationError(f"{path}.params: expected JSON values ({exc})") from exc
+            raise ValidationError(
+                f"{path}.params: expected JSON values ({shorten(exc, 80)})") from None
+        check_size(f"{path}.params", params)
         decision = _number(data, "decision_threshold", path, lo=0, hi=1)
         _on_lattice(decision, f"{path}.decision_threshold")
-        return cls(
+        config = cls(
             decision_threshold=decision,
             accuracy_threshold=_number(data, "accuracy_threshold", path, lo=0, hi=1),
             severity=_choice(data, "severity", path, SEVERITIES, default="warning"),
@@ -202,6 +209,8 @@ class ModelConfig:
             enabled=_bool(data, "enabled", path, True),
             params=dict(params),
         )
+        check_size(path, config.to_dict())
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -219,11 +228,13 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ValidationError(f"--set: expected KEY=VALUE, got {text!r}")
+        raise ValidationError(f"--set: expected KEY=VALUE, got {quote(text)}")
     try:
         value = json.loads(raw)
     except ValueError:
         value = raw
+    except RecursionError:
+        raise ValidationError(f"--set {shorten(key)}: nested too deeply") from None
     return key, value
 
 
@@ -235,13 +246,14 @@ def apply_changes(config: Mapping[str, Any], changes: list[tuple[str, Any]]) -> 
         top = parts[0]
         if top not in ModelConfig.FIELDS:
             raise ValidationError(
-                f"--set {key}: unknown field (allowed: {', '.join(ModelConfig.FIELDS)}, "
+                f"--set {shorten(key)}: unknown field (allowed: {', '.join(ModelConfig.FIELDS)}, "
                 f"tuning.<field>, params.<name>)")
         if top == "tuning" and len(parts) == 2 and parts[1] not in TuningSpec.FIELDS:
             raise ValidationError(
-                f"--set {key}: unknown field (allowed: tuning.{', tuning.'.join(TuningSpec.FIELDS)})")
+                f"--set {shorten(key)}: unknown field "
+                f"(allowed: tuning.{', tuning.'.join(TuningSpec.FIELDS)})")
         if top not in ("tuning", "params") and len(parts) > 1:
-            raise ValidationError(f"--set {key}: {top} has no sub-fields")
+            raise ValidationError(f"--set {shorten(key)}: {top} has no sub-fields")
         target = out
         for part in parts[:-1]:
             nxt = target.get(part)

@@ -3,12 +3,20 @@
 Records never expire. Every change runs in one WATCH/MULTI transaction on the model's ``epoch``
 key, so concurrent writers never lose an update (a writer whose read went stale retries), and the
 change, its audit entry and the read-cache invalidation commit together or not at all.
+
+Every record written (model metadata, a version, a revision, a deployment) is at most
+``limits.MAX_RECORD_BYTES`` as JSON; a larger one is refused naming its largest field. Audit
+entries hold a change's before and after configurations, each within that limit.
+
+Approval (``MLOPS_REQUIRE_APPROVAL``) guards what clients read: the version deployed to
+production, or the latest registered version while nothing is. ``_approve`` is the one rule.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,10 +29,13 @@ from ..errors import ApprovalRequiredError, ConflictError, NotFoundError, Valida
 from ..settings import Settings
 from . import semver
 from .config import ModelConfig, apply_changes, validate_model_name
+from .limits import encode_record, quote
 
 ENVIRONMENTS = ("staging", "production")
 LATEST = "latest"
 CACHE_TARGETS = (*ENVIRONMENTS, LATEST)
+# An approval names a person; these are policies, not people (the auto-tuner used one).
+NOT_A_PERSON_PREFIXES = ("policy:",)
 
 Reader = redis.Redis | Pipeline
 
@@ -72,7 +83,7 @@ class Registry:
         data = (r or self.redis).hgetall(keys.meta(name))
         if not data:
             raise NotFoundError(
-                f"model {name!r} is not registered (see `mlops list-models`, "
+                f"model {quote(name)} is not registered (see `mlops list-models`, "
                 f"`mlops register-model {name}`)")
         data["builtin"] = data.get("builtin") == "1"
         return data
@@ -84,14 +95,15 @@ class Registry:
     def latest_version(self, name: str, r: Reader | None = None) -> str:
         versions = self.versions(name, r)
         if not versions:
-            raise NotFoundError(f"model {name!r} has no versions")
+            raise NotFoundError(f"model {quote(name)} has no versions")
         return versions[-1]
 
     def _require_version(self, name: str, version: str, r: Reader | None = None) -> None:
         semver.validate(version)
         if not (r or self.redis).hexists(keys.versions(name), version):
             known = ", ".join(self.versions(name, r)) or "none"
-            raise NotFoundError(f"model {name!r} has no version {version} (registered: {known})")
+            raise NotFoundError(
+                f"model {quote(name)} has no version {version} (registered: {known})")
 
     def deployments(self, name: str, r: Reader | None = None) -> dict[str, dict[str, Any] | None]:
         raw = (r or self.redis).hgetall(keys.deployments(name))
@@ -131,7 +143,7 @@ class Registry:
         if env is not None:
             deployed = self.deployment(name, env)
             if deployed is None:
-                raise NotFoundError(f"model {name!r} is not deployed to {env}")
+                raise NotFoundError(f"model {quote(name)} is not deployed to {env}")
             version = deployed["version"]
         version = version or self.default_version(name)
         rec = self.current(name, version)
@@ -153,7 +165,7 @@ class Registry:
         a cache that expires after ``MODEL_REGISTRY_CACHE_TTL`` and is cleared by every change."""
         if target not in CACHE_TARGETS:
             raise ValidationError(f"target: expected one of {', '.join(CACHE_TARGETS)}, "
-                                  f"got {target!r}")
+                                  f"got {quote(target)}")
         validate_model_name(name)
         cache_key = keys.config_cache(name, target)
         cached = self._cached_get(keys=[cache_key, keys.cache_stats(name)])
@@ -166,7 +178,7 @@ class Registry:
             else:
                 deployed = self.deployment(name, target, pipe)
                 if deployed is None:
-                    raise NotFoundError(f"model {name!r} is not deployed to {target}")
+                    raise NotFoundError(f"model {quote(name)} is not deployed to {target}")
                 version = deployed["version"]
             rec = self.current(name, version, pipe)
             value = {"name": name, "version": version, "revision": rec["revision"],
@@ -219,26 +231,76 @@ class Registry:
                 "version": version, "env": env, "revision": revision, "before": before,
                 "after": after, "approved_by": approved_by, "reason": reason}
 
-    def _check_approval(self, name: str, production: bool, actor: str,
-                        approved_by: str | None) -> None:
-        if not (production and self.settings.require_approval):
+    def clients_version(self, name: str, r: Reader | None = None) -> str | None:
+        """The version clients read (``MonitoringClient.current_config``): production's, else
+        the latest registered one; None while the model has no version."""
+        deployed = self.deployment(name, "production", r)
+        if deployed is not None:
+            return deployed["version"]
+        versions = semver.ordered(list((r or self.redis).hkeys(keys.versions(name))))
+        return versions[-1] if versions else None
+
+    def approval_needed(self, name: str, version: str) -> bool:
+        """Whether changing ``version``'s configuration needs ``--approved-by`` now; for a
+        caller that should record rather than be refused (the auto-tuner)."""
+        return self.settings.require_approval and version == self.clients_version(name)
+
+    def _approve(self, name: str, r: Reader, *, actor: str, approved_by: str | None,
+                 deploy_to: str | None = None, config_of: str | None = None,
+                 registering: str | None = None) -> None:
+        """The approval rule, for every change (exactly one of ``deploy_to``, ``config_of``,
+        ``registering`` is given). With MLOPS_REQUIRE_APPROVAL on, a change to what clients
+        read needs an approver, a person other than the actor:
+          - a deploy (or rollback) to production;
+          - a configuration change of the version clients read: production's, else the
+            latest registered one;
+          - registering a version that becomes the latest while nothing is in production.
+        Registering a model's first version changes nothing clients were reading."""
+        if not self.settings.require_approval:
             return
-        if not approved_by:
+        if deploy_to is not None:
+            what = f"changing {name} in production" if deploy_to == "production" else None
+        else:
+            reads = self.clients_version(name, r)
+            in_production = self.deployment(name, "production", r) is not None
+            where = "in production" if in_production else \
+                "(the latest version, which clients read while nothing is in production)"
+            if config_of is not None:
+                what = f"changing {name} {config_of} {where}" if config_of == reads else None
+            else:
+                assert registering is not None
+                becomes_latest = reads is not None and not in_production and \
+                    semver.sort_key(registering) > semver.sort_key(reads)
+                what = (f"registering {name} {registering} (it becomes the latest version, "
+                        f"which clients read while nothing is in production)"
+                        if becomes_latest else None)
+        if what is None:
+            return
+        approver = person(approved_by)
+        if not approver:
             raise ApprovalRequiredError(
-                f"changing {name} in production needs --approved-by NAME "
-                f"(MLOPS_REQUIRE_APPROVAL is on)")
-        if approved_by == actor:
+                f"{what} needs --approved-by NAME (MLOPS_REQUIRE_APPROVAL is on)")
+        if approver == person(actor):
             raise ApprovalRequiredError(
-                f"--approved-by must name someone other than the actor {actor!r}")
+                f"--approved-by must name someone other than the actor {quote(actor)} "
+                f"(names are compared ignoring case, width and spacing)")
+        if approver.startswith(NOT_A_PERSON_PREFIXES):
+            raise ApprovalRequiredError(
+                f"--approved-by: {quote(approved_by)} is a policy, not a person; {what} needs "
+                f"a person's approval (MLOPS_REQUIRE_APPROVAL is on)")
 
     def register(self, name: str, version: str, config: ModelConfig, *, actor: str,
                  display_name: str | None = None, description: str = "",
-                 builtin: bool = False, exist_ok: bool = False) -> dict[str, Any]:
+                 builtin: bool = False, exist_ok: bool = False,
+                 approved_by: str | None = None) -> dict[str, Any]:
         """Register a version with its first configuration revision. Returns
         ``{"name", "version", "created"}``; ``created`` is False when it already existed and
         ``exist_ok`` was given."""
         validate_model_name(name)
         semver.validate(version)
+        for field_name, text in (("display_name", display_name), ("description", description)):
+            if text is not None and not isinstance(text, str):
+                raise ValidationError(f"{field_name}: expected text, got {quote(text)}")
         self.redis.sadd(keys.MODELS, name)  # index first: a reader filters names without meta
 
         def plan(pipe: Pipeline) -> _Change:
@@ -249,22 +311,28 @@ class Registry:
                 raise ConflictError(f"{name} {version} is already registered")
             is_new_model = not pipe.exists(keys.meta(name))
             record = {"version": version, "registered_at": _now_iso(now),
-                      "registered_by": actor, "description": description}
+                      "registered_by": actor, "description": description,
+                      "approved_by": approved_by}
             revision = {"revision": 1, "config": config.to_dict(), "created_at": _now_iso(now),
-                        "actor": actor, "action": "register", "approved_by": None,
+                        "actor": actor, "action": "register", "approved_by": approved_by,
                         "reason": None}
             writes: list[Callable[[Pipeline], Any]] = []
             if is_new_model:
                 meta = {"display_name": display_name or name, "description": description,
                         "created_at": _now_iso(now), "created_by": actor,
                         "builtin": "1" if builtin else "0"}
+                encode_record("model metadata", meta)
                 writes.append(lambda p: p.hset(keys.meta(name), mapping=meta))
-            writes.append(lambda p: p.hset(keys.versions(name), version, json.dumps(record)))
-            writes.append(lambda p: p.rpush(keys.revisions(name, version), json.dumps(revision)))
+            record_json = encode_record("version record", record)
+            revision_json = encode_record("revision", revision)
+            self._approve(name, pipe, actor=actor, approved_by=approved_by, registering=version)
+            writes.append(lambda p: p.hset(keys.versions(name), version, record_json))
+            writes.append(lambda p: p.rpush(keys.revisions(name, version), revision_json))
             return _Change(
                 result={"name": name, "version": version, "created": True},
                 audit=self._audit(action="register", name=name, actor=actor, version=version,
-                                  revision=1, after=config.to_dict(), at=now),
+                                  revision=1, after=config.to_dict(), approved_by=approved_by,
+                                  at=now),
                 writes=writes)
 
         try:
@@ -293,19 +361,18 @@ class Registry:
             after = ModelConfig.from_dict(after).to_dict()
             if after == before:
                 raise _Unchanged(dict(current, version=ver, before=before, changed=False))
-            deployed = self.deployment(name, "production", pipe)
-            self._check_approval(name, bool(deployed and deployed["version"] == ver), actor,
-                                 approved_by)
+            self._approve(name, pipe, actor=actor, approved_by=approved_by, config_of=ver)
             rev = current["revision"] + 1
             record = {"revision": rev, "config": after, "created_at": _now_iso(now),
                       "actor": actor, "action": action, "approved_by": approved_by,
                       "reason": reason}
+            record_json = encode_record("revision", record)
             return _Change(
                 result=dict(record, version=ver, before=before, changed=True),
                 audit=self._audit(action=action, name=name, actor=actor, version=ver,
                                   revision=rev, before=before, after=after,
                                   approved_by=approved_by, reason=reason, at=now),
-                writes=[lambda p: p.rpush(keys.revisions(name, ver), json.dumps(record))])
+                writes=[lambda p: p.rpush(keys.revisions(name, ver), record_json)])
 
         try:
             return self._transact(name, plan)
@@ -341,19 +408,20 @@ class Registry:
         _check_env(env)
         self.meta(name)
         self._require_version(name, version)
-        self._check_approval(name, env == "production", actor, approved_by)
 
         def plan(pipe: Pipeline) -> _Change:
             now = self.clock()
             previous = self.deployment(name, env, pipe)
             if previous and previous["version"] == version:
                 raise _Unchanged(dict(previous, previous=previous, changed=False))
+            self._approve(name, pipe, actor=actor, approved_by=approved_by, deploy_to=env)
             rev = self.current(name, version, pipe)["revision"]
             record = {"env": env, "version": version, "revision": rev,
                       "deployed_at": _now_iso(now), "deployed_ts": now, "deployed_by": actor,
                       "approved_by": approved_by, "action": action}
+            record_json = encode_record("deployment record", record)
             writes: list[Callable[[Pipeline], Any]] = [
-                lambda p: p.hset(keys.deployments(name), env, json.dumps(record))]
+                lambda p: p.hset(keys.deployments(name), env, record_json)]
             if previous:
                 writes.append(lambda p: p.lpush(keys.deploy_log(name, env), json.dumps(previous)))
             return _Change(
@@ -380,7 +448,8 @@ class Registry:
         """Redeploy ``to_version``, or the version deployed before the current one."""
         current = self.deployment(name, env)
         if current is None:
-            raise NotFoundError(f"model {name!r} is not deployed to {env}; nothing to roll back")
+            raise NotFoundError(
+                f"model {quote(name)} is not deployed to {env}; nothing to roll back")
         if to_version is None:
             earlier = [d["version"] for d in self.deploy_history(name, env)
                        if d["version"] != current["version"]]
@@ -398,7 +467,8 @@ class Registry:
         """Deploy the registered version just below the one deployed now."""
         current = self.deployment(name, env)
         if current is None:
-            raise NotFoundError(f"model {name!r} is not deployed to {env}; nothing to roll back")
+            raise NotFoundError(
+                f"model {quote(name)} is not deployed to {env}; nothing to roll back")
         lower = [v for v in self.versions(name)
                  if semver.sort_key(v) < semver.sort_key(current["version"])]
         if not lower:
@@ -416,6 +486,17 @@ class _Unchanged(Exception):
         self.result = result
 
 
+def person(name: str | None) -> str:
+    """A name as approval compares it: Unicode NFKC, case-folded, invisible format characters
+    (zero-width spaces, direction marks) dropped, whitespace collapsed, so 'Alice', ' alice ',
+    full-width 'ＡＬＩＣＥ' and 'ali' + U+200B + 'ce' are one person."""
+    if not name:
+        return ""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split())
+
+
 def _check_env(env: str) -> None:
     if env not in ENVIRONMENTS:
-        raise ValidationError(f"env: expected one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+        raise ValidationError(f"env: expected one of {', '.join(ENVIRONMENTS)}, got {quote(env)}")
