@@ -22,19 +22,33 @@ import redis
 from redbeat import RedBeatScheduler
 
 from mlops_tasks import keys
-from mlops_tasks.connection import connect
+from mlops_tasks.connection import connect, resolve_redis_url
 from mlops_tasks.jobs import JOBS
+from mlops_tasks.settings import Settings
 
 log = logging.getLogger("mlops.scheduler")
+
+REDBEAT_CLIENT_ATTR = "redbeat_redis"  # where redbeat's get_redis(app) caches its client
+
+
+def connect_redbeat(app: Any) -> redis.Redis:
+    """Redbeat's Redis client, made from the settings rather than from ``redbeat_redis_url``,
+    which the app's conf holds masked (it is visible to anyone with broker access). Redbeat
+    finds the client cached on the app and never reads the URL."""
+    client = getattr(app, REDBEAT_CLIENT_ATTR, None)
+    if client is None:
+        client = connect(resolve_redis_url(Settings.from_env()))
+        setattr(app, REDBEAT_CLIENT_ATTR, client)
+    return client
 
 
 class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]
     def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        self._client: redis.Redis = connect_redbeat(app)
         super().__init__(app, *args, **kwargs)
         self.instance_id = uuid.uuid4().hex[:10]
         self._started_at = time.time()
         self._announced = False
-        self._client: redis.Redis = connect(app.conf.redbeat_redis_url)
         self._stop = threading.Event()
         if not kwargs.get("lazy"):  # celery also builds a lazy instance just to print its info
             threading.Thread(target=self._heartbeat_loop, name="mlops-beat-heartbeat",

@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -85,15 +86,21 @@ def url() -> Parser:
     schemes = ("redis", "rediss", "unix", "redis+socket")
 
     def parse(raw: str) -> str:
-        parts = urlsplit(raw.strip())
+        value = raw.strip()
+        parts = urlsplit(value)  # ValueError on a malformed IPv6 host
         if parts.scheme not in schemes:
             raise ValueError
+        parts.port  # noqa: B018 - ValueError on a port that is not a number from 0 to 65535
         if parts.scheme in ("redis", "rediss") and not parts.hostname:
             raise ValueError
         if parts.scheme in ("unix", "redis+socket") and not parts.path:
             raise ValueError
-        return raw.strip()
-    return Parser(parse, "a URL such as redis://host:6379/0 or unix:///path/redis.sock")
+        after_netloc = value.partition("://")[2][len(parts.netloc):]
+        if "@" in after_netloc:
+            raise ValueError  # a password with an unencoded / ? or #: it would be cut apart
+        return value
+    return Parser(parse, "a URL such as redis://host:6379/0 or unix:///path/redis.sock "
+                         "(percent-encode / ? # @ in a password)")
 
 
 def credentials() -> Parser:
@@ -374,32 +381,99 @@ def check_env(environ: Mapping[str, str] | None = None) -> tuple[Settings, list[
     return Settings(**values), problems
 
 
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::[0-9]{1,5})?$")
+_USER = re.compile(r"^[^:/?#@\[\]]*$")
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|sig", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _UrlParts:
+    """A URL cut apart without trusting it: everything up to the last ``@`` is credentials, so a
+    password with an unencoded ``# / ? @`` is never mistaken for the host, path or query."""
+
+    scheme: str
+    userinfo: str | None
+    hosts: str
+    tail: str  # path, query and fragment as given
+
+
+def _split_url(value: str) -> _UrlParts | None:
+    """None unless the value is ``scheme://[userinfo@]host[:port][,host...][/path][?query]``
+    with plausible hosts (an empty host only before a path, as in ``unix:///path``)."""
+    match = _SCHEME.match(value)
+    if match is None:
+        return None
+    rest = value[match.end():]
+    userinfo = None
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+    cut = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
+    hosts, tail = rest[:cut], rest[cut:]
+    if hosts:
+        if not all(_HOST.match(h) for h in re.split(r"[,;]", hosts)):
+            return None
+    elif not tail.startswith("/"):
+        return None
+    return _UrlParts(match.group(1).lower(), userinfo, hosts, tail)
+
+
+def _mask_query(query: str) -> str:
+    """``password=`` (and any parameter named like a secret) -> ``password=***``. Pieces after
+    a secret that are not ``name=value`` are taken for an unencoded ``&`` inside it."""
+    out: list[str] = []
+    hiding = False
+    for piece in query.split("&"):
+        name, eq, _ = piece.partition("=")
+        if eq and _SECRET_PARAM.search(name):
+            out.append(f"{name}=***")
+            hiding = True
+        elif hiding and not eq:
+            continue
+        else:
+            out.append(piece)
+            hiding = False
+    return "&".join(out)
+
+
 def mask_url(url: str) -> str:
-    """Hide the password of a URL: redis://:secret@host -> redis://:***@host."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """Hide every credential of a URL: the password of the userinfo (redis://:secret@host ->
+    redis://:***@host), ``password=`` / ``pass=`` query parameters, in each URL of a ``;``-list
+    (sentinel). A value that cannot be parsed is hidden whole: ``redis://***`` or ``***``."""
+    value = url.strip()
+    pieces = value.split(";")
+    if len(pieces) > 1 and any("://" in p for p in pieces[1:]):
+        return ";".join(mask_url(p) for p in pieces)
+    parts = _split_url(value)
+    if parts is None:
+        match = _SCHEME.match(value)
+        return f"{match.group(1).lower()}://***" if match else "***"
+    shown = ""
+    if parts.userinfo is not None:
+        user, colon, _ = parts.userinfo.partition(":")
+        shown = f"{user}:***@" if colon and _USER.match(user) else "***@"
+    path, question, query = parts.tail.partition("?")
+    tail = f"{path}?{_mask_query(query)}" if question else path
+    return f"{parts.scheme}://{shown}{parts.hosts}{tail}"
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, for logs: never its credentials, path (often the token
+    of a webhook) or query; ``scheme://?`` (or ``?``) when it cannot be parsed. Never raises."""
+    parts = _split_url(url.strip())
+    if parts is None or (parts.userinfo and any(c in parts.userinfo for c in "/?#")):
+        match = _SCHEME.match(url.strip())  # (an "@" after the path: which host is ambiguous)
+        return f"{match.group(1).lower()}://?" if match else "?"
+    return f"{parts.scheme}://{parts.hosts or '?'}"
 
 
 def mask_secret(variable: str, value: str) -> str:
-    """What may be shown of a secret setting: a connection URL without its password, a
+    """What may be shown of a secret setting: a connection URL without its credentials, a
     webhook URL without its path (which often is the token), nothing of a key."""
     if variable.endswith("_URL"):
         return mask_url(value)
     if variable.endswith("_URLS"):
-        shown = []
-        for url in value.split(","):
-            parts = urlsplit(url.strip())
-            shown.append(f"{parts.scheme}://{parts.hostname or '?'}/***")
-        return ",".join(shown)
+        return ",".join(f"{url_origin(u)}/***" for u in value.split(",") if u.strip())
     return "***"
 
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -22,19 +23,23 @@ def free_port() -> int:
 
 class RedisServer:
     def __init__(self, data_dir: Path, *, appendonly: bool = False,
-                 appendfsync: str = "everysec", port: int | None = None) -> None:
+                 appendfsync: str = "everysec", port: int | None = None,
+                 password: str | None = None) -> None:
+        """``password`` turns on ``requirepass``; ``url`` and ``client()`` then carry it."""
         self.data_dir = data_dir
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.port = port or free_port()
+        self.password = password
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, decode_responses=True)
+        return redis.Redis(port=self.port, password=self.password, decode_responses=True)
 
     def start(self) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -42,6 +47,8 @@ class RedisServer:
                 "--dir", str(self.data_dir), "--save", "",
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--appendfsync", self.appendfsync, "--logfile", str(self.data_dir / "redis.log")]
+        if self.password:
+            args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -61,10 +61,12 @@ def _statuses(models: list[dict[str, Any]]) -> dict[str, int]:
 
 @app.task(name=TASK_DELIVER_WEBHOOK, bind=True, acks_late=True, ignore_result=True,
           max_retries=None)
-def deliver_webhook(self: Any, delivery: dict[str, Any]) -> dict[str, Any]:
+def deliver_webhook(self: Any, delivery: Any) -> dict[str, Any]:
+    """One attempt of ``{"alert_id", "status", "receiver"}`` (see alerts/delivery.py); each
+    retry rebuilds the body and signs it with a fresh timestamp."""
     rt = runtime()
     try:
         return deliver(rt.settings, rt.services.alerts.store, delivery, self.request.retries)
-    except DeliveryError as exc:
+    except DeliveryError as exc:  # its message is safe to log: no path, query or credentials
         raise self.retry(exc=exc, countdown=backoff_s(rt.settings.webhook_backoff_s,
-                                                     self.request.retries)) from exc
+                                                     self.request.retries)) from None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from mlops_tasks.alerts.delivery import delivery_message
 from mlops_tasks.ingest.pipeline import Ingestor
 from mlops_tasks.queues import MONITORING_QUEUE, TASK_DELIVER_WEBHOOK
 from mlops_tasks.registry import builtin_models
@@ -19,11 +20,12 @@ log = logging.getLogger("mlops.worker")
 
 
 def send_webhook(receiver: int, delivery: dict[str, Any]) -> None:
-    """Hand a webhook delivery to the monitoring queue (it retries on its own)."""
+    """Hand a webhook delivery to the monitoring queue (it retries on its own). The message
+    names the alert only; the worker builds and signs the body from the stored alert."""
     from .app import app  # noqa: PLC0415 - the app imports this module's users
 
-    app.send_task(TASK_DELIVER_WEBHOOK, args=[{**delivery, "receiver": receiver}],
-                  queue=MONITORING_QUEUE)
+    message = delivery_message(str(delivery["alert_id"]), str(delivery["status"]), receiver)
+    app.send_task(TASK_DELIVER_WEBHOOK, args=[message], queue=MONITORING_QUEUE)
 
 
 @dataclass

@@ -1,22 +1,25 @@
 """The alerting service: decide with the store, log at once, hand webhooks to Celery.
 
 Monitoring never waits for a receiver: a webhook delivery is a task on the monitoring queue,
-retried with exponential backoff, and each attempt lands in the notification log.
+retried with exponential backoff, and each attempt lands in the notification log. The task's
+message names the alert only (``{"alert_id", "status", "receiver"}``): the worker builds and
+signs the body from the alert as stored, so whoever can publish to the broker cannot make it
+sign a body of their own.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..settings import Settings
-from .channels import log_alert, payload, receiver_name
+from .channels import log_alert
 from .model import Alert
 from .store import AlertStore, Decision
 
-# (receiver index, body) -> None; the worker sends a Celery task, tests may deliver directly.
+# (receiver index, {"alert_id", "status"}) -> None; the worker sends a Celery task, tests may
+# deliver directly.
 Dispatch = Callable[[int, dict[str, Any]], None]
 
 
@@ -49,7 +52,6 @@ class AlertService:
                 and (d := self.clear(model, a.version, a.kind)) is not None]
 
     def _notify(self, alert: Alert, resolved: bool, reason: str) -> None:
-        now = self.clock()
         log_alert(alert, resolved)
         self.store.log_notification({"alert_id": alert.id, "model": alert.model,
                                      "version": alert.version, "kind": alert.kind,
@@ -58,9 +60,5 @@ class AlertService:
                                      "result": "sent", "reason": reason})
         if self.dispatch is None:
             return
-        for index, url in enumerate(self.settings.webhooks):
-            body = payload(alert, self.settings.webhook_format, receiver_name(url), now)
-            self.dispatch(index, {"alert_id": alert.id, "model": alert.model,
-                                  "version": alert.version, "kind": alert.kind,
-                                  "severity": alert.severity, "status": alert.status,
-                                  "reason": reason, "body": json.dumps(body, default=str)})
+        for index in range(len(self.settings.webhooks)):
+            self.dispatch(index, {"alert_id": alert.id, "status": alert.status})

@@ -27,6 +27,7 @@ from ..errors import NotFoundError, ValidationError
 from .model import KINDS, Alert, severity_rank
 
 HISTORY_CAP = 10_000
+RECENT_HISTORY = 100  # events per model searched first for a resolved alert (then all of them)
 NOTIFICATION_LOG_CAP = 10_000
 
 
@@ -121,6 +122,27 @@ class AlertStore:
         for m in models:
             pipe.hvals(keys.alerts_active(m))
         return [Alert.from_dict(json.loads(x)) for vals in pipe.execute() for x in vals]
+
+    def find(self, alert_id: str, status: str) -> Alert | None:
+        """The stored alert a webhook delivery names, as the receiver should see it now: for
+        ``firing``, the alert still active with this id (None once it is resolved: its resolved
+        notification follows); for ``resolved``, the alert as it was resolved, from the
+        history. None for an id that was never stored."""
+        models = sorted(self.redis.smembers(keys.MODELS))
+        if status == "firing":
+            return next((a for a in self.active(models) if a.id == alert_id), None)
+        if status != "resolved":
+            return None
+        needle = json.dumps(alert_id)  # how the id appears inside a stored event
+        for limit in (RECENT_HISTORY, HISTORY_CAP):
+            pipe = self.redis.pipeline(transaction=False)
+            for m in models:
+                pipe.lrange(keys.alerts_history(m), 0, limit - 1)
+            for raw in (x for batch in pipe.execute() for x in batch if needle in x):
+                event = json.loads(raw)
+                if event.get("id") == alert_id and event.get("event") == "resolved":
+                    return Alert.from_dict(event)
+        return None
 
     def history(self, models: list[str], since: float = 0.0,
                 limit: int = 1000) -> list[dict[str, Any]]:
