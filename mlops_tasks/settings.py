@@ -210,6 +210,10 @@ class Settings:
     journal_replay_s: int = setting(
         "MLOPS_JOURNAL_REPLAY_S", number(int, 1), 7200,
         "a sent batch not applied after this many seconds is sent again (idempotent)")
+    worker_max_memory_mb: int = setting(
+        "MLOPS_WORKER_MAX_MEMORY_MB", number(int, 64), 2048,
+        "address-space ceiling of each worker child: a batch that needs more fails alone "
+        "(dead-lettered) instead of getting the worker killed")
     client_batch_size: int = setting(
         "MLOPS_CLIENT_BATCH_SIZE", number(int, 1, 100_000), 500,
         "client: send a batch once this many events are buffered")
