@@ -128,9 +128,11 @@ def test_a_three_percent_improvement_is_not_applied(pipe: Pipeline) -> None:
     n = 20000
     scores = np.round(rng.random(n), 3)
     actual = rng.random(n) < np.clip((scores - 0.2) * 1.4, 0, 1)
-    pipe.ingestor.ingest_predictions({
-        "v": 1, "kind": "predictions", "batch_id": "three", "model": "waf-behavioral", "n": n,
-        "score": scores.tolist(), "actual": actual.astype(int).tolist()})
+    for lo in range(0, n, 10_000):  # the largest message a worker takes
+        pipe.ingestor.ingest_predictions({
+            "v": 1, "kind": "predictions", "batch_id": f"three-{lo}", "model": "waf-behavioral",
+            "n": 10_000, "score": scores[lo:lo + 10_000].tolist(),
+            "actual": actual[lo:lo + 10_000].astype(int).tolist()})
     run = the_run(run_tuning(pipe.svc, dry_run=True), "waf-behavioral")
     best, cur = run["best_score"], run["current_score"]
     # choose the current threshold so the best is about 3% better
@@ -162,6 +164,23 @@ def test_with_auto_tuning_disabled_runs_are_only_recorded(redis_url, monkeypatch
     assert run["best_threshold"] == 0.8
     assert pipe.svc.registry.current("n1-detector")["config"]["decision_threshold"] == 0.6
     assert cli.json("auto-tuning-history")["runs"][0]["reason"] == "auto_tuning_disabled"
+
+
+def test_under_required_approval_the_tuner_records_instead_of_applying(
+        redis_url, monkeypatch, cli) -> None:
+    """Given MLOPS_REQUIRE_APPROVAL and a production model whose best threshold is clearly
+    better, when tuning runs, then the run is recorded as approval_required with the
+    recommendation, and the configuration clients read is unchanged."""
+    monkeypatch.setenv("MLOPS_REQUIRE_APPROVAL", "true")
+    pipe = Pipeline(redis_url)
+    pipe.svc.registry.deploy("n1-detector", "1.0.0", "production", actor="alice",
+                             approved_by="bob")
+    feed_calibrated(pipe, "n1-detector", 4000, best=0.8)
+    run = the_run(run_tuning(pipe.svc), "n1-detector")
+    assert run["applied"] is False and run["reason"] == "approval_required"
+    assert run["best_threshold"] == 0.8
+    assert pipe.svc.registry.current("n1-detector")["config"]["decision_threshold"] == 0.6
+    assert cli.json("auto-tuning-history")["runs"][0]["reason"] == "approval_required"
 
 
 def test_run_tuning_through_the_queue_and_the_reports(worker, redis_url, cli) -> None:

@@ -30,7 +30,6 @@ from . import grid as g
 log = logging.getLogger("mlops.tuning")
 
 ACTOR = "auto-tuner"
-APPROVER = "policy:AUTO_TUNING_ENABLED"
 HISTORY_CAP = 5000
 LOCK_TTL_S = 600
 
@@ -107,6 +106,9 @@ def tune(svc: Services, t: Target, dry_run: bool = False) -> dict[str, Any]:
                 reason = "dry_run"
             elif not s.auto_tuning_enabled:
                 reason = "auto_tuning_disabled"
+            elif svc.registry.approval_needed(t.name, t.version):
+                # MLOPS_REQUIRE_APPROVAL: the change is recorded for a person to approve
+                reason = "approval_required"
             else:
                 applied = True
                 reason = "applied"
@@ -135,7 +137,7 @@ def _apply(svc: Services, t: Target, spec: TuningSpec, run: dict[str, Any]) -> N
     summary = f"{spec.metric} {imp:+.1f}%" if imp is not None else f"{spec.metric} up from 0"
     result = svc.registry.set_config(
         t.name, actor=ACTOR, version=t.version, changes=[("decision_threshold", new)],
-        action="auto-tune", approved_by=APPROVER if svc.settings.require_approval else None,
+        action="auto-tune",
         reason=f"{spec.parameter} {old:.2f} -> {new:.2f} ({summary}, "
                f"{run['samples']} samples)")
     svc.redis.set(keys.tuning_applied(t.name), svc.clock())
