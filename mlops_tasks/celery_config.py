@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .queues import MONITORING_QUEUE, ROUTES
 from .settings import Settings
@@ -27,11 +28,37 @@ def transport_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def without_password(url: str) -> tuple[str, str | None]:
+    """The URL without its password, and the password (from the userinfo or a ``password=``
+    query parameter, percent-decoded). Celery reports its configuration to anyone with broker
+    access (``celery inspect conf``, Flower's API) and masks a URL's userinfo password but not a
+    query parameter; ``broker_password`` and ``redis_password`` it masks whole."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url, None
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    for key, value in query:
+        if key == "password":
+            password = value
+    if password is None:
+        return url, None
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    rest = urlencode([(k, v) for k, v in query if k != "password"])
+    bare = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{rest}" if rest else "")
+    return bare + (f"#{parts.fragment}" if parts.fragment else ""), unquote(password)
+
+
 def producer_config(settings: Settings, broker_url: str) -> dict[str, Any]:
     """What a process that only sends tasks needs."""
+    broker_url, broker_password = without_password(broker_url)
     return {
         **JSON_ONLY,
         "broker_url": broker_url,
+        "broker_password": broker_password,
         "task_routes": ROUTES,
         "task_default_queue": MONITORING_QUEUE,
         "broker_transport_options": transport_options(settings),
@@ -42,9 +69,11 @@ def producer_config(settings: Settings, broker_url: str) -> dict[str, Any]:
 
 
 def worker_config(settings: Settings, broker_url: str, backend_url: str) -> dict[str, Any]:
+    backend_url, backend_password = without_password(backend_url)
     return {
         **producer_config(settings, broker_url),
         "result_backend": backend_url,
+        "redis_password": backend_password,
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
         "result_expires": 86400,
         # A task is acknowledged after it ran; a worker that dies mid-task leaves the message

@@ -283,3 +283,45 @@ def test_beat_leads_and_schedules_on_a_passworded_redis(secured, tmp_path: Path)
         assert leaks(worker.log(), PASSWORD) == []
     finally:
         beat.stop()
+
+
+@pytest.mark.slow
+def test_a_password_given_as_a_query_parameter_works_and_stays_hidden(tmp_path: Path) -> None:
+    """Given REDIS_URL with the password as ``?password=`` (which Celery's URL masking leaves
+    alone), when a worker runs on it, then the broker and result backend connect, ingest works,
+    and `celery inspect conf` shows the URLs without the password and the password settings
+    masked."""
+    import redis
+
+    from mlops_tasks.client import MonitoringClient
+    from mlops_tasks.windows import WindowReader
+
+    server = RedisServer(tmp_path / "redis", password=PASSWORD).start()
+    url = f"redis://127.0.0.1:{server.port}/0?password={quote(PASSWORD, safe='')}"
+    worker = WorkerProcess(url, tmp_path, "--concurrency", "1",
+                           MLOPS_DATA_DIR=str(tmp_path / "data"))
+    try:
+        worker.start()
+        settings = Settings.from_env({"REDIS_URL": url})
+        store = redis.Redis.from_url(url)
+        wait_for(lambda: store.sismember(keys.MODELS, "n1-detector"),
+                 what="the worker registering the catalogue")
+        with MonitoringClient(url, redis_url=url, settings=settings) as client:
+            client.record_prediction("n1-detector", 0.9, actual=True)
+            assert client.flush(20)
+        reader = WindowReader(store, settings)
+        wait_for(lambda: reader.totals("n1-detector", "1.0.0").get("n") == 1,
+                 what="the event ingested")
+        result = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "mlops_tasks.workers.app", "inspect", "conf",
+             "--json", "--timeout", "5"],
+            env=project_env(url), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        [conf] = json.loads(result.stdout).values()
+        assert conf["result_backend"] == f"redis://127.0.0.1:{server.port}/0"
+        assert conf["broker_password"] == conf["redis_password"] == "********"
+        assert leaks(result.stdout + result.stderr, PASSWORD) == []
+        assert leaks(worker.log(), PASSWORD) == []
+    finally:
+        worker.stop()
+        server.stop()
