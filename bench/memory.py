@@ -18,6 +18,11 @@ drain the queue, and ``used_memory`` is read. Keys are counted by family; the ba
 (``mlops:{m}:done:<batch>``, one per message, kept two visibility timeouts plus 10 minutes) are the one family that grows with
 the number of events, so their count and size are shown.
 
+Part c, duplicate detection: ``--dedup`` one-event messages applied by the worker's ``Ingestor``
+in this process, first with an unsequenced id each (a done marker per message, the design that
+shipped first), then numbered per producer (``--producers``, interleaved, each message overtaking
+up to 8 others): the keys each design leaves, their ``MEMORY USAGE`` and the ``used_memory`` delta.
+
 Redis runs with ``--save "" --appendonly no``; the client uses ``overflow="block"`` (nothing is
 dropped).
 """
@@ -59,14 +64,19 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--events", type=int, default=10_000_000,
                    help="labeled events of part b (default 10,000,000; 0 skips part b); "
                         "checkpoints at 10%%, 50%% and 100%%")
+    p.add_argument("--dedup", type=int, default=100_000,
+                   help="one-event messages of part c (default 100,000; 0 skips part c)")
+    p.add_argument("--producers", type=int, default=16,
+                   help="producers interleaved in part c (default 16)")
     p.add_argument("--concurrency", type=int, default=2,
                    help="worker processes (default 2)")
     p.add_argument("--timeout", type=float, default=300.0,
                    help="give up waiting for a checkpoint after this many seconds (default 300)")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary folder (logs)")
     args = p.parse_args()
-    if args.pending < 0 or args.events < 0 or args.concurrency < 1:
-        p.error("--pending/--events must be >= 0 and --concurrency >= 1")
+    if args.pending < 0 or args.events < 0 or args.dedup < 0 or args.concurrency < 1 \
+            or args.producers < 1:
+        p.error("--pending/--events/--dedup must be >= 0, --concurrency and --producers >= 1")
     return args
 
 
@@ -237,6 +247,62 @@ def part_stream(srv: Any, worker: Any, events: int, timeout: float) -> dict[str,
             "ratio_last_to_first": last["used_memory"] / first["used_memory"]}
 
 
+# --------------------------------------------------------------------------- part c
+def part_dedup(srv: Any, messages: int, producers: int) -> dict[str, Any]:
+    """Duplicate detection, the two designs side by side on the same Redis: ``messages``
+    one-event batches applied by the worker's Ingestor, once with unsequenced ids (a done
+    marker per message, the design that shipped first and the fallback for foreign producers)
+    and once numbered per producer (the watermark the client's ids use), ``producers``
+    producers interleaved, each message overtaking up to 8 others."""
+    import uuid  # noqa: PLC0415
+
+    from mlops_tasks.ingest.pipeline import Ingestor  # noqa: PLC0415
+    from mlops_tasks.registry import Registry  # noqa: PLC0415
+    from mlops_tasks.settings import Settings  # noqa: PLC0415
+
+    settings = Settings.from_env({})
+    registry = Registry(redis.Redis.from_url(srv.url, decode_responses=True), settings)
+    ingestor = Ingestor(settings, registry, redis.Redis.from_url(srv.url))
+    r = srv.client()
+    model = PENDING_MODEL
+    rng = np.random.default_rng(13)
+    now = time.time()
+
+    def ingest(batch_ids: list[str]) -> tuple[int, float]:
+        before = r.info("memory")["used_memory"]
+        t0 = time.monotonic()
+        for bid in batch_ids:
+            ingestor.ingest_predictions({"v": 1, "kind": "predictions", "batch_id": bid,
+                                         "model": model, "n": 1, "score": [0.5], "actual": [1],
+                                         "timestamp": now})
+        return r.info("memory")["used_memory"] - before, time.monotonic() - t0
+
+    markers_delta, markers_s = ingest([uuid.uuid4().hex for _ in range(messages)])
+    markers = scan_keys(r, f"mlops:{{{model}}}:done:*")
+    marker_bytes = sum(memory_usage(r, markers))
+
+    names = [f"{i:012x}" for i in range(1, producers + 1)]
+    order = [f"{names[i % producers]}.{i // producers + 1}" for i in range(messages)]
+    for i in range(0, messages, 8):  # workers overtake each other
+        window = order[i:i + 8]
+        rng.shuffle(window)
+        order[i:i + 8] = window
+    seen_delta, seen_s = ingest(order)
+    seen = scan_keys(r, f"mlops:{{{model}}}:seen:*")
+    seen_bytes = sum(memory_usage(r, seen))
+    rate = 100_000 / 500  # messages/s at 100,000 events/s in 500-event messages
+    return {"messages": messages, "producers": producers,
+            "markers": {"keys": len(markers), "bytes": marker_bytes,
+                        "used_memory_delta": markers_delta,
+                        "bytes_per_message": marker_bytes / messages,
+                        "messages_per_s": messages / markers_s,
+                        "at_100k_events_per_s": rate * 7800 * marker_bytes / len(markers)},
+            "watermark": {"keys": len(seen), "bytes": seen_bytes,
+                          "used_memory_delta": seen_delta,
+                          "bytes_per_producer": seen_bytes / max(1, len(seen)),
+                          "messages_per_s": messages / seen_s}}
+
+
 # --------------------------------------------------------------------------- main
 def main() -> int:
     args = parse_args()
@@ -256,6 +322,9 @@ def main() -> int:
         if args.events:
             with phase(f"(b) {args.events:,} labeled events, one hour of timestamps"):
                 results["stream"] = part_stream(srv, worker, args.events, args.timeout)
+        if args.dedup:
+            with phase(f"(c) duplicate detection, {args.dedup:,} messages, two designs"):
+                results["dedup"] = part_dedup(srv, args.dedup, args.producers)
     report(results)
     return 0
 
@@ -303,6 +372,22 @@ def report(res: dict[str, Any]) -> None:
               f"other {x['growth_other_bytes']:,.0f} B")
         print("keys by family at the end: " + ", ".join(
             f"{k}={v}" for k, v in sorted(x["checkpoints"][-1]["keys"].items())))
+    if "dedup" in res:
+        x = res["dedup"]
+        m, w = x["markers"], x["watermark"]
+        print(f"\n(c) duplicate detection after {x['messages']:,} one-event messages")
+        print_table(["design", "keys", "bytes (MEMORY USAGE)", "used_memory delta",
+                     "per", "messages/s"], [
+            ["a done marker per message (TTL 7,800 s)", m["keys"], m["bytes"],
+             m["used_memory_delta"], f"{m['bytes_per_message']:.0f} B / message",
+             m["messages_per_s"]],
+            [f"watermark per producer ({x['producers']} producers)", w["keys"], w["bytes"],
+             w["used_memory_delta"], f"{w['bytes_per_producer']:.0f} B / producer",
+             w["messages_per_s"]],
+        ])
+        print(f"markers at 100,000 events/s in 500-event messages, kept 7,800 s: "
+              f"{m['at_100k_events_per_s'] / 1e6:,.0f} MB; the watermark stays "
+              f"{w['bytes_per_producer']:.0f} B per producer whatever the traffic")
     print_json(res)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import logging
 import math
 import os
@@ -46,9 +47,10 @@ from .errors import ValidationError
 from .ingest.events import (
     MAX_EVENTS,
     MAX_ID_LENGTH,
+    MAX_MESSAGE_CONTAINERS,
     MAX_TIME_BUCKETS,
     WIRE_VERSION,
-    metadata_problem,
+    encode_metadata,
     time_buckets,
 )
 from .queues import EVENTS_QUEUE, TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
@@ -94,13 +96,12 @@ def _check_id(value: Any) -> str:
     return value
 
 
-def _check_metadata(metadata: Any) -> None:
-    """The worker's own rule (events.metadata_problem): nesting, size, JSON values."""
+def _metadata_json(metadata: Any) -> str:
+    """The metadata as compact JSON, checked against the worker's rules (nesting, size, JSON
+    values). The text is what is sent: the caller may change its dict afterwards."""
     if not isinstance(metadata, dict):
         raise ValidationError(f"metadata: expected a dict, got {type(metadata).__name__}")
-    problem = metadata_problem(metadata)
-    if problem is not None:
-        raise ValidationError(problem)
+    return encode_metadata(metadata)
 
 
 def _check_optional_number(value: Any, field: str, lo: float = 0.0) -> float:
@@ -145,24 +146,37 @@ def _timestamp_columns(stamps: Sequence[float]) -> dict[str, Any]:
             "timestamp_ms": [round((t - base) * 1000) for t in stamps]}
 
 
-def _message_slices(stamps: Sequence[float], versions: Sequence[Any] | None
-                    ) -> list[tuple[int, int]]:
+# The worker counts time buckets on the timestamps it rebuilds from base + milliseconds, which
+# can fall a millisecond earlier, into the previous minute: the client splits at half the limit.
+_CLIENT_TIME_BUCKETS = MAX_TIME_BUCKETS // 2
+_CLIENT_CONTAINERS = MAX_MESSAGE_CONTAINERS - 1000  # room for the columns and the envelope
+
+
+def _message_slices(stamps: Sequence[float], versions: Sequence[Any] | None,
+                    containers: Sequence[int] | None = None) -> list[tuple[int, int]]:
     """[lo, hi) slices of a model's buffered events, in order, each within the worker's limits:
-    at most MAX_EVENTS events in at most MAX_TIME_BUCKETS distinct (version, minute) buckets."""
+    at most MAX_EVENTS events, in a bounded number of distinct (version, minute) buckets, with a
+    bounded number of objects and lists in their metadata (``containers`` per event)."""
     n = len(stamps)
     out: list[tuple[int, int]] = []
     lo = 0
     while lo < n:
         hi = min(n, lo + MAX_EVENTS)
-        if hi - lo > MAX_TIME_BUCKETS and time_buckets(
+        if containers is not None:
+            total, i = 0, lo
+            while i < hi and total + containers[i] <= _CLIENT_CONTAINERS:
+                total += containers[i]
+                i += 1
+            hi = max(i, lo + 1)
+        if hi - lo > _CLIENT_TIME_BUCKETS and time_buckets(
                 np.asarray(stamps[lo:hi], dtype=np.float64),
-                None if versions is None else list(versions[lo:hi])) > MAX_TIME_BUCKETS:
+                None if versions is None else list(versions[lo:hi])) > _CLIENT_TIME_BUCKETS:
             seen: set[tuple[Any, float]] = set()
             i = lo
             while i < hi:
                 key = (None if versions is None else versions[i], math.floor(stamps[i] / 60.0))
                 if key not in seen:
-                    if len(seen) == MAX_TIME_BUCKETS:
+                    if len(seen) == _CLIENT_TIME_BUCKETS:
                         break
                     seen.add(key)
                 i += 1
@@ -290,12 +304,11 @@ class MonitoringClient:
             latency_ms = _check_optional_number(latency_ms, "latency_ms")
         if timestamp is not None:
             timestamp = _check_optional_number(timestamp, "timestamp")
-        if metadata is not None:
-            _check_metadata(metadata)
+        meta_json = None if metadata is None else _metadata_json(metadata)
         if version is not None and not isinstance(version, str):
             raise ValueError(f"version: expected a string such as '1.0.0', got {version!r}")
         row = (model, score, predicted, actual, prediction_id, seq, version, latency_ms,
-               timestamp or time.time(), metadata)
+               timestamp or time.time(), meta_json)
         with self._lock:
             if (self._closed or self._buffered >= self.max_buffer) and not self._make_room(1):
                 return prediction_id
@@ -475,7 +488,12 @@ class MonitoringClient:
         for row in rows:
             by_model.setdefault(row[0], []).append(row)
         for model, group in by_model.items():
-            for lo, hi in _message_slices([r[8] for r in group], [r[6] for r in group]):
+            weights = None
+            if any(r[9] is not None for r in group):
+                weights = [0 if r[9] is None else r[9].count("{") + r[9].count("[")
+                           for r in group]
+            for lo, hi in _message_slices([r[8] for r in group], [r[6] for r in group],
+                                          weights):
                 out.append(self._predictions_message(model, group[lo:hi]))
         by_model_l: dict[str, list[tuple[str, str, int, float]]] = {}
         for label in labels:
@@ -506,10 +524,11 @@ class MonitoringClient:
         for key, col in (("predicted", predicted), ("actual", actual)):
             if any(v is not None for v in col):
                 body[key] = [-1 if v is None else v for v in col]
-        for key, col in (("version", versions), ("latency_ms", latency),
-                         ("metadata", metadata)):
+        for key, col in (("version", versions), ("latency_ms", latency)):
             if any(v is not None for v in col):
                 body[key] = list(col)
+        if any(m is not None for m in metadata):
+            body["metadata"] = [None if m is None else json.loads(m) for m in metadata]
         return _Outbound(TASK_INGEST_PREDICTIONS, body, len(group))
 
     def _send_pending(self) -> bool:

@@ -58,7 +58,7 @@ def _bounded_decoding(**_: Any) -> None:
 
 
 @signals.worker_process_init.connect
-def _memory_ceiling(**_: Any) -> None:
+def _pool_child(**_: Any) -> None:
     """Each pool child gets an address-space ceiling: a batch that needs more fails alone with
     MemoryError (and is dead-lettered) instead of the kernel killing the child, which would
     deliver the message again, forever (task_reject_on_worker_lost)."""

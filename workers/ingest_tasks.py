@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from mlops_tasks.errors import RedisUnavailableError
 from mlops_tasks.ingest import journal
 from mlops_tasks.queues import EVENTS_QUEUE, TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
 
@@ -26,7 +27,7 @@ _INGEST = {
     "bind": True,
     "ignore_result": True,
     "acks_late": True,
-    "autoretry_for": (redis.RedisError,),
+    "autoretry_for": (redis.RedisError, RedisUnavailableError),
     "retry_backoff": 1,
     "retry_backoff_max": 60,
     "max_retries": None,
@@ -36,8 +37,8 @@ _INGEST = {
 def _guarded(batch: Any, kind: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return run()
-    except redis.RedisError:
-        raise  # retried by autoretry_for
+    except (redis.RedisError, RedisUnavailableError):
+        raise  # retried by autoretry_for (also when the first connection of a child fails)
     except MemoryError:
         # past the child's address-space ceiling (MLOPS_WORKER_MAX_MEMORY_MB): this batch alone
         # fails; one summary letter, since looking at its events may need memory too

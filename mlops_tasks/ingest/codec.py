@@ -6,7 +6,9 @@ pickling with ``RecursionError``: the main process exits, the message is restore
 worker that takes it. A message of hundreds of megabytes costs its size several times over.
 
 ``install()`` replaces kombu's ``json`` decoder in the worker process with ``bounded_loads``,
-which refuses a body over ``MAX_MESSAGE_BYTES`` or nested deeper than ``MAX_MESSAGE_DEPTH`` and
+which refuses a body over ``MAX_MESSAGE_BYTES``, with more than ``MAX_MESSAGE_CONTAINERS``
+objects and lists (a body of millions of ``{}`` is small but costs seconds and gigabytes to
+decode and walk), or nested deeper than ``MAX_MESSAGE_DEPTH``, and
 returns instead a small stand-in message whose only argument names the batch (as far as it can be
 read) and carries the reason under ``REJECTED_KEY``. The ingest task then dead-letters it as one
 summary letter and the message is acknowledged: it is never delivered again. Encoding is kombu's
@@ -21,7 +23,13 @@ from typing import Any
 from kombu.serialization import registry
 from kombu.utils import json as kombu_json
 
-from .events import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, REJECTED_KEY, depth_exceeds
+from .events import (
+    MAX_MESSAGE_BYTES,
+    MAX_MESSAGE_CONTAINERS,
+    MAX_MESSAGE_DEPTH,
+    REJECTED_KEY,
+    depth_exceeds,
+)
 
 _HEAD_CHARS = 4096
 _FIELD = {name: re.compile(rf'"{name}"\s*:\s*"([A-Za-z0-9_.:-]{{1,128}})"')
@@ -59,29 +67,35 @@ def stand_in(reason: str, fields: dict[str, Any]) -> list[Any]:
 
 
 def bounded_loads(data: Any) -> Any:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        size = len(data)
-        if size > MAX_MESSAGE_BYTES:
-            text = bytes(data[:_HEAD_CHARS]).decode("utf-8", "replace")
-            return stand_in(f"message: {size} bytes, more than the limit of "
-                            f"{MAX_MESSAGE_BYTES}", _head_fields(text))
-    elif isinstance(data, str) and len(data) > MAX_MESSAGE_BYTES:
-        return stand_in(f"message: {len(data)} characters, more than the limit of "
-                        f"{MAX_MESSAGE_BYTES}", _head_fields(data))
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return stand_in(f"message: {len(raw)} bytes, more than the limit of "
+                        f"{MAX_MESSAGE_BYTES}", _head_fields(_head(raw)))
+    # every container costs a Python object when decoded: count their opening brackets first
+    # (brackets inside strings count too, so this can only overestimate)
+    opening = raw.count(b"{") + raw.count(b"[")
+    if opening > MAX_MESSAGE_CONTAINERS:
+        return stand_in(f"message: {opening} objects and lists, more than the limit of "
+                        f"{MAX_MESSAGE_CONTAINERS}", _head_fields(_head(raw)))
     try:
-        decoded = kombu_json.loads(data)
+        decoded = kombu_json.loads(raw)
     except RecursionError:
-        text = data if isinstance(data, str) else bytes(data[:_HEAD_CHARS]).decode(
-            "utf-8", "replace")
         return stand_in(f"message: nested deeper than {MAX_MESSAGE_DEPTH} levels",
-                        _head_fields(text))
+                        _head_fields(_head(raw)))
     if depth_exceeds(decoded, MAX_MESSAGE_DEPTH):
         return stand_in(f"message: nested deeper than {MAX_MESSAGE_DEPTH} levels",
                         _batch_fields(decoded))
     return decoded
 
 
+def _head(raw: bytes) -> str:
+    return raw[:_HEAD_CHARS].decode("utf-8", "replace")
+
+
 def install() -> None:
-    """Decode JSON messages in this process with ``bounded_loads`` (encoding unchanged)."""
+    """Decode JSON messages in this process with ``bounded_loads`` (encoding unchanged). The
+    worker's main process decodes every message and hands a pool child the decoded arguments,
+    which must be small and shallow enough to pickle; the child decodes the same body again,
+    with the same bounds (it inherits this registration when the pool forks)."""
     registry.register("json", kombu_json.dumps, bounded_loads,
                       content_type="application/json", content_encoding="utf-8")

@@ -31,10 +31,6 @@ log = logging.getLogger("mlops.ingest")
 # an orphan: its prediction may still be in flight (different batches go to different workers).
 LABEL_RETRY_DELAYS_S = (1.0, 5.0, 30.0)
 
-_TOO_FAR = ("batch_id: sequence too far ahead of the batches applied from its producer "
-            "(more than 65,536 missing in between)")
-
-
 def _name_digest(model: Any) -> str:
     return hashlib.sha1(repr(model)[:1000].encode()).hexdigest()[:12]
 
@@ -96,17 +92,18 @@ _REASON_CHARS = 300
 def _letter(msg: Any, batch_id: str | None, model: Any, index: int, reason: str,
             now: float) -> dict[str, Any]:
     return {"at": now, "model": _given_name(model), "batch_id": batch_id, "index": index,
-            "reason": reason[:_REASON_CHARS], "event": events.original_event(msg, index)}
+            "reason": events.printable(reason, _REASON_CHARS),
+            "event": events.original_event(msg, index)}
 
 
 def _summary_letter(msg: Any, batch_id: str, model: Any, n: Any, reason: str,
                     now: float) -> dict[str, Any]:
     """One letter standing for a whole message that was not looked into (it broke a limit)."""
     return {"at": now, "model": _given_name(model), "batch_id": batch_id, "index": None,
-            "reason": reason[:_REASON_CHARS], "summary": True,
+            "reason": events.printable(reason, _REASON_CHARS), "summary": True,
             "events": n if type(n) is int and n >= 0 else None,
             "kind": msg.get("kind") if isinstance(msg, dict) and
-            isinstance(msg.get("kind"), str) else None}
+            msg.get("kind") in ("predictions", "labels") else None}
 
 
 def _given_name(model: Any) -> str | None:
@@ -114,9 +111,7 @@ def _given_name(model: Any) -> str | None:
     non-printable character escaped."""
     if model is None:
         return None
-    text = model if isinstance(model, str) else repr(model)
-    text = text[:64]
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return events.printable(model if isinstance(model, str) else events.short_repr(model), 64)
 
 
 def _batch_ref(msg: Any) -> str:
@@ -162,21 +157,29 @@ class Ingestor:
         cmds = self.store.dead_letter_commands(owner, letters)
         if not registered:
             cmds += self.store.unrouted_name_commands(_given_name(model) or "-", len(letters))
-        # marker only: a refused batch must not move its producer's watermark, and under
-        # _unrouted, batches of different models share nothing but their id
-        scope = batch_id if registered else f"{_name_digest(model)}:{batch_id}"
-        status, _ = self.store.apply(owner, scope, cmds, marker_only=True)
-        if registered:
-            journal.forget(self.store.redis, model, batch_id)
-        elif _valid_name(model):
-            journal.forget(self.store.redis, model, batch_id)  # another slot: a second step
+        if registered:  # remembered like any batch: a copy of an applied one changes nothing
+            done = self._apply(model, batch_id, cmds)
+        else:  # under _unrouted, batches of different models share nothing but their id
+            done = self.store.apply(owner, f"{_name_digest(model)}:{batch_id}", cmds,
+                                    marker_only=True)
+            if _valid_name(model):
+                journal.forget(self.store.redis, model, batch_id)  # another slot: a 2nd step
         log.warning("batch rejected", extra={
             "model": _given_name(model), "batch_id": batch_id, "kind": kind,
             "events": given_n if type(given_n) is int else None, "letters": len(letters),
-            "reason": reason[:_REASON_CHARS]})
+            "reason": events.printable(reason, _REASON_CHARS)})
         return {"model": _given_name(model), "batch_id": batch_id,
-                "applied": status == store.APPLIED, "accepted": 0,
-                "dead_letters": len(letters)}
+                "applied": done.applied, "accepted": 0,
+                "dead_letters": len(letters) if done.applied else 0}
+
+    def _apply(self, model: str, batch_id: str, cmds: list[store.Command],
+               pending: list[tuple[bytes, bytes]] = ()) -> store.Applied:
+        done = self.store.apply(model, batch_id, cmds, pending)
+        if done.status == store.PARTIAL:
+            log.error("batch partly applied: a write failed after others were done; marked "
+                      "applied so that no retry counts it twice", extra={
+                          "model": model, "batch_id": batch_id, "error": done.error})
+        return done
 
     def _decode(self, msg: Any, kind: str, decoder: Callable[..., Any],
                 now: float) -> tuple[Any, dict[str, Any] | None]:
@@ -229,10 +232,8 @@ class Ingestor:
         letters = [_letter(msg, batch_id, model, r.index, r.reason, now) for r in rejects]
         cmds = self.store.commands(model, inc, self.grans)
         cmds += self.store.dead_letter_commands(model, letters)
-        status, duplicates = self.store.apply(model, batch_id, cmds, pending)
-        if status == store.TOO_FAR_AHEAD:
-            return self.reject_batch(msg, _TOO_FAR, "predictions", summary=True)
-        applied = status == store.APPLIED
+        done = self._apply(model, batch_id, cmds, pending)
+        applied, duplicates = done.applied, done.duplicates
         if letters:
             log.warning("events dead-lettered", extra={
                 "model": model, "batch_id": batch_id, "count": len(letters),
@@ -311,9 +312,7 @@ class Ingestor:
 
         digests = [id_digest(pid) for pid in labels.prediction_id]
         claimed = self.store.claim(model, batch_id, digests)
-        if claimed == store.TOO_FAR_AHEAD:
-            return self.reject_batch(msg, _TOO_FAR, "labels", summary=True)
-        if isinstance(claimed, int):  # already applied by an earlier delivery
+        if claimed is None:  # already applied by an earlier delivery
             return {"model": model, "batch_id": batch_id, "applied": False, "joined": 0,
                     "orphans": 0, "dead_letters": 0}
         inc = Increments()
@@ -350,8 +349,7 @@ class Ingestor:
         if joined:
             cmds.append(["HINCRBY", keys.counters(model), "labels_joined", joined])
         cmds.append(["DEL", keys.batch_claim(model, batch_id)])
-        status, _ = self.store.apply(model, batch_id, cmds)
-        applied = status == store.APPLIED
+        applied = self._apply(model, batch_id, cmds).applied
         return {"model": model, "batch_id": batch_id, "applied": applied, "joined": joined,
                 "retried": retried, "orphans": orphans, "dead_letters": len(letters)}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -34,7 +35,27 @@ _LPUSH_CHUNK = 1000
 # unpack() in Redis's Lua takes a few thousand values at most: every write stays well below
 MAX_COMMAND_ARGS = 4000
 
-APPLIED, DUPLICATE, TOO_FAR_AHEAD = 0, 1, 2
+APPLIED, DUPLICATE, WRONG_TYPE, PARTIAL = 0, 1, 3, 4
+
+# The type each write needs its key to hold (the apply script checks them before writing).
+_KEY_TYPES = {"BITFIELD": "string", "HINCRBY": "hash", "HINCRBYFLOAT": "hash", "HSET": "hash",
+              "LPUSH": "list", "LTRIM": "list", "ZINCRBY": "zset", "ZREMRANGEBYRANK": "zset"}
+
+
+class KeyTypeError(redis.ResponseError):
+    """A key the batch writes holds another type: nothing was written, and the batch is retried
+    (with backoff) until the key is repaired."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    status: int  # APPLIED, DUPLICATE or PARTIAL
+    duplicates: int  # prediction ids already pending
+    error: str | None = None  # PARTIAL: the write that failed
+
+    @property
+    def applied(self) -> bool:
+        return self.status != DUPLICATE
 
 Command = list[Any]
 
@@ -147,10 +168,10 @@ class AggregateStore:
 
     def apply(self, model: str, batch_id: str, commands: list[Command],
               pending: list[tuple[bytes, bytes]] = (), *,
-              marker_only: bool = False) -> tuple[int, int]:
-        """Run a batch's writes once, and forget its journal entry. Returns (status, duplicate
-        prediction ids): APPLIED, DUPLICATE (applied before) or TOO_FAR_AHEAD (refused). With
-        ``marker_only`` the batch is remembered by a marker even if its id has a sequence."""
+              marker_only: bool = False) -> Applied:
+        """Run a batch's writes once, and forget its journal entry. With ``marker_only`` the
+        batch is remembered by a marker even if its id has a sequence. Raises KeyTypeError
+        (nothing written) when a key holds another type than its writes need."""
         for cmd in commands:
             if len(cmd) > MAX_COMMAND_ARGS:
                 raise ValueError(f"a {cmd[0]} write of {len(cmd)} arguments is more than "
@@ -158,30 +179,44 @@ class AggregateStore:
         marker, seen, seq = self._dedup_keys(model, batch_id)
         if marker_only:
             seen, seq = marker, ""
-        args: list[Any] = [self.marker_ttl_s, SEEN_TTL_S, batch_id, seq, len(pending)]
+        checks = {keys.pending_meta(model): "hash", keys.counters(model): "hash"}
+        if seq:
+            checks[seen] = "hash"
+        for cmd in commands:
+            want = _KEY_TYPES.get(cmd[0])
+            if want is not None:
+                checks[cmd[1]] = want
+        args: list[Any] = [self.marker_ttl_s, SEEN_TTL_S, batch_id, seq, len(checks)]
+        for key, want in checks.items():
+            args.extend((key, want))
+        args.append(len(pending))
         for field, value in pending:
             args.extend((field, value))
         for cmd in commands:
             args.append(len(cmd))
             args.extend(cmd)
-        _, duplicates, status = self._ingest(
+        reply = self._ingest(
             keys=[marker, seen, keys.pending_meta(model), keys.pending_prefix(model),
                   keys.counters(model), keys.journal_entry(model, batch_id),
                   keys.journal(model)],
             args=args)
-        return int(status), int(duplicates)
+        status = int(reply[2])
+        detail = reply[3].decode(errors="replace") if len(reply) > 3 else None
+        if status == WRONG_TYPE:
+            raise KeyTypeError(f"WRONGTYPE {detail}: batch {batch_id} not applied")
+        return Applied(status, int(reply[1]), detail)
 
     def claim(self, model: str, batch_id: str,
-              digests: list[bytes]) -> list[tuple[int, bytes]] | int:
-        """Pending predictions of a label batch as (label index, record); DUPLICATE if the
-        batch was already applied, TOO_FAR_AHEAD if it is refused."""
+              digests: list[bytes]) -> list[tuple[int, bytes]] | None:
+        """Pending predictions of a label batch as (label index, record); None if the batch
+        was already applied."""
         marker, seen, seq = self._dedup_keys(model, batch_id)
         result = self._claim(
             keys=[marker, seen, keys.batch_claim(model, batch_id), keys.pending_meta(model),
                   keys.pending_prefix(model)],
             args=[self.marker_ttl_s, seq, *digests])
         if isinstance(result, int):
-            return result
+            return None
         return [(int(result[i]), result[i + 1]) for i in range(0, len(result), 2)]
 
 

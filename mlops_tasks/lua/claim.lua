@@ -9,13 +9,11 @@
 -- ARGV[2]  the batch's seq, or '' when its id has none (see dedup.lua)
 -- ARGV[3..] the 8-byte digests of the labels' prediction ids
 --
--- Returns 1 when the batch was already applied, 2 when it is refused (too far ahead of its
--- producer, see dedup.lua); else a flat list of (label index, packed prediction) for every
--- label whose prediction was found. The claim is recorded, so a worker that dies before applying
--- the batch leaves it for the redelivered message to apply.
-local status = dd_status(KEYS[2], KEYS[1], tonumber(ARGV[2]))
-if status ~= 0 then
-  return status
+-- Returns 1 when the batch was already applied; else a flat list of (label index, packed
+-- prediction) for every label whose prediction was found. The claim is recorded, so a worker
+-- that dies before applying the batch leaves it for the redelivered message to apply.
+if dd_applied(KEYS[2], KEYS[1], tonumber(ARGV[2])) then
+  return 1
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return redis.call('LRANGE', KEYS[3], 1, -1)

@@ -10,65 +10,73 @@
 -- The window above w is DD_WINDOW seqs wide: a batch further ahead slides it, and each seq it
 -- passes either was applied (its a: field goes) or becomes a hole. In steady traffic the hash
 -- holds two fields; while batches overtake each other, at most DD_WINDOW more; plus one per batch
--- actually missing. Memory grows with producers, not with messages.
+-- actually missing, at most DD_MAX_HOLES: a gap wider than what is left of that budget keeps its
+-- newest seqs as holes and forgets the older ones (counted as gaps_forgotten: such a batch, if
+-- it ever came back, would be taken as a duplicate). Memory grows with producers, not messages,
+-- and no call loops more than DD_MAX_HOLES + DD_WINDOW times.
+--
+-- A producer we hold nothing of (new, or silent for longer than the hash's TTL) starts with its
+-- window just below the first seq seen, and the DD_INIT_HOLES seqs below the window as holes:
+-- a new producer's first batches may still be on their way, an old one's were applied long ago
+-- (those holes simply expire with the hash).
 --
 -- A batch whose id carries no sequence (a label retry, a producer of its own) is remembered by a
 -- marker key of its own, mlops:{m}:done:<batch>, kept for a while.
 --
--- dd_status returns 0 (new), 1 (applied before) or 2 (so far ahead that its holes would pass
--- DD_MAX_HOLES: refused, the caller dead-letters it under a marker). It writes nothing.
--- dd_mark records an applied batch; the caller runs it last, after every other write.
+-- dd_applied tells whether a batch was applied before, writing nothing; dd_mark records an
+-- applied batch (the caller runs it after every other write) and returns the gaps forgotten.
 local DD_WINDOW = 256
-local DD_MAX_HOLES = 65536
+local DD_MAX_HOLES = 8192
+local DD_INIT_HOLES = 1024
 
 local function dd_field(kind, seq)
   return kind .. string.format('%d', seq)
 end
 
-local function dd_state(seen)
-  local st = redis.call('HMGET', seen, 'w', 'holes')
-  return tonumber(st[1]), tonumber(st[2]) or 0
-end
-
--- A producer we hold nothing of (new, or silent for longer than the state's TTL) starts at
--- w = 0; when its seq is too far ahead to record the holes below it, everything older than the
--- window is taken as done (it was sent longer ago than any redelivery can come back).
-local function dd_start(w, seq)
-  if w ~= nil then return w end
-  if seq - DD_WINDOW > DD_MAX_HOLES then return seq - DD_WINDOW - 1 end
-  return 0
-end
-
-local function dd_status(seen, marker, seq)
+local function dd_applied(seen, marker, seq)
   if seq == nil then
-    return redis.call('EXISTS', marker)
+    return redis.call('EXISTS', marker) == 1
   end
-  local w, holes = dd_state(seen)
-  w = dd_start(w, seq)
+  local w = tonumber(redis.call('HGET', seen, 'w'))
+  if w == nil then
+    return false
+  end
   if seq <= w then
-    if redis.call('HEXISTS', seen, dd_field('h:', seq)) == 1 then return 0 end
-    return 1
+    return redis.call('HEXISTS', seen, dd_field('h:', seq)) == 0
   end
   if seq <= w + DD_WINDOW then
-    return redis.call('HEXISTS', seen, dd_field('a:', seq))
+    return redis.call('HEXISTS', seen, dd_field('a:', seq)) == 1
   end
-  if holes + (seq - DD_WINDOW - w) > DD_MAX_HOLES then return 2 end
-  return 0
+  return false
 end
 
 local function dd_mark(seen, marker, seq, marker_ttl, seen_ttl)
   if seq == nil then
     redis.call('SET', marker, '1', 'EX', marker_ttl)
-    return
+    return 0
   end
-  local w, holes = dd_state(seen)
-  w = dd_start(w, seq)
+  local st = redis.call('HMGET', seen, 'w', 'holes')
+  local w, holes = tonumber(st[1]), tonumber(st[2]) or 0
+  local forgotten = 0
+  if w == nil then
+    w = math.max(0, seq - DD_WINDOW)
+    for s = math.max(1, w - DD_INIT_HOLES + 1), w do
+      redis.call('HSET', seen, dd_field('h:', s), '1')
+      holes = holes + 1
+    end
+  end
   if seq <= w then
     holes = holes - redis.call('HDEL', seen, dd_field('h:', seq))
   else
     if seq > w + DD_WINDOW then
       local slid = seq - DD_WINDOW
-      for s = w + 1, slid do
+      -- seqs above the budget's reach are forgotten; their a: fields (if any) still go
+      local first = math.max(w + 1, slid - (DD_MAX_HOLES - holes) + 1)
+      forgotten = first - (w + 1)
+      for s = w + 1, math.min(first - 1, w + DD_WINDOW) do
+        forgotten = forgotten - redis.call('HDEL', seen, dd_field('a:', s))
+      end
+      for s = first, slid do
         if redis.call('HDEL', seen, dd_field('a:', s)) == 0 then
           redis.call('HSET', seen, dd_field('h:', s), '1')
           holes = holes + 1
@@ -87,4 +95,5 @@ local function dd_mark(seen, marker, seq, marker_ttl, seen_ttl)
   end
   redis.call('HSET', seen, 'w', string.format('%d', w), 'holes', holes)
   redis.call('EXPIRE', seen, seen_ttl)
+  return forgotten
 end

@@ -11,58 +11,77 @@
 -- ARGV[2]  seconds to keep a producer's seen hash after its last batch
 -- ARGV[3]  the batch id
 -- ARGV[4]  the batch's seq, or '' when its id has none
--- ARGV[5]  P, the number of pending predictions; then P (field, value) pairs
+-- ARGV[5]  T, the number of keys to type-check; then T (key, type) pairs
+-- then     P, the number of pending predictions; then P (field, value) pairs
 -- then     the writes, each as: argc, command, arg... (argc checked by the caller: unpack()
 --          has a limit of a few thousand values)
 --
--- Returns {applied (1 or 0), duplicate ids, status}: status 0 applied now, 1 applied before
--- (nothing written), 2 refused as too far ahead of its producer (nothing written).
--- Nothing is written before the duplicate check, and the batch is marked applied last, so a
--- write that fails leaves the batch to be applied again by its retry. The journal entry goes
--- when the batch is applied now or was before: a replayed copy has done its job.
+-- Returns {applied (1 or 0), duplicate ids, status, detail}: status 0 applied now; 1 applied
+-- before (nothing written); 3 a key holds another type than the writes need (nothing written,
+-- detail names it: the batch waits for the key to be repaired); 4 a write failed after others
+-- were done (the batch is marked applied all the same, so a retry never counts anything twice;
+-- detail is the error, counted as partial_batches).
+-- Nothing is written before these checks, and the batch is marked applied after its writes.
+-- The journal entry goes when the batch is applied now or was before.
 -- Every key written shares the model's hash tag, so this runs on Redis Cluster too.
 local seq = tonumber(ARGV[4])
-local status = dd_status(KEYS[2], KEYS[1], seq)
-if status ~= 0 then
-  if status == 1 then
-    redis.call('DEL', KEYS[6])
-    redis.call('ZREM', KEYS[7], ARGV[3])
-  end
-  return {0, 0, status}
+if dd_applied(KEYS[2], KEYS[1], seq) then
+  redis.call('DEL', KEYS[6])
+  redis.call('ZREM', KEYS[7], ARGV[3])
+  return {0, 0, 1}
 end
 
-local level, split, count = lh_state(KEYS[3])
-local pending = tonumber(ARGV[5])
-local duplicates = 0
 local i = 6
-for _ = 1, pending do
-  local field, value = ARGV[i], ARGV[i + 1]
+for _ = 1, tonumber(ARGV[5]) do
+  local key, want = ARGV[i], ARGV[i + 1]
   i = i + 2
-  local bucket = KEYS[4] .. lh_bucket(lh_hash(field), level, split)
-  if redis.call('HSETNX', bucket, field, value) == 1 then
-    count = count + 1
-    while count > LOAD * (N0 * (2 ^ level) + split) do
-      level, split = lh_split(KEYS[4], level, split)
-    end
-  else
-    duplicates = duplicates + 1
+  local have = redis.call('TYPE', key).ok
+  if have ~= 'none' and have ~= want then
+    return {0, 0, 3, key .. ' holds a ' .. have .. ', expected a ' .. want}
   end
 end
-if pending > 0 then
-  redis.call('HSET', KEYS[3], 'level', level, 'split', split, 'count', count)
-end
-if duplicates > 0 then
-  redis.call('HINCRBY', KEYS[5], 'duplicate_ids', duplicates)
-end
 
-local n = #ARGV
-while i <= n do
-  local argc = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + argc))
-  i = i + argc + 1
-end
+local duplicates = 0
+local ok, err = pcall(function()
+  local level, split, count = lh_state(KEYS[3])
+  local pending = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, pending do
+    local field, value = ARGV[i], ARGV[i + 1]
+    i = i + 2
+    local bucket = KEYS[4] .. lh_bucket(lh_hash(field), level, split)
+    if redis.call('HSETNX', bucket, field, value) == 1 then
+      count = count + 1
+      while count > LOAD * (N0 * (2 ^ level) + split) do
+        level, split = lh_split(KEYS[4], level, split)
+      end
+    else
+      duplicates = duplicates + 1
+    end
+  end
+  if pending > 0 then
+    redis.call('HSET', KEYS[3], 'level', level, 'split', split, 'count', count)
+  end
+  if duplicates > 0 then
+    redis.call('HINCRBY', KEYS[5], 'duplicate_ids', duplicates)
+  end
+  local n = #ARGV
+  while i <= n do
+    local argc = tonumber(ARGV[i])
+    redis.call(unpack(ARGV, i + 1, i + argc))
+    i = i + argc + 1
+  end
+end)
 
-dd_mark(KEYS[2], KEYS[1], seq, ARGV[1], ARGV[2])
+local forgotten = dd_mark(KEYS[2], KEYS[1], seq, ARGV[1], ARGV[2])
 redis.call('DEL', KEYS[6])
 redis.call('ZREM', KEYS[7], ARGV[3])
+if forgotten > 0 then
+  redis.pcall('HINCRBY', KEYS[5], 'gaps_forgotten', forgotten)
+end
+if not ok then
+  redis.pcall('HINCRBY', KEYS[5], 'partial_batches', 1)
+  local message = type(err) == 'table' and err.err or tostring(err)
+  return {1, duplicates, 4, message}
+end
 return {1, duplicates, 0}
