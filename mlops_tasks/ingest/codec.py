@@ -67,29 +67,36 @@ def stand_in(reason: str, fields: dict[str, Any]) -> list[Any]:
 
 
 def bounded_loads(data: Any) -> Any:
-    raw = data.encode() if isinstance(data, str) else bytes(data)
-    if len(raw) > MAX_MESSAGE_BYTES:
-        return stand_in(f"message: {len(raw)} bytes, more than the limit of "
-                        f"{MAX_MESSAGE_BYTES}", _head_fields(_head(raw)))
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    size = len(data)
+    if isinstance(data, str) and size * 4 > MAX_MESSAGE_BYTES:
+        size = len(data.encode())
+    if size > MAX_MESSAGE_BYTES:
+        return stand_in(f"message: {size} bytes, more than the limit of "
+                        f"{MAX_MESSAGE_BYTES}", _head_fields(_head(data)))
     # every container costs a Python object when decoded: count their opening brackets first
     # (brackets inside strings count too, so this can only overestimate)
-    opening = raw.count(b"{") + raw.count(b"[")
+    opening = data.count("{" if isinstance(data, str) else b"{") + \
+        data.count("[" if isinstance(data, str) else b"[")
     if opening > MAX_MESSAGE_CONTAINERS:
         return stand_in(f"message: {opening} objects and lists, more than the limit of "
-                        f"{MAX_MESSAGE_CONTAINERS}", _head_fields(_head(raw)))
+                        f"{MAX_MESSAGE_CONTAINERS}", _head_fields(_head(data)))
     try:
-        decoded = kombu_json.loads(raw)
+        decoded = kombu_json.loads(data)
     except RecursionError:
         return stand_in(f"message: nested deeper than {MAX_MESSAGE_DEPTH} levels",
-                        _head_fields(_head(raw)))
-    if depth_exceeds(decoded, MAX_MESSAGE_DEPTH):
+                        _head_fields(_head(data)))
+    # fewer containers than levels allowed cannot nest too deep (the usual columnar batch)
+    if opening > MAX_MESSAGE_DEPTH and depth_exceeds(decoded, MAX_MESSAGE_DEPTH):
         return stand_in(f"message: nested deeper than {MAX_MESSAGE_DEPTH} levels",
                         _batch_fields(decoded))
     return decoded
 
 
-def _head(raw: bytes) -> str:
-    return raw[:_HEAD_CHARS].decode("utf-8", "replace")
+def _head(data: str | bytes) -> str:
+    head = data[:_HEAD_CHARS]
+    return head if isinstance(head, str) else head.decode("utf-8", "replace")
 
 
 def install() -> None:
