@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import redis
 
-from mlops_tasks.connection import call, connect, resolve_redis_url
-from mlops_tasks.logs import configure_logging
-from mlops_tasks.registry import Registry
-from mlops_tasks.services import Services
 from mlops_tasks.settings import Settings
-from mlops_tasks.windows import WindowReader
+
+if TYPE_CHECKING:  # imported when first used: a command that needs no Redis loads none of it
+    import redis
+
+    from mlops_tasks.registry import Registry
+    from mlops_tasks.services import Services
+    from mlops_tasks.windows import WindowReader
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # an error, a failed check, or a problem found
@@ -28,6 +29,7 @@ class App:
         self._settings: Settings | None = None
         self._url: str | None = None
         self._services: Services | None = None
+        self._registry: Registry | None = None
 
     @property
     def settings(self) -> Settings:
@@ -38,12 +40,15 @@ class App:
     @property
     def redis_url(self) -> str:
         if self._url is None:
+            from mlops_tasks.connection import resolve_redis_url  # noqa: PLC0415
+
             self._url = resolve_redis_url(self.settings)
         return self._url
 
     @property
     def services(self) -> Services:
         if self._services is None:
+            from mlops_tasks.services import Services  # noqa: PLC0415
             from mlops_tasks.workers.runtime import send_webhook  # noqa: PLC0415 - Celery
 
             self._services = Services.connect(self.settings, self.redis_url,
@@ -61,7 +66,17 @@ class App:
 
     @property
     def registry(self) -> Registry:
-        return self.services.registry
+        """The registry alone, when nothing else was needed yet (no numpy, no alerting)."""
+        if self._services is not None:
+            return self._services.registry
+        if self._registry is None:
+            from mlops_tasks.connection import call, connect  # noqa: PLC0415
+            from mlops_tasks.registry import Registry  # noqa: PLC0415
+
+            client = connect(self.redis_url)
+            call(self.redis_url, client.ping)
+            self._registry = Registry(client, self.settings)
+        return self._registry
 
     @property
     def windows(self) -> WindowReader:
@@ -69,12 +84,16 @@ class App:
 
     def plain_redis(self) -> redis.Redis:
         """A bare connection (no Celery), for health checks."""
+        from mlops_tasks.connection import call, connect  # noqa: PLC0415
+
         client = connect(self.redis_url)
         call(self.redis_url, client.ping)
         return client
 
     def log_to_stderr(self) -> None:
         """For commands that run a job here: its log lines and alerts go to stderr."""
+        from mlops_tasks.logs import configure_logging  # noqa: PLC0415
+
         configure_logging(self.settings)
 
     def actor(self, given: str | None) -> str:

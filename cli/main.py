@@ -1,51 +1,96 @@
-"""Entry point of the ``mlops`` command: the root group and one-line error handling."""
+"""Entry point of the ``mlops`` command: the root group, lazy command loading and one-line
+error handling.
+
+A command's module is imported only when that command runs (or when ``--help`` lists them), so
+``mlops --version`` and a simple command start without loading what other commands need.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
-import redis
-from kombu.exceptions import OperationalError
 
 from mlops_tasks import __version__
 from mlops_tasks.errors import MlopsError, RedisUnavailableError
-from mlops_tasks.settings import mask_url
 
-from . import (
-    alert_cmds,
-    demo_cmds,
-    deploy_cmds,
-    flower_cmds,
-    monitoring_cmds,
-    performance_cmds,
-    registry_cmds,
-    run_cmds,
-    scheduler_cmds,
-    system_cmds,
-    tuning_cmds,
-    verify_cmds,
-    worker_cmds,
-)
 from .context import EXIT_FAILURE, App
 from .output import safe
 
+# Every command, and the module of cli/ whose register() adds it. A new command is a function in
+# its module plus one line here (tests/test_cli_startup.py checks the two agree).
+COMMANDS: dict[str, str] = {
+    **dict.fromkeys(["register-model", "register-all-models", "list-models", "show-config",
+                     "show-thresholds", "update-config", "update-threshold", "rollback-config",
+                     "config-drift-report", "audit-log"], "registry_cmds"),
+    **dict.fromkeys(["deploy", "deploy-to-production", "deployment-status",
+                     "list-production-models", "rollback", "rollback-version"], "deploy_cmds"),
+    **dict.fromkeys(["performance-summary", "performance-details", "data-sufficiency",
+                     "validate-ground-truth", "analyze-errors", "dead-letters"],
+                    "performance_cmds"),
+    **dict.fromkeys(["check-degradation", "verify-degradation", "set-baseline",
+                     "degradation-report", "daily-summary", "performance-trends",
+                     "compare-versions"], "monitoring_cmds"),
+    **dict.fromkeys(["alerts", "silence", "silences", "unsilence", "notifications"],
+                    "alert_cmds"),
+    **dict.fromkeys(["auto-tuning-history", "auto-tuning-report",
+                     "improvement-recommendations"], "tuning_cmds"),
+    "run": "run_cmds",
+    **dict.fromkeys(["scheduler", "cleanup-old-data"], "scheduler_cmds"),
+    "verify-systems": "verify_cmds",
+    **dict.fromkeys(["worker", "beat"], "worker_cmds"),
+    "flower": "flower_cmds",
+    "demo": "demo_cmds",
+    **dict.fromkeys(["cache", "config", "redis"], "system_cmds"),
+}
+
+
+def module_commands(module: str) -> dict[str, click.Command]:
+    """The commands a cli/ module registers."""
+    group = click.Group()
+    importlib.import_module(f"{__package__}.{module}").register(group)
+    return dict(group.commands)
+
 
 class MlopsGroup(click.Group):
-    """Turns every expected error into ``error: <one line>`` on stderr and exit code 1."""
+    """Loads command modules on demand; turns every expected error into ``error: <one line>``
+    on stderr and exit code 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        return None if module is None else module_commands(module).get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MlopsError as exc:
             _fail(str(exc))
-        except OperationalError as exc:  # kombu: the broker is unreachable
-            _fail(f"broker unreachable: {str(exc).splitlines()[0]}")
-        except redis.RedisError as exc:
-            app = ctx.find_object(App)
-            where = mask_url(app._url) if app and app._url else "Redis"
-            _fail(str(RedisUnavailableError(f"{where}: {str(exc).splitlines()[0]}")))
+        except Exception as exc:
+            message = _connection_error(ctx, exc)
+            if message is None:
+                raise
+            _fail(message)
+
+
+def _connection_error(ctx: click.Context, exc: Exception) -> str | None:
+    """One line for a broker or Redis failure; None for anything else. Checked by module, so
+    neither kombu nor redis is imported for commands that never load them."""
+    kombu_errors = sys.modules.get("kombu.exceptions")
+    if kombu_errors is not None and isinstance(exc, kombu_errors.OperationalError):
+        return f"broker unreachable: {str(exc).splitlines()[0]}"
+    redis_errors = sys.modules.get("redis.exceptions")
+    if redis_errors is not None and isinstance(exc, redis_errors.RedisError):
+        from mlops_tasks.settings import mask_url  # noqa: PLC0415 - only on failure
+
+        app = ctx.find_object(App)
+        where = mask_url(app._url) if app and app._url else "Redis"
+        return str(RedisUnavailableError(f"{where}: {str(exc).splitlines()[0]}"))
+    return None
 
 
 def _fail(message: str) -> None:
@@ -64,12 +109,6 @@ def cli(ctx: click.Context) -> None:
     embedded Redis is started in MLOPS_DATA_DIR and reused by later commands.
     """
     ctx.ensure_object(App)
-
-
-for module in (registry_cmds, deploy_cmds, performance_cmds, monitoring_cmds, alert_cmds,
-               tuning_cmds, run_cmds, scheduler_cmds, verify_cmds, worker_cmds, flower_cmds, demo_cmds,
-               system_cmds):
-    module.register(cli)
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..binning import on_lattice
 from ..errors import ValidationError
 from .limits import check_nesting, check_size, quote, shorten
 
@@ -66,6 +65,8 @@ def _number(data: Mapping[str, Any], key: str, path: str, *, lo: float | None = 
 
 def _on_lattice(value: float, field: str) -> None:
     """Thresholds are exact on the 0.001 lattice of the score histograms (see binning.py)."""
+    from ..binning import on_lattice  # noqa: PLC0415 - binning needs numpy; reading a config not
+
     if not on_lattice(value):
         raise ValidationError(f"{field}: expected a multiple of 0.001, got {quote(value)}")
 
