@@ -59,7 +59,7 @@ def cache_group() -> None:
 
 def _key_counts(client: redis.Redis) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for key in client.scan_iter(match=f"{keys.PREFIX}:*", count=1000):
+    for key in client.scan_iter(match=keys.ALL, count=1000):
         fam = keys.family(key)
         counts[fam] = counts.get(fam, 0) + 1
     return dict(sorted(counts.items()))

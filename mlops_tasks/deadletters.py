@@ -32,7 +32,7 @@ def counts(client: redis.Redis, models: list[str]) -> dict[str, int]:
     (printable, at most 64 characters; the 1,000 names with the most letters)."""
     pipe = client.pipeline(transaction=False)
     for m in models:
-        pipe.hget(keys.counters(m), "dead_letters")
+        pipe.hget(keys.counters(m), keys.F_DEAD_LETTERS)
     pipe.zrange(keys.unrouted_names(), 0, -1, withscores=True)
     *per_model, unrouted = pipe.execute()
     out = {m: int(v or 0) for m, v in zip(models, per_model, strict=True)}

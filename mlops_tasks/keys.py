@@ -26,8 +26,9 @@ Ingest and aggregates, per model ``m`` and version ``v`` (``g`` is m|h|d, ``t`` 
     mlops:{m}:recent:<v>                LIST    last 1000 labeled outcomes, packed, newest first
     mlops:{m}:vidx                      HASH    version -> small integer used in packed records
     mlops:{m}:pending:meta              HASH    linear-hashing state: level, split, count
+                                                (lua/linear_hash.lua)
     mlops:{m}:pending:<n>               HASH    8-byte id digest -> 12-byte packed prediction
-    mlops:{m}:counters                  HASH    orphans, duplicates, dead_letters, labels_joined
+    mlops:{m}:counters                  HASH    ingest and cleanup counters (the F_* fields below)
     mlops:{m}:dead                      LIST    dead letters (JSON), newest first, capped
     mlops:{m}:seen:<producer>           HASH    batches of a producer applied: watermark w, holes
                                                 and out-of-order seqs (lua/dedup.lua; TTL 7 days)
@@ -53,7 +54,9 @@ Global
     mlops:jobs:<job>:outcomes           LIST    1/0 outcomes of its last 100 runs
     mlops:beat:instance:<id>            HASH    a beat process: host, pid, role, heartbeat (TTL)
     mlops:beat:leader                   STRING  the leading beat's last heartbeat (JSON, TTL)
-    mlops:beat:redbeat:*                        celery-redbeat's schedule entries and lock
+    mlops:beat:redbeat:<job>            HASH    celery-redbeat's schedule entry of a job (field
+                                                meta: its last run)
+    mlops:beat:redbeat:lock             STRING  celery-redbeat's lock
     mlops:silences                      HASH    silence id -> silence (JSON)
     mlops:notifications                 LIST    notification log (JSON), newest first, capped
 
@@ -63,13 +66,34 @@ Batches for unregistered or malformed model names are dead-lettered under the ps
 64 characters; the 1,000 names with the most events are kept).
 
 Registry records never carry a TTL; aggregate buckets, markers and caches do.
+
+Field names that code outside this module reads or writes are the ``F_*`` constants; the Lua
+scripts get them as ARGV (see their headers), except the linear-hashing and dedup state that only
+``lua/linear_hash.lua`` and ``lua/dedup.lua`` own.
 """
 
 from __future__ import annotations
 
 PREFIX = "mlops"
 
+ALL = f"{PREFIX}:*"  # SCAN pattern of every key of the project (and of no broker key)
 MODELS = f"{PREFIX}:models"
+
+# Fields of counters(m), each counting since the model was registered:
+F_DEAD_LETTERS = "dead_letters"  # events rejected and kept in dead_letters(m)
+F_ORPHAN_LABELS = "orphan_labels"  # labels whose prediction never arrived (after retries)
+F_LABELS_JOINED = "labels_joined"  # labels joined to their pending prediction
+F_DUPLICATE_IDS = "duplicate_ids"  # predictions whose id was already pending (lua/ingest.lua)
+F_GAPS_FORGOTTEN = "gaps_forgotten"  # batch seqs no longer remembered as missing (lua/dedup.lua)
+F_PARTIAL_BATCHES = "partial_batches"  # batches of which a write failed after others were done
+F_EXPIRED_PENDING = "expired_pending"  # predictions whose label did not come within the TTL
+COUNTER_FIELDS = (F_DEAD_LETTERS, F_ORPHAN_LABELS, F_LABELS_JOINED, F_DUPLICATE_IDS,
+                  F_GAPS_FORGOTTEN, F_PARTIAL_BATCHES, F_EXPIRED_PENDING)
+# Field of pending_meta(m): predictions awaiting their label (lua/linear_hash.lua writes it).
+F_PENDING_COUNT = "count"
+# Fields of cache_stats(m).
+F_CACHE_HITS = "hits"
+F_CACHE_MISSES = "misses"
 
 
 def _model(name: str) -> str:
@@ -120,6 +144,26 @@ def hist(name: str, version: str, gran: str, start: int) -> str:
     return f"{_model(name)}:hist:{version}:{gran}:{start}"
 
 
+def agg_pattern(name: str) -> str:
+    """SCAN pattern of every aggregate bucket of a model (any version and granularity)."""
+    return f"{_model(name)}:agg:*"
+
+
+def hist_pattern(name: str) -> str:
+    """SCAN pattern of every histogram bucket of a model."""
+    return f"{_model(name)}:hist:*"
+
+
+def bucket_of(key: str | bytes) -> tuple[str, int] | None:
+    """(granularity, start) of an ``agg`` or ``hist`` bucket key; None for any other key."""
+    text = key.decode(errors="replace") if isinstance(key, bytes) else key
+    parts = text.rsplit(":", 2)
+    try:
+        return parts[-2], int(parts[-1])
+    except (IndexError, ValueError):
+        return None
+
+
 def total(name: str, version: str) -> str:
     return f"{_model(name)}:total:{version}"
 
@@ -139,6 +183,11 @@ def pending_meta(name: str) -> str:
 def pending_prefix(name: str) -> str:
     """Bucket n of the pending-label table is this prefix followed by n."""
     return f"{_model(name)}:pending:"
+
+
+def pending_pattern(name: str) -> str:
+    """SCAN pattern of the pending-label table: its buckets and its meta (pending_meta)."""
+    return f"{pending_prefix(name)}*"
 
 
 def counters(name: str) -> str:
@@ -218,7 +267,14 @@ def job_outcomes(job: str) -> str:
 
 BEAT_PREFIX = f"{PREFIX}:beat"
 BEAT_LEADER = f"{BEAT_PREFIX}:leader"
-REDBEAT_PREFIX = f"{BEAT_PREFIX}:redbeat:"
+REDBEAT_PREFIX = f"{BEAT_PREFIX}:redbeat:"  # celery-redbeat's redbeat_key_prefix
+REDBEAT_LOCK = f"{REDBEAT_PREFIX}lock"  # celery-redbeat's redbeat_lock_key
+REDBEAT_META_FIELD = "meta"  # field of a redbeat entry holding its last_run_at (JSON)
+
+
+def redbeat_entry(job: str) -> str:
+    """celery-redbeat's schedule entry of a job (a HASH, written by redbeat)."""
+    return f"{REDBEAT_PREFIX}{job}"
 
 
 def beat_instance(instance_id: str) -> str:

@@ -9,15 +9,15 @@ from contextlib import contextmanager
 import redis
 
 from . import keys
+from .lua_scripts import source
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+# A job's lock on a model expires after this long, so a run that crashed cannot hold it forever.
+LOCK_TTL_S = 600
 
 
 @contextmanager
-def model_lock(client: redis.Redis, model: str, job: str, ttl_s: int) -> Iterator[bool]:
+def model_lock(client: redis.Redis, model: str, job: str,
+               ttl_s: int = LOCK_TTL_S) -> Iterator[bool]:
     """Yields True when this run holds the lock, False when another run does. The lock expires
     after ``ttl_s`` so a crashed run cannot hold it forever; only its owner releases it."""
     key = keys.job_lock(model, job)
@@ -27,4 +27,4 @@ def model_lock(client: redis.Redis, model: str, job: str, ttl_s: int) -> Iterato
         yield acquired
     finally:
         if acquired:
-            client.eval(_RELEASE, 1, key, token)
+            client.register_script(source("release_lock.lua"))(keys=[key], args=[token])

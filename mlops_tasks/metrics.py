@@ -30,7 +30,11 @@ def confusion_metrics(tp: int, fp: int, tn: int, fn: int) -> dict[str, Any]:
     }
 
 
+CONFUSION = ("tp", "fp", "tn", "fn")  # the order of confusion_from_arrays
+
+
 def confusion_from_arrays(actual: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int, int]:
+    """(tp, fp, tn, fn) of binary outcomes: ``actual`` and ``predicted`` as 0/1 or booleans."""
     a = np.asarray(actual, dtype=bool)
     p = np.asarray(predicted, dtype=bool)
     return (int(np.sum(a & p)), int(np.sum(~a & p)), int(np.sum(~a & ~p)), int(np.sum(a & ~p)))

@@ -121,6 +121,16 @@ def text() -> Parser:
     return Parser(parse, "a non-empty string")
 
 
+def alert_channel_list() -> Parser:
+    def parse(raw: str) -> str:
+        from .alerts.channels import parse_entries  # noqa: PLC0415 - only when it is set
+
+        return ",".join(f"{name}={target}" for name, target in parse_entries(raw))
+    return Parser(parse, "channel=target entries separated by commas; a channel is "
+                         "alertmanager, slack or the path of a module holding CHANNEL, such "
+                         "as mypkg.pagerduty (log is always on)")
+
+
 def path() -> Parser:
     def parse(raw: str) -> Path:
         if not raw.strip():
@@ -302,6 +312,11 @@ class Settings:
     webhook_backoff_s: float = setting(
         "MLOPS_WEBHOOK_BACKOFF_S", number(float, 0, 3600, lo_open=True), 2.0,
         "first retry delay of a failed delivery; doubles each time, at most 5 minutes")
+    alert_channels: str | None = setting(
+        "MLOPS_ALERT_CHANNELS", alert_channel_list(), None,
+        "more alert receivers, as channel=target entries separated by commas (channel: "
+        "alertmanager, slack or a module holding CHANNEL), after MLOPS_WEBHOOK_URLS",
+        secret=True)
     flower_basic_auth: str | None = setting(
         "MLOPS_FLOWER_BASIC_AUTH", credentials(), None,
         "Flower's user:password pairs; `mlops flower` refuses to start without", secret=True)

@@ -1,24 +1,30 @@
-"""One webhook delivery attempt, recorded in the notification log (run by a Celery task).
+"""Delivering an alert to one receiver, recorded in the notification log, for every channel.
 
-The task's message is ``{"alert_id": str, "status": "firing" | "resolved", "receiver": int}``
-and nothing else is read from it: the body is built here from the alert as stored and signed
-with a timestamp of this attempt (see channels.py). A message naming no stored alert, or an
-unknown receiver, is logged and recorded as dropped, and never posted.
+:func:`deliver` is one attempt of a queued delivery (the worker's task ``deliver_webhook``
+calls it). The task's message is ``{"alert_id": str, "status": "firing" | "resolved",
+"receiver": int}`` and nothing else is read from it: the receiver is looked up by its number
+in the settings (channels.configured), the body is built from the alert as stored, by the
+receiver's channel, at this attempt. A message naming no stored alert, or an unknown receiver,
+is logged and recorded as dropped, and never sent. :func:`send_now` is the same for a channel
+that is not queued (the log), in the job that raised the alert.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from ..settings import Settings
-from .channels import DeliveryError, payload, post, receiver_name
+from .channels import DeliveryError, Receiver, configured
+from .model import Alert
 from .store import AlertStore
 
 log = logging.getLogger("mlops.alerts")
 
 STATUSES = ("firing", "resolved")
+# what the notification log and the log lines call a delivery whose receiver is unknown: the
+# queued path began with webhooks, and the task keeps its name
+QUEUED = "webhook"
 
 
 def backoff_s(base_s: float, retries: int) -> float:
@@ -33,20 +39,27 @@ def delivery_message(alert_id: str, status: str, receiver: int) -> dict[str, Any
 
 def deliver(settings: Settings, store: AlertStore, delivery: Any,
             attempt: int) -> dict[str, Any]:
-    """Post once. Raise DeliveryError when it failed and another attempt is due."""
+    """Send once. Raise DeliveryError when it failed and another attempt is due."""
     message = delivery if isinstance(delivery, dict) else {}
     alert_id, status, index = (message.get(k) for k in ("alert_id", "status", "receiver"))
     entry: dict[str, Any] = {
         "alert_id": alert_id[:64] if isinstance(alert_id, str) else None,
         "status": status if status in STATUSES else None,
-        "channel": "webhook", "attempt": attempt + 1}
-    urls = settings.webhooks
-    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(urls):
+        "channel": QUEUED, "attempt": attempt + 1}
+    receivers = configured(settings)
+    if not isinstance(index, int) or isinstance(index, bool) or \
+            not 0 <= index < len(receivers):
         shown = f"#{index}" if isinstance(index, int) else "#?"
         return _drop(store, {**entry, "receiver": shown}, "receiver no longer configured")
-    url = urls[index]
-    entry["receiver"] = receiver_name(url)
-    if entry["alert_id"] is None or entry["status"] is None or len(alert_id) > 64:
+    receiver = receivers[index]
+    entry["receiver"] = receiver.name
+    try:
+        channel = receiver.channel
+    except Exception as exc:  # noqa: BLE001 - a channel that cannot load is a final failure
+        return _fail(store, entry, _final(exc, receiver))
+    entry["channel"] = channel.name
+    if not isinstance(alert_id, str) or len(alert_id) > 64 or \
+            not isinstance(status, str) or status not in STATUSES:
         return _drop(store, entry, "malformed delivery message")
     alert = store.find(alert_id, status)
     if alert is None:
@@ -54,27 +67,57 @@ def deliver(settings: Settings, store: AlertStore, delivery: Any,
                      "no such firing alert (unknown, or resolved since)")
     entry.update(model=alert.model, version=alert.version, kind=alert.kind,
                  severity=alert.severity)
-    now = store.clock()
-    body = json.dumps(payload(alert, settings.webhook_format, entry["receiver"], now),
-                      default=str).encode()
     try:
-        http_status = post(url, body, settings.webhook_secret, settings.webhook_timeout_s,
-                           now=now)
+        sent = channel.send(alert, receiver.target, settings, store.clock())
     except DeliveryError as exc:
-        final = not exc.retryable or attempt >= settings.webhook_max_retries
-        store.log_notification({**entry, "result": "failed" if final else "retrying",
-                                "error": str(exc)})
-        if final:
-            log.error("webhook delivery failed", extra={**entry, "error": str(exc)})
-            return {"result": "failed", "error": str(exc)}
-        log.warning("webhook delivery attempt failed, retrying",
+        if not exc.retryable or attempt >= settings.webhook_max_retries:
+            return _fail(store, entry, exc)
+        store.log_notification({**entry, "result": "retrying", "error": str(exc)})
+        log.warning(f"{entry['channel']} delivery attempt failed, retrying",
                     extra={**entry, "error": str(exc)})
         raise
-    store.log_notification({**entry, "result": "sent", "http_status": http_status})
-    return {"result": "sent", "http_status": http_status}
+    except Exception as exc:  # noqa: BLE001 - a channel's bug fails this delivery, not the worker
+        return _fail(store, entry, _final(exc, receiver))
+    return _sent(store, entry, sent)
+
+
+def send_now(settings: Settings, store: AlertStore, receiver: Receiver, alert: Alert,
+             reason: str) -> dict[str, Any]:
+    """Send ``alert`` to a receiver whose channel is not queued, in this process, once."""
+    entry: dict[str, Any] = {
+        "alert_id": alert.id, "model": alert.model, "version": alert.version,
+        "kind": alert.kind, "severity": alert.severity, "status": alert.status,
+        "channel": receiver.channel_name, "receiver": receiver.name}
+    try:
+        channel = receiver.channel
+        entry["channel"] = channel.name
+        sent = channel.send(alert, receiver.target, settings, store.clock())
+    except DeliveryError as exc:
+        return _fail(store, {**entry, "reason": reason}, exc)
+    except Exception as exc:  # noqa: BLE001 - one receiver's failure never stops monitoring
+        return _fail(store, {**entry, "reason": reason}, _final(exc, receiver))
+    return _sent(store, {**entry, "result": "sent", "reason": reason}, sent)
+
+
+def _final(exc: Exception, receiver: Receiver) -> DeliveryError:
+    """An exception that is not a DeliveryError, as one: named by its type only (its message
+    may quote the target, which may be a secret), never retried."""
+    return DeliveryError(f"{type(exc).__name__} in alert channel {receiver.channel_name}",
+                         retryable=False)
+
+
+def _sent(store: AlertStore, entry: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    store.log_notification({**entry, "result": "sent", **sent})
+    return {"result": "sent", **sent}
+
+
+def _fail(store: AlertStore, entry: dict[str, Any], exc: DeliveryError) -> dict[str, Any]:
+    store.log_notification({**entry, "result": "failed", "error": str(exc)})
+    log.error(f"{entry['channel']} delivery failed", extra={**entry, "error": str(exc)})
+    return {"result": "failed", "error": str(exc)}
 
 
 def _drop(store: AlertStore, entry: dict[str, Any], reason: str) -> dict[str, Any]:
-    log.warning(f"webhook delivery dropped: {reason}", extra=entry)
+    log.warning(f"{entry['channel']} delivery dropped: {reason}", extra=entry)
     store.log_notification({**entry, "result": "dropped", "error": reason})
     return {"result": "dropped", "error": reason}

@@ -1,10 +1,11 @@
-"""The alerting service: decide with the store, log at once, hand webhooks to Celery.
+"""The alerting service: decide with the store, send to every receiver, never wait for one.
 
-Monitoring never waits for a receiver: a webhook delivery is a task on the monitoring queue,
-retried with exponential backoff, and each attempt lands in the notification log. The task's
-message names the alert only (``{"alert_id", "status", "receiver"}``): the worker builds and
-signs the body from the alert as stored, so whoever can publish to the broker cannot make it
-sign a body of their own.
+Each notification goes to every receiver (see channels): the log at once, here, and each
+configured receiver of a queued channel (Alertmanager or Slack webhooks, or a channel of your
+own) as a task on the monitoring queue, retried with exponential backoff, each attempt in the
+notification log. The task's message names the alert only (``{"alert_id", "status",
+"receiver"}``): the worker builds and signs the body from the alert as stored, so whoever can
+publish to the broker cannot make it sign a body of their own.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..settings import Settings
-from .channels import log_alert
+from . import channels
+from .delivery import send_now
 from .model import Alert
 from .store import AlertStore, Decision
 
-# (receiver index, {"alert_id", "status"}) -> None; the worker sends a Celery task, tests may
-# deliver directly.
+# (receiver number, {"alert_id", "status"}) -> None: hands a queued delivery to the worker (a
+# Celery task); tests may deliver directly.
 Dispatch = Callable[[int, dict[str, Any]], None]
 
 
@@ -34,13 +36,13 @@ class AlertService:
     def raise_alert(self, candidate: Alert) -> Decision:
         decision = self.store.fire(candidate)
         if decision.notify:
-            self._notify(decision.alert, resolved=False, reason=decision.reason)
+            self._notify(decision.alert, decision.reason)
         return decision
 
     def clear(self, model: str, version: str, kind: str) -> Decision | None:
         decision = self.store.resolve(model, version, kind)
         if decision is not None and decision.notify:
-            self._notify(decision.alert, resolved=True, reason="resolved")
+            self._notify(decision.alert, "resolved")
         return decision
 
     def clear_other_versions(self, model: str, version: str,
@@ -51,14 +53,15 @@ class AlertService:
                 if a.kind in kinds and a.version != version
                 and (d := self.clear(model, a.version, a.kind)) is not None]
 
-    def _notify(self, alert: Alert, resolved: bool, reason: str) -> None:
-        log_alert(alert, resolved)
-        self.store.log_notification({"alert_id": alert.id, "model": alert.model,
-                                     "version": alert.version, "kind": alert.kind,
-                                     "severity": alert.severity, "status": alert.status,
-                                     "channel": "log", "receiver": "mlops.alerts",
-                                     "result": "sent", "reason": reason})
-        if self.dispatch is None:
-            return
-        for index in range(len(self.settings.webhooks)):
-            self.dispatch(index, {"alert_id": alert.id, "status": alert.status})
+    def _notify(self, alert: Alert, reason: str) -> None:
+        for receiver in channels.always_on():
+            send_now(self.settings, self.store, receiver, alert, reason)
+        for index, receiver in enumerate(channels.configured(self.settings)):
+            try:
+                queued = receiver.channel.queued
+            except Exception:  # noqa: BLE001 - the worker records why it cannot load
+                queued = True
+            if not queued:
+                send_now(self.settings, self.store, receiver, alert, reason)
+            elif self.dispatch is not None:
+                self.dispatch(index, {"alert_id": alert.id, "status": alert.status})

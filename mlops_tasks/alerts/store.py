@@ -17,22 +17,21 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import redis
 from redis.client import Pipeline
 
 from .. import keys
 from ..errors import NotFoundError, ValidationError
+from ..timefmt import iso
 from .model import KINDS, Alert, severity_rank
 
 HISTORY_CAP = 10_000
 RECENT_HISTORY = 100  # events per model searched first for a resolved alert (then all of them)
 NOTIFICATION_LOG_CAP = 10_000
 
-
-def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ class AlertStore:
                 self._history(pipe, alert, "fired", now)
             return Decision(alert, notify, reason)
 
-        return self.redis.transaction(tx, key, value_from_callable=True)
+        return self._transaction(tx, key)
 
     def resolve(self, model: str, version: str, kind: str) -> Decision | None:
         """Clear a firing alert; None when there was none."""
@@ -109,7 +108,13 @@ class AlertStore:
             self._history(pipe, alert, "resolved", now)
             return Decision(alert, notify, "resolved" if notify else "silenced")
 
-        return self.redis.transaction(tx, key, value_from_callable=True)
+        return self._transaction(tx, key)
+
+    def _transaction(self, tx: Callable[[Pipeline], T], key: str) -> T:
+        """Run ``tx`` in a WATCH/MULTI transaction on ``key`` (again while the key changes under
+        it) and return what it returned; redis-py's stub types ``tx`` as returning None."""
+        run = cast(Callable[[Pipeline], None], tx)
+        return cast(T, self.redis.transaction(run, key, value_from_callable=True))
 
     def _history(self, pipe: Pipeline, alert: Alert, event: str, now: float) -> None:
         key = keys.alerts_history(alert.model)
@@ -128,7 +133,7 @@ class AlertStore:
         ``firing``, the alert still active with this id (None once it is resolved: its resolved
         notification follows); for ``resolved``, the alert as it was resolved, from the
         history. None for an id that was never stored."""
-        models = sorted(self.redis.smembers(keys.MODELS))
+        models = sorted(cast(set[str], self.redis.smembers(keys.MODELS)))
         if status == "firing":
             return next((a for a in self.active(models) if a.id == alert_id), None)
         if status != "resolved":
@@ -181,7 +186,8 @@ class AlertStore:
         if raw is None:
             raise NotFoundError(f"no silence {silence_id!r} (see `mlops silences`)")
         self.redis.hdel(keys.SILENCES, silence_id)
-        return json.loads(raw)
+        silence: dict[str, Any] = json.loads(raw)
+        return silence
 
     def silenced(self, model: str, kind: str, now: float | None = None) -> bool:
         now = self.clock() if now is None else now

@@ -345,9 +345,9 @@ class Ingestor:
         cmds = self.store.commands(model, inc, self.grans)
         cmds += self.store.dead_letter_commands(model, letters)
         if orphans:
-            cmds.append(["HINCRBY", keys.counters(model), "orphan_labels", orphans])
+            cmds.append(["HINCRBY", keys.counters(model), keys.F_ORPHAN_LABELS, orphans])
         if joined:
-            cmds.append(["HINCRBY", keys.counters(model), "labels_joined", joined])
+            cmds.append(["HINCRBY", keys.counters(model), keys.F_LABELS_JOINED, joined])
         cmds.append(["DEL", keys.batch_claim(model, batch_id)])
         applied = self._apply(model, batch_id, cmds).applied
         return {"model": model, "batch_id": batch_id, "applied": applied, "joined": joined,

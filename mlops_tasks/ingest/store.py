@@ -14,13 +14,13 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import redis
 
 from .. import keys
+from ..lua_scripts import DEDUP, LINEAR_HASH, source
 from ..timebuckets import Granularity
 from . import events
 from .increments import RECENT_SIZE, Increments
@@ -60,12 +60,6 @@ class Applied:
 Command = list[Any]
 
 
-def _script(name: str) -> str:
-    folder = resources.files("mlops_tasks").joinpath("lua")
-    libs = [folder.joinpath(lib).read_text() for lib in ("linear_hash.lua", "dedup.lua")]
-    return "\n".join([*libs, folder.joinpath(name).read_text()])
-
-
 def id_digest(prediction_id: str) -> bytes:
     """8-byte digest of a prediction id: the field of the pending table."""
     return hashlib.blake2b(prediction_id.encode(), digest_size=8).digest()
@@ -87,13 +81,9 @@ class AggregateStore:
         """``raw`` must not decode responses: records and histograms are binary."""
         self.redis = raw
         self.marker_ttl_s = marker_ttl_s
-        self._ingest = raw.register_script(_script("ingest.lua"))
-        self._claim = raw.register_script(_script("claim.lua"))
-        self._vidx = raw.register_script(
-            "local i = redis.call('HGET', KEYS[1], ARGV[1]) "
-            "if i then return tonumber(i) end "
-            "i = redis.call('HLEN', KEYS[1]) "
-            "redis.call('HSET', KEYS[1], ARGV[1], i) return i")
+        self._ingest = raw.register_script(source("ingest.lua", (LINEAR_HASH, DEDUP)))
+        self._claim = raw.register_script(source("claim.lua", (LINEAR_HASH, DEDUP)))
+        self._vidx = raw.register_script(source("version_index.lua"))
 
     # --------------------------------------------------------------- version index
     def version_index(self, model: str, version: str) -> int:
@@ -146,7 +136,7 @@ class AggregateStore:
         out: list[Command] = [["LPUSH", key, *encoded[i:i + _LPUSH_CHUNK]]
                               for i in range(0, len(encoded), _LPUSH_CHUNK)]
         out.append(["LTRIM", key, 0, DEAD_LETTER_CAP - 1])
-        out.append(["HINCRBY", keys.counters(model), "dead_letters", len(letters)])
+        out.append(["HINCRBY", keys.counters(model), keys.F_DEAD_LETTERS, len(letters)])
         return out
 
     @staticmethod
@@ -186,7 +176,8 @@ class AggregateStore:
             want = _KEY_TYPES.get(cmd[0])
             if want is not None:
                 checks[cmd[1]] = want
-        args: list[Any] = [self.marker_ttl_s, SEEN_TTL_S, batch_id, seq, len(checks)]
+        args: list[Any] = [self.marker_ttl_s, SEEN_TTL_S, batch_id, seq, keys.F_DUPLICATE_IDS,
+                           keys.F_GAPS_FORGOTTEN, keys.F_PARTIAL_BATCHES, len(checks)]
         for key, want in checks.items():
             args.extend((key, want))
         args.append(len(pending))

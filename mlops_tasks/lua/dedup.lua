@@ -11,7 +11,7 @@
 -- passes either was applied (its a: field goes) or becomes a hole. In steady traffic the hash
 -- holds two fields; while batches overtake each other, at most DD_WINDOW more; plus one per batch
 -- actually missing, at most DD_MAX_HOLES: a gap wider than what is left of that budget keeps its
--- newest seqs as holes and forgets the older ones (counted as gaps_forgotten: such a batch, if
+-- newest seqs as holes and forgets the older ones (counted by ingest.lua: such a batch, if
 -- it ever came back, would be taken as a duplicate). Memory grows with producers, not messages,
 -- and no call loops more than DD_MAX_HOLES + DD_WINDOW times.
 --

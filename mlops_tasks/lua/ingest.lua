@@ -11,7 +11,10 @@
 -- ARGV[2]  seconds to keep a producer's seen hash after its last batch
 -- ARGV[3]  the batch id
 -- ARGV[4]  the batch's seq, or '' when its id has none
--- ARGV[5]  T, the number of keys to type-check; then T (key, type) pairs
+-- ARGV[5]  the counter of prediction ids already pending      (keys.F_DUPLICATE_IDS)
+-- ARGV[6]  the counter of gaps forgotten (see dedup.lua)       (keys.F_GAPS_FORGOTTEN)
+-- ARGV[7]  the counter of partly applied batches              (keys.F_PARTIAL_BATCHES)
+-- ARGV[8]  T, the number of keys to type-check; then T (key, type) pairs
 -- then     P, the number of pending predictions; then P (field, value) pairs
 -- then     the writes, each as: argc, command, arg... (argc checked by the caller: unpack()
 --          has a limit of a few thousand values)
@@ -20,7 +23,7 @@
 -- before (nothing written); 3 a key holds another type than the writes need (nothing written,
 -- detail names it: the batch waits for the key to be repaired); 4 a write failed after others
 -- were done (the batch is marked applied all the same, so a retry never counts anything twice;
--- detail is the error, counted as partial_batches).
+-- detail is the error, counted in ARGV[7]).
 -- Nothing is written before these checks, and the batch is marked applied after its writes.
 -- The journal entry goes when the batch is applied now or was before.
 -- Every key written shares the model's hash tag, so this runs on Redis Cluster too.
@@ -31,8 +34,8 @@ if dd_applied(KEYS[2], KEYS[1], seq) then
   return {0, 0, 1}
 end
 
-local i = 6
-for _ = 1, tonumber(ARGV[5]) do
+local i = 9
+for _ = 1, tonumber(ARGV[8]) do
   local key, want = ARGV[i], ARGV[i + 1]
   i = i + 2
   local have = redis.call('TYPE', key).ok
@@ -63,7 +66,7 @@ local ok, err = pcall(function()
     redis.call('HSET', KEYS[3], 'level', level, 'split', split, 'count', count)
   end
   if duplicates > 0 then
-    redis.call('HINCRBY', KEYS[5], 'duplicate_ids', duplicates)
+    redis.call('HINCRBY', KEYS[5], ARGV[5], duplicates)
   end
   local n = #ARGV
   while i <= n do
@@ -77,10 +80,10 @@ local forgotten = dd_mark(KEYS[2], KEYS[1], seq, ARGV[1], ARGV[2])
 redis.call('DEL', KEYS[6])
 redis.call('ZREM', KEYS[7], ARGV[3])
 if forgotten > 0 then
-  redis.pcall('HINCRBY', KEYS[5], 'gaps_forgotten', forgotten)
+  redis.pcall('HINCRBY', KEYS[5], ARGV[6], forgotten)
 end
 if not ok then
-  redis.pcall('HINCRBY', KEYS[5], 'partial_batches', 1)
+  redis.pcall('HINCRBY', KEYS[5], ARGV[7], 1)
   local message = type(err) == 'table' and err.err or tostring(err)
   return {1, duplicates, 4, message}
 end

@@ -4,6 +4,9 @@
 --   <meta>          HASH  level, split, count
 --   <prefix><n>     HASH  field (8-byte digest of the prediction id) -> packed record
 --
+-- The meta fields are this library's own state, written here, in ingest.lua and claim.lua;
+-- Python only reads and decrements "count", by the name keys.F_PENDING_COUNT (keep the two equal).
+--
 -- The table starts with N0 buckets and splits one bucket each time the average load passes
 -- LOAD, so every bucket stays small enough for Redis's compact listpack encoding (default limit
 -- 128 entries) and memory per entry stays near the size of the field and value themselves.

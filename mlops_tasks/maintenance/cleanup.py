@@ -20,8 +20,10 @@ from typing import Any
 
 from .. import keys
 from ..ingest.increments import unpack_pending
+from ..lua_scripts import source
 from ..services import Services
 from ..timebuckets import DAY_S, HOUR, MINUTE
+from ..timefmt import iso
 
 log = logging.getLogger("mlops.maintenance")
 
@@ -30,25 +32,12 @@ FAMILIES = ("agg", "hist", "pending", "dead", "alerts:history", "tuning:history"
 _SIZE = {"m": MINUTE.size_s, "h": HOUR.size_s, "d": DAY_S}
 
 
-# HDEL and the count it changes in one atomic step (a claim may have taken some fields first:
-# HDEL reports only what it removed).
-_EXPIRE_PENDING = """
-local gone = redis.call('HDEL', KEYS[1], unpack(ARGV))
-if gone > 0 then
-  redis.call('HINCRBY', KEYS[2], 'count', -gone)
-  redis.call('HINCRBY', KEYS[3], 'expired_pending', gone)
-end
-return gone
-"""
-
-
 def _old_bucket(key: bytes, cutoff: float) -> bool:
-    """mlops:{m}:agg:<v>:<g>:<start> is old when the whole bucket ends before the cutoff."""
-    parts = key.decode().rsplit(":", 2)
-    try:
-        gran, start = parts[-2], int(parts[-1])
-    except (IndexError, ValueError):
+    """An aggregate or histogram bucket is old when the whole bucket ends before the cutoff."""
+    bucket = keys.bucket_of(key)
+    if bucket is None:
         return False
+    gran, start = bucket
     return start + _SIZE.get(gran, DAY_S) <= cutoff
 
 
@@ -100,10 +89,10 @@ def _scan_delete(svc: Services, pattern: str, cutoff: float, dry_run: bool,
 def _expire_pending(svc: Services, model: str, older_than: float, dry_run: bool,
                     batch: int) -> int:
     """Predictions that waited longer than the label TTL: their labels will be orphans."""
-    prefix = keys.pending_prefix(model)
     meta = keys.pending_meta(model).encode()
+    expire = svc.raw.register_script(source("expire_pending.lua"))
     expired = 0
-    for bucket in svc.raw.scan_iter(match=prefix + "*", count=batch):
+    for bucket in svc.raw.scan_iter(match=keys.pending_pattern(model), count=batch):
         if bucket == meta:
             continue
         fields: list[bytes] = []
@@ -120,8 +109,9 @@ def _expire_pending(svc: Services, model: str, older_than: float, dry_run: bool,
             if dry_run:
                 expired += len(chunk)
                 continue
-            expired += int(svc.raw.eval(_EXPIRE_PENDING, 3, bucket, keys.pending_meta(model),
-                                        keys.counters(model), *chunk))
+            expired += int(expire(
+                keys=[bucket, keys.pending_meta(model), keys.counters(model)],
+                args=[keys.F_PENDING_COUNT, keys.F_EXPIRED_PENDING, *chunk]))
     return expired
 
 
@@ -136,11 +126,10 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
     deleted: dict[str, int] = defaultdict(int)
     started = time.monotonic()
     models = [model] if model is not None else [*svc.registry.model_names(), keys.UNROUTED]
-    iso_cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cutoff))
+    iso_cutoff = iso(cutoff)
     for m in models:
-        for family in ("agg", "hist"):
-            deleted["aggregate_buckets"] += _scan_delete(
-                svc, f"{keys.PREFIX}:{{{m}}}:{family}:*", cutoff, dry_run, batch)
+        for pattern in (keys.agg_pattern(m), keys.hist_pattern(m)):
+            deleted["aggregate_buckets"] += _scan_delete(svc, pattern, cutoff, dry_run, batch)
         if m != keys.UNROUTED:
             deleted["expired_pending_labels"] += _expire_pending(svc, m, label_cutoff, dry_run,
                                                                  batch)
@@ -157,7 +146,7 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
         deleted["silences"] = svc.alerts.store.expire_silences(cutoff, dry_run)
     else:
         deleted["notifications"] = deleted["silences"] = 0
-    report = {"cutoff": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cutoff)),
+    report = {"cutoff": iso_cutoff,
               "older_than_s": older_than_s, "dry_run": dry_run,
               "label_ttl_days": svc.settings.label_ttl_days,
               "models": len([m for m in models if m != keys.UNROUTED]), "model": model,

@@ -17,14 +17,14 @@ import numpy as np
 
 from .. import keys
 from ..alerts.model import Alert
-from ..alerts.store import iso
 from ..binning import SCORE_BINS, score_bins
 from ..durations import parse_duration
 from ..errors import NotFoundError, ValidationError
-from ..metrics import confusion_metrics
+from ..metrics import CONFUSION, confusion_from_arrays, confusion_metrics
 from ..services import Services
 from ..stats import bootstrap_drop, drop_test, ks_from_histograms, psi, wilson_interval
 from ..timebuckets import MINUTE, bucket_range, covering
+from ..timefmt import iso
 from ..windows import COUNT_WINDOWS
 from .targets import Target, check_each, target
 
@@ -43,7 +43,7 @@ def degradation_message(display_name: str, percent: float) -> str:
 
 
 def _counts(c: dict[str, float]) -> dict[str, int]:
-    return {k: int(c.get(k, 0)) for k in ("tp", "fp", "tn", "fn")}
+    return {k: int(c.get(k, 0)) for k in CONFUSION}
 
 
 def _baseline_doc(counts: dict[str, int], hist_all: np.ndarray, hist_labeled: np.ndarray,
@@ -71,7 +71,7 @@ def capture_baseline(svc: Services, t: Target) -> dict[str, Any] | None:
     now = svc.clock()
     g = covering(max(now - t.deployed_ts, MINUTE.size_s), svc.settings.retention_days)
     starts = bucket_range(now, now - t.deployed_ts + 1, g)
-    counts = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
+    counts = dict.fromkeys(CONFUSION, 0)
     hist = np.zeros((5, SCORE_BINS), dtype=np.int64)
     for i in range(0, len(starts), 60):
         data = svc.windows.sum_buckets(t.name, t.version, g, starts[i:i + 60], with_hist=True)
@@ -99,9 +99,8 @@ def set_baseline(svc: Services, name: str, window: str, actor: str,
     reader = svc.windows
     if window in COUNT_WINDOWS:
         ring = reader.recent(name, version, COUNT_WINDOWS[window])
-        a, p = ring["actual"].astype(bool), ring["predicted"].astype(bool)
-        counts = {"tp": int(np.sum(a & p)), "fp": int(np.sum(~a & p)),
-                  "tn": int(np.sum(~a & ~p)), "fn": int(np.sum(a & ~p))}
+        counts = dict(zip(CONFUSION, confusion_from_arrays(ring["actual"], ring["predicted"]),
+                          strict=True))
         hist = np.bincount(score_bins(ring["score"]), minlength=SCORE_BINS)
         doc = _baseline_doc(counts, hist, hist, source="manual", window=window)
     else:

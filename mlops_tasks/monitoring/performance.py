@@ -8,9 +8,9 @@ from typing import Any
 
 from .. import keys
 from ..alerts.model import Alert
-from ..alerts.store import iso
 from ..services import Services
 from ..stats import wilson_interval
+from ..timefmt import iso
 from .targets import Target, check_each
 
 log = logging.getLogger("mlops.monitoring")

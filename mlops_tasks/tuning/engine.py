@@ -20,18 +20,17 @@ from typing import Any
 import numpy as np
 
 from .. import keys
-from ..alerts.store import iso
 from ..locks import model_lock
 from ..monitoring.targets import Target, targets
 from ..registry.config import TuningSpec
 from ..services import Services
+from ..timefmt import iso
 from . import grid as g
 
 log = logging.getLogger("mlops.tuning")
 
 ACTOR = "auto-tuner"
 HISTORY_CAP = 5000
-LOCK_TTL_S = 600
 
 
 def _num(x: Any) -> float | None:
@@ -152,7 +151,7 @@ def run_tuning(svc: Services, model: str | None = None, dry_run: bool = False) -
     """Tune every production model (or ``model``); a model already being tuned is skipped."""
     runs = []
     for t in targets(svc.registry, model):
-        with model_lock(svc.redis, t.name, "tuning", LOCK_TTL_S) as mine:
+        with model_lock(svc.redis, t.name, "tuning") as mine:
             if not mine:
                 runs.append({"model": t.name, "version": t.version, "applied": False,
                              "reason": "already_running", "ran_at": iso(svc.clock())})

@@ -1,0 +1,41 @@
+"""The log channel: one line per notification on logger ``mlops.alerts``, always on.
+
+The line is the alert's message at the level of its severity (info, warning, critical), e.g.
+``N+1 Detector Performance Warning: Accuracy dropped to 78.50%`` or ``WAF Behavioral Performance
+Degraded (degradation_percent: 5.9%)``, and ``<message> (resolved)`` at info when it resolves:
+runbooks grep these texts, so they do not change. Written at once by the job that raised the
+alert, in the monitoring log too.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ...settings import Settings
+from ..model import Alert
+
+LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL}
+
+
+class LogChannel:
+    name = "log"
+    queued = False
+
+    def receiver_name(self, target: str) -> str:
+        return target  # the logger's name
+
+    def send(self, alert: Alert, target: str, settings: Settings, now: float) -> dict[str, Any]:
+        logger = logging.getLogger(target)
+        if alert.status == "resolved":
+            logger.info(f"{alert.message} (resolved)", extra={
+                "alert_id": alert.id, "model": alert.model, "version": alert.version,
+                "kind": alert.kind, "status": "resolved"})
+        else:
+            logger.log(LEVELS.get(alert.severity, logging.WARNING), alert.message, extra={
+                "alert_id": alert.id, "model": alert.model, "version": alert.version,
+                "kind": alert.kind, "severity": alert.severity, "values": alert.values})
+        return {}
+
+
+CHANNEL = LogChannel()
