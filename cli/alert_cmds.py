@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import click
 
+from mlops_tasks import reports
 from mlops_tasks.alerts.model import KINDS
 from mlops_tasks.durations import parse_duration
+from mlops_tasks.timefmt import iso
 
 from .context import App, json_option, pass_app
 from .output import emit, fmt, table
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def collect_alerts(app: App, model: str | None, since_s: float | None,
-                   active_only: bool) -> list[dict[str, Any]]:
-    """Active alerts, plus (unless ``active_only``) those fired or resolved since then."""
-    names = [model] if model else app.registry.model_names()
-    if model:
-        app.registry.meta(model)
-    store = app.services.alerts.store
-    alerts = {a.id: a.to_dict() for a in store.active(names)}
-    if not active_only:
-        since = app.services.clock() - (since_s or 86400)
-        for event in reversed(store.history(names, since=since, limit=10_000)):
-            if event["id"] not in alerts or event["event"] == "resolved":
-                alerts[event["id"]] = {k: v for k, v in event.items() if k not in ("event", "at")}
-    out = sorted(alerts.values(), key=lambda a: a.get("fired_at") or "", reverse=True)
-    keep = ("id", "model", "version", "kind", "severity", "status", "message", "values",
-            "fired_at", "resolved_at", "notifications", "fingerprint")
-    return [{k: a.get(k) for k in keep} for a in out]
 
 
 @click.command("alerts")
@@ -45,7 +21,8 @@ def collect_alerts(app: App, model: str | None, since_s: float | None,
 @pass_app
 def alerts(app: App, model: str | None, since: str, active_only: bool, as_json: bool) -> None:
     """Alerts fired or resolved recently, and those still firing."""
-    found = collect_alerts(app, model, parse_duration(since, "--since"), active_only)
+    found = [a.to_dict() for a in reports.alert_listing(
+        app.services, model, parse_duration(since, "--since"), active_only)]
     emit(as_json, {"alerts": found}, lambda: table(
         ["fired at", "model", "version", "kind", "severity", "status", "message"],
         [[a["fired_at"], a["model"], a["version"], a["kind"], a["severity"], a["status"],
@@ -102,7 +79,7 @@ def notifications(app: App, limit: int, as_json: bool) -> None:
     found = app.services.alerts.store.notifications(limit)
     emit(as_json, {"notifications": found}, lambda: table(
         ["at", "model", "kind", "status", "channel", "receiver", "result", "detail"],
-        [[_iso(n["at"]), n.get("model"), n.get("kind"), n.get("status"), n.get("channel"),
+        [[iso(n["at"]), n.get("model"), n.get("kind"), n.get("status"), n.get("channel"),
           n.get("receiver"), n.get("result"), fmt(n.get("error") or n.get("http_status"))]
          for n in found]) if found else "nothing sent yet")
 

@@ -6,20 +6,18 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlops_tasks.client import MonitoringClient
+from mlops_tasks import reports
 from mlops_tasks.errors import MlopsError
-from mlops_tasks.monitoring.performance import run_monitoring
-from mlops_tasks.registry import builtin_models
-from mlops_tasks.synthetic import detector_traffic
-from mlops_tasks.tuning.engine import run_tuning
 
 from .context import App, json_option, pass_app
-from .output import emit, fmt, table
-from .performance_cmds import metrics_table, model_summary
+from .output import emit, fmt, metrics_table, table
+
+if TYPE_CHECKING:
+    from mlops_tasks.client import MonitoringClient
 
 # name -> (positive rate, separation, latency ms): roughly the detectors' guide figures.
 PROFILES = {"n1-detector": (0.3, 2.6, 20.0), "waf-behavioral": (0.1, 3.4, 40.0),
@@ -36,6 +34,12 @@ PROFILES = {"n1-detector": (0.3, 2.6, 20.0), "waf-behavioral": (0.1, 3.4, 40.0),
 def demo(app: App, events: int, label_delay_share: float, as_json: bool) -> None:
     """Register and deploy the built-in models, start a worker, stream synthetic predictions
     through the client and show what the workers aggregated."""
+    from mlops_tasks.client import MonitoringClient  # noqa: PLC0415 - Celery
+    from mlops_tasks.monitoring.performance import run_monitoring  # noqa: PLC0415 - scipy
+    from mlops_tasks.registry import builtin_models  # noqa: PLC0415 - numpy
+    from mlops_tasks.synthetic import detector_traffic  # noqa: PLC0415 - numpy
+    from mlops_tasks.tuning.engine import run_tuning  # noqa: PLC0415 - numpy
+
     reg = app.registry
     who = app.actor(None)
     for entry in builtin_models(app.settings):
@@ -63,7 +67,8 @@ def demo(app: App, events: int, label_delay_share: float, as_json: bool) -> None
             if not client.flush(120):
                 raise MlopsError(f"events could not be sent: {client.stats()['last_error']}")
         _wait(app, expected, worker, as_json)
-        models = [model_summary(app, n) for n in PROFILES]
+        models = [m.to_dict()
+                  for m in reports.performance_summary(app.services, list(PROFILES))]
     finally:
         worker.terminate()
         worker.wait(30)
@@ -108,8 +113,8 @@ def _wait(app: App, expected: dict[str, int], worker: subprocess.Popen[bytes],
             if done >= sum(expected.values()):
                 return
             if worker.poll() is not None:
-                raise MlopsError("the demo worker exited: " +
-                                 (worker.stderr.read() or b"").decode()[-500:])
+                said = worker.stderr.read() if worker.stderr else b""
+                raise MlopsError("the demo worker exited: " + said.decode()[-500:])
             if time.monotonic() > deadline:
                 raise MlopsError("events were not aggregated within "
                                  f"{timeout_s:g}s; see `mlops dead-letters`")

@@ -49,6 +49,21 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(out)
 
 
+def pct(x: Any) -> str:
+    """A proportion as a percentage with two decimals; ``-`` for None."""
+    return "-" if x is None else f"{x * 100:.2f}%"
+
+
+def metrics_table(windows: dict[str, dict[str, Any]]) -> str:
+    """One row per window of a model's window metrics (WindowReader.windows)."""
+    rows = [[name, m["count"], pct(m["accuracy"]), pct(m["precision"]), pct(m["recall"]),
+             pct(m["f1"]), pct(m["false_positive_rate"]), fmt(m["avg_confidence"]),
+             fmt(m["latency_p50_ms"]), fmt(m["latency_p95_ms"])]
+            for name, m in windows.items()]
+    return table(["window", "labeled", "accuracy", "precision", "recall", "f1", "fpr",
+                  "avg conf", "p50 ms", "p95 ms"], rows)
+
+
 def emit(as_json: bool, data: Any, human: Callable[[], str] | str) -> None:
     """Print ``data`` as JSON, or the human rendering."""
     if as_json:

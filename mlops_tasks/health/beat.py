@@ -1,0 +1,93 @@
+"""Beat's state: the leader and every beat process, from the heartbeat keys beat writes.
+
+Each beat process, leader or standby, keeps a heartbeat key with a TTL (beat/scheduler.py); the
+leader also keeps ``keys.BEAT_LEADER``. Beat is alive when the leader's heartbeat is younger
+than three scheduler ticks (at least 10 s).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from .. import keys
+from ..settings import Settings
+from ..timefmt import iso
+
+SCAN_COUNT = 1000
+
+
+@dataclass(frozen=True)
+class BeatInstance:
+    """One beat process, as its last heartbeat describes it."""
+
+    id: str
+    host: str
+    pid: int
+    role: str  # "leader" or "standby"
+    heartbeat_at: float
+    started_at: float | None
+
+    @classmethod
+    def from_heartbeat(cls, doc: dict[str, Any]) -> BeatInstance:
+        return cls(id=str(doc["id"]), host=str(doc["host"]), pid=int(doc["pid"]),
+                   role=str(doc.get("role", "")), heartbeat_at=float(doc["at"]),
+                   started_at=doc.get("started_at"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "host": self.host, "pid": self.pid, "role": self.role,
+                "last_heartbeat_at": iso(self.heartbeat_at)}
+
+
+@dataclass(frozen=True)
+class BeatState:
+    alive: bool
+    leader: BeatInstance | None
+    heartbeat_age_s: float | None  # of the leader's heartbeat, when the state was read
+    stale_after_s: float
+    takeover_within_s: float
+    instances: tuple[BeatInstance, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        lead = self.leader
+        return {"alive": self.alive,
+                "leader": f"{lead.id}@{lead.host} (pid {lead.pid})" if lead else None,
+                "last_heartbeat_at": iso(lead.heartbeat_at) if lead else None,
+                "leader_started_at": lead.started_at if lead else None,
+                "stale_after_s": self.stale_after_s,
+                "takeover_within_s": self.takeover_within_s,
+                "instances": [i.to_dict() for i in self.instances]}
+
+
+def stale_after_s(settings: Settings) -> float:
+    """A leader heartbeat older than this means beat is not running."""
+    return max(10.0, 3 * settings.beat_max_interval_s)
+
+
+def _instance_keys(client: redis.Redis) -> Iterator[str | bytes]:
+    cursor = 0
+    while True:
+        cursor, found = client.scan(cursor, match=keys.beat_instance("*"), count=SCAN_COUNT)
+        yield from found
+        if not cursor:
+            return
+
+
+def beat_state(client: redis.Redis, settings: Settings, now: float | None = None) -> BeatState:
+    """The leader, its heartbeat's age and every beat process with a live heartbeat."""
+    now = time.time() if now is None else now
+    found = list(_instance_keys(client))
+    docs = [json.loads(v) for v in client.mget(found) if v] if found else []
+    raw = client.get(keys.BEAT_LEADER)
+    leader = BeatInstance.from_heartbeat(json.loads(raw)) if raw else None
+    stale = stale_after_s(settings)
+    age = now - leader.heartbeat_at if leader else None
+    return BeatState(alive=age is not None and age <= stale, leader=leader,
+                     heartbeat_age_s=age, stale_after_s=stale,
+                     takeover_within_s=settings.beat_takeover_s,
+                     instances=tuple(BeatInstance.from_heartbeat(d) for d in docs))

@@ -1,0 +1,58 @@
+"""Alert listings: the alerts still firing plus those fired or resolved in a period."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..services import Services
+
+DEFAULT_SINCE_S = 86400.0
+
+
+@dataclass(frozen=True)
+class AlertEntry:
+    """One alert as listed by `mlops alerts` and the reports."""
+
+    id: str
+    model: str
+    version: str
+    kind: str
+    severity: str
+    status: str
+    message: str
+    values: dict[str, Any]
+    fired_at: str | None
+    resolved_at: str | None
+    notifications: int | None
+    fingerprint: str | None
+
+    @classmethod
+    def from_mapping(cls, a: Mapping[str, Any]) -> AlertEntry:
+        """From a stored alert or history event; a missing field is None."""
+        given: dict[str, Any] = {f.name: a.get(f.name) for f in fields(cls)}
+        return cls(**given)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def alert_listing(svc: Services, model: str | None = None, since_s: float | None = None,
+                  active_only: bool = False) -> tuple[AlertEntry, ...]:
+    """Active alerts of every model (or ``model``), plus, unless ``active_only``, those fired
+    or resolved in the last ``since_s`` seconds (default a day); newest first. An alert that
+    fired and was resolved in the period is listed once, as resolved."""
+    names = [model] if model else svc.registry.model_names()
+    if model:
+        svc.registry.meta(model)  # raises NotFoundError for an unknown model
+    store = svc.alerts.store
+    alerts: dict[str, dict[str, Any]] = {a.id: a.to_dict() for a in store.active(names)}
+    if not active_only:
+        since = svc.clock() - (since_s or DEFAULT_SINCE_S)
+        for event in reversed(store.history(names, since=since, limit=10_000)):
+            if event["id"] not in alerts or event["event"] == "resolved":
+                alerts[event["id"]] = {k: v for k, v in event.items() if k not in ("event", "at")}
+    newest_first = sorted(alerts.values(), key=lambda a: a.get("fired_at") or "", reverse=True)
+    return tuple(AlertEntry.from_mapping(a) for a in newest_first)
