@@ -1,4 +1,5 @@
-"""The periodic schedule: four jobs, intervals from the environment."""
+"""The periodic schedule: every entry of the job table (mlops_tasks/jobs.py), on its queue, at
+the interval its setting holds."""
 
 from __future__ import annotations
 

@@ -11,15 +11,14 @@ from kombu.exceptions import OperationalError
 
 from mlops_tasks.errors import MlopsError, RedisUnavailableError
 from mlops_tasks.jobs import JOBS as SCHEDULED
+from mlops_tasks.jobs import Job
 from mlops_tasks.settings import mask_url
 
 from .context import App, json_option, pass_app
 from .output import emit, to_json
 
-# `mlops run NAME` -> (task, queue) of the scheduled job
-_SHORT = {"ml-performance-monitoring": "monitoring", "ml-degradation-detection": "degradation",
-          "ml-auto-tuning": "tuning", "ml-registry-cleanup": "cleanup"}
-JOBS: dict[str, tuple[str, str]] = {_SHORT[j.name]: (j.task, j.queue) for j in SCHEDULED}
+# `mlops run SHORT` -> the scheduled job, from the job table
+JOBS: dict[str, Job] = {j.short: j for j in SCHEDULED}
 
 
 def send_and_wait(job: str, kwargs: dict[str, Any], wait: bool, timeout: float) -> Any:
@@ -27,7 +26,7 @@ def send_and_wait(job: str, kwargs: dict[str, Any], wait: bool, timeout: float) 
     from celery.exceptions import TimeoutError as CeleryTimeout  # noqa: PLC0415
     from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
 
-    task, queue = JOBS[job]
+    task, queue = JOBS[job].task, JOBS[job].queue
     broker = mask_url(celery_app.conf.broker_url or "")
     # A job nobody picked up within the wait must not run later by surprise.
     try:

@@ -16,7 +16,7 @@ LOGLEVEL = click.Choice(["debug", "info", "warning", "error"])
 
 @click.command("worker", context_settings=_PASS_THROUGH)
 @click.option("--pool", "pool_name", type=click.Choice(sorted(POOLS)), default="all",
-              show_default=True, help="Named pool: its queues, prefetch and time limits.")
+              show_default=True, help="Named pool: its queues, processes and prefetch.")
 @click.option("--queues", "-Q", metavar="Q,...",
               help=f"Narrow the queues (any of {', '.join(ALL_QUEUES)}).")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), metavar="N",
@@ -40,7 +40,9 @@ def worker(app: App, pool_name: str, queues: str | None, concurrency: int | None
             raise ValidationError(f"--queues: unknown queue {', '.join(unknown) or '(none)'!r} "
                                   f"(allowed: {', '.join(ALL_QUEUES)})")
         argv[1] = f"--queues={','.join(selected)}"
-    app.settings  # noqa: B018 - a bad setting stops here with one line, not in Celery
+    # A bad setting stops here with one line, not in Celery; without REDIS_URL the embedded
+    # Redis is started here (the Celery app only uses one that runs).
+    app.redis_url  # noqa: B018
     from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
 
     celery_app.worker_main([*argv, *celery_args])
@@ -56,7 +58,7 @@ def beat(app: App, loglevel: str, celery_args: tuple[str, ...]) -> None:
     Run two for high availability: one leads, the other takes over within
     MLOPS_BEAT_LOCK_TIMEOUT_S + MLOPS_BEAT_MAX_INTERVAL_S of the leader's death.
     """
-    app.settings  # noqa: B018
+    app.redis_url  # noqa: B018 - as for `mlops worker`
     from mlops_tasks.beat.schedule import SCHEDULER  # noqa: PLC0415
     from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415
 

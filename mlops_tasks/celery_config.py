@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from .queues import MONITORING_QUEUE, ROUTES
+from .jobs import JOBS
+from .queues import ALL_QUEUES, MONITORING_QUEUE, ROUTES
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from kombu import Queue
+
+# Soft shutdown: a cold shutdown (SIGQUIT, a second Ctrl-C, or SIGTERM with Celery's
+# REMAP_SIGTERM=SIGQUIT) first waits this long for the tasks in progress. An ingest batch
+# (milliseconds) or a webhook attempt (at most MLOPS_WEBHOOK_TIMEOUT_S, 10 s by default) ends and
+# is acknowledged; a job still running then is cancelled unacknowledged, kombu puts its message
+# back on the queue and another worker runs the job from the start (a job is safe to run again).
+# Without it (Celery's default, 0) a cold shutdown cancels even a batch about to finish. It fits
+# in Kubernetes' default 30 s between SIGTERM and SIGKILL. A warm shutdown (plain SIGTERM) still
+# waits for every task, however long.
+SOFT_SHUTDOWN_S = 10.0
+
+# Tasks that are not scheduled jobs (ingest, webhook deliveries) get this hard limit; jobs carry
+# their own from their table entry. A batch is bounded in size (MLOPS_* message limits), so one
+# that runs this long is stuck, not slow.
+DEFAULT_TIME_LIMIT_S = 300
 
 JSON_ONLY = {
     "task_serializer": "json",
@@ -52,6 +71,20 @@ def without_password(url: str) -> tuple[str, str | None]:
     return bare + (f"#{parts.fragment}" if parts.fragment else ""), unquote(password)
 
 
+def task_queues() -> tuple[Queue, ...]:
+    """The three queues, declared as Celery would create them on first use (a direct exchange
+    of the queue's name, bound with that routing key), so that a worker started without ``-Q``
+    consumes all of them and producers without this declaration reach the same queues."""
+    from kombu import Exchange, Queue  # noqa: PLC0415 - only a worker configuration needs it
+
+    return tuple(Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES)
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    """Each scheduled job to its queue (from the job table), the other tasks by name pattern."""
+    return {**ROUTES, **{job.task: {"queue": job.queue} for job in JOBS}}
+
+
 def producer_config(settings: Settings, broker_url: str) -> dict[str, Any]:
     """What a process that only sends tasks needs."""
     broker_url, broker_password = without_password(broker_url)
@@ -59,7 +92,7 @@ def producer_config(settings: Settings, broker_url: str) -> dict[str, Any]:
         **JSON_ONLY,
         "broker_url": broker_url,
         "broker_password": broker_password,
-        "task_routes": ROUTES,
+        "task_routes": task_routes(),
         "task_default_queue": MONITORING_QUEUE,
         "broker_transport_options": transport_options(settings),
         "broker_connection_retry_on_startup": True,
@@ -80,6 +113,17 @@ def worker_config(settings: Settings, broker_url: str, backend_url: str) -> dict
         # to be delivered again (ingest is idempotent, so it is never counted twice).
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        "task_time_limit": DEFAULT_TIME_LIMIT_S,
+        # On a lost broker connection, cancel the acks_late tasks in progress. The worker
+        # reconnects on a new channel; a message taken on the old one can no longer be
+        # acknowledged, so it is delivered again (Redis: after the visibility timeout) whatever
+        # the task does. Left running, the task would run twice, perhaps side by side with its
+        # redelivery. And here the broker is the Redis every task writes to, so a task in
+        # progress is failing anyway. Cancelling is safe: an ingest batch is applied by one Lua
+        # script behind a done marker (idempotent), and a job run again recomputes its result.
+        # Celery 6 makes this the default; Celery 5 warns on every connection loss until set.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_soft_shutdown_timeout": SOFT_SHUTDOWN_S,
         # A child whose resident memory grew past half its address-space ceiling (set in
         # workers/app.py) is replaced after its task: one big batch leaves no bloated child.
         "worker_max_memory_per_child": settings.worker_max_memory_mb * 1024 // 2,
@@ -89,6 +133,8 @@ def worker_config(settings: Settings, broker_url: str, backend_url: str) -> dict
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
+        # `celery -A mlops_tasks.workers.app worker` without -Q consumes every queue.
+        "task_queues": task_queues(),
         "task_create_missing_queues": True,
         "task_default_queue": MONITORING_QUEUE,
     }

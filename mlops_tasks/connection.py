@@ -14,18 +14,31 @@ from .settings import Settings, mask_url
 T = TypeVar("T")
 
 
-def resolve_redis_url(settings: Settings) -> str:
-    """``REDIS_URL`` when set, else the embedded server's URL (started if needed)."""
+def resolve_redis_url(settings: Settings, start: bool = True) -> str:
+    """``REDIS_URL`` when set, else the embedded server's URL.
+
+    ``start`` (what `mlops` commands do) starts the embedded server when it is not running.
+    Without it, the server must already run: the Celery app and library code never start a
+    private Redis as a side effect, and say instead how to start one or set ``REDIS_URL``."""
     if settings.redis_url:
         return settings.redis_url
-    return EmbeddedRedis(settings.effective_data_dir).ensure_running()
+    embedded = EmbeddedRedis(settings.effective_data_dir)
+    if start:
+        return embedded.ensure_running()
+    if embedded.is_running():
+        return embedded.url
+    raise RedisUnavailableError(
+        f"no Redis: REDIS_URL is not set and the embedded Redis of {embedded.data_dir} is not "
+        "running; start it with `mlops redis start` (with the same MLOPS_DATA_DIR), or set "
+        "REDIS_URL")
 
 
-def resolve_broker_url(settings: Settings) -> str:
-    """``CELERY_BROKER_URL`` when set, else the Redis URL in kombu's spelling."""
+def resolve_broker_url(settings: Settings, start: bool = True) -> str:
+    """``CELERY_BROKER_URL`` when set, else the Redis URL in kombu's spelling (``start`` as in
+    :func:`resolve_redis_url`)."""
     if settings.celery_broker_url:
         return settings.celery_broker_url
-    url = resolve_redis_url(settings)
+    url = resolve_redis_url(settings, start)
     if url.startswith("unix://"):
         return "redis+socket://" + url[len("unix://"):]
     return url

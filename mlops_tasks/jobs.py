@@ -1,4 +1,20 @@
-"""The four scheduled jobs and the facts each run leaves in Redis.
+"""The scheduled jobs, each declared once, and the facts each run leaves in Redis.
+
+A job is one function plus one entry in :data:`JOBS`. The entry holds everything the rest of the
+project needs to know about it, and nothing else names a job:
+
+- workers register one Celery task per entry, with its name and time limits
+  (``mlops_tasks/workers/app.py``), and run it through one wrapper that records its facts;
+- beat schedules every entry, on the queue and at the interval the entry names
+  (``mlops_tasks/beat/schedule.py``);
+- ``mlops run <short>`` offers every entry, and ``mlops scheduler status|health`` reports on it.
+
+The function is named by its import path (``"package.module:function"``) and imported only by
+the worker that runs it, so this table stays cheap to import for every CLI command. A worker
+calls it as ``function(services, summary, **kwargs)``: it does the work with the process's
+connected :class:`~mlops_tasks.services.Services`, puts the few numbers `mlops scheduler status`
+shows into ``summary`` and returns the task's result (JSON-serialisable). ``kwargs`` are the
+task's: beat sends none, ``mlops run`` sends ``model`` (and ``dry_run`` for tuning).
 
 Every run, scheduled by beat or started with `mlops run`, records: last run, last success,
 duration, result summary, consecutive failures and the outcomes of the last 100 runs (for the
@@ -7,45 +23,77 @@ success rate). `mlops scheduler status|health` and the exporters read these keys
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from . import keys
-from .queues import (
-    MONITORING_QUEUE,
-    TASK_CLEANUP,
-    TASK_DEGRADATION,
-    TASK_MONITORING,
-    TASK_TUNING,
-    TUNING_QUEUE,
-)
-from .settings import Settings
+from .queues import MONITORING_QUEUE, TUNING_QUEUE
+
+if TYPE_CHECKING:
+    import redis
+
+    from .settings import Settings
 
 OUTCOMES_KEPT = 100
+
+#: ``function(services, summary, *args, **kwargs) -> result``; see the module's docstring.
+JobFunction = Callable[..., Any]
 
 
 @dataclass(frozen=True)
 class Job:
-    name: str
-    task: str
+    """One scheduled job. Time limits are enforced by any worker that runs it, ``mlops worker``
+    or a plain ``celery worker``: at the soft limit the job gets ``SoftTimeLimitExceeded``
+    (recorded as a failed run), at the hard limit its pool process is killed and replaced."""
+
+    name: str  # beat's entry and the key of its facts: "ml-performance-monitoring"
+    short: str  # `mlops run <short>`
+    task: str  # the Celery task name, what beat and `mlops run` send
     queue: str
-    interval_setting: str
+    interval_setting: str  # the Settings field holding the interval, in seconds
+    function: str  # "package.module:function", imported by the worker that runs the job
+    soft_time_limit_s: int
+    time_limit_s: int
 
     def interval_s(self, settings: Settings) -> int:
         return int(getattr(settings, self.interval_setting))
 
+    def load(self) -> JobFunction:
+        """The job's function (imports its module)."""
+        module, _, attr = self.function.partition(":")
+        fn: object = getattr(importlib.import_module(module), attr, None) if attr else None
+        if not callable(fn):
+            raise ImportError(f"job {self.name}: {self.function!r} names no function "
+                              "(expected 'package.module:function')")
+        return fn
 
-JOBS = (
-    Job("ml-performance-monitoring", TASK_MONITORING, MONITORING_QUEUE, "monitoring_interval_s"),
-    Job("ml-degradation-detection", TASK_DEGRADATION, MONITORING_QUEUE, "degradation_interval_s"),
-    Job("ml-auto-tuning", TASK_TUNING, TUNING_QUEUE, "tuning_interval_s"),
-    Job("ml-registry-cleanup", TASK_CLEANUP, MONITORING_QUEUE, "cleanup_interval_s"),
+
+JOBS: tuple[Job, ...] = (
+    Job(name="ml-performance-monitoring", short="monitoring",
+        task="mlops.monitoring.performance", queue=MONITORING_QUEUE,
+        interval_setting="monitoring_interval_s",
+        function="mlops_tasks.workers.monitoring_tasks:performance_monitoring",
+        soft_time_limit_s=840, time_limit_s=900),
+    Job(name="ml-degradation-detection", short="degradation",
+        task="mlops.monitoring.degradation", queue=MONITORING_QUEUE,
+        interval_setting="degradation_interval_s",
+        function="mlops_tasks.workers.monitoring_tasks:degradation_detection",
+        soft_time_limit_s=840, time_limit_s=900),
+    Job(name="ml-auto-tuning", short="tuning",
+        task="mlops.tuning.run", queue=TUNING_QUEUE,
+        interval_setting="tuning_interval_s",
+        function="mlops_tasks.workers.tuning_tasks:auto_tuning",
+        soft_time_limit_s=1740, time_limit_s=1800),
+    Job(name="ml-registry-cleanup", short="cleanup",
+        task="mlops.maintenance.cleanup", queue=MONITORING_QUEUE,
+        interval_setting="cleanup_interval_s",
+        function="mlops_tasks.workers.maintenance_tasks:registry_cleanup",
+        soft_time_limit_s=840, time_limit_s=900),
 )
 BY_TASK = {j.task: j for j in JOBS}
 

@@ -1,6 +1,7 @@
 """Queue and task names: the contract between the thin client, the workers and beat.
 
-The client sends tasks *by name*, so it never imports worker code.
+The client sends tasks *by name*, so it never imports worker code. The scheduled jobs' task
+names and queues are declared in their table (mlops_tasks/jobs.py), next to the rest of each job.
 """
 
 from __future__ import annotations
@@ -12,16 +13,10 @@ ALL_QUEUES = (EVENTS_QUEUE, MONITORING_QUEUE, TUNING_QUEUE)
 
 TASK_INGEST_PREDICTIONS = "mlops.ingest.predictions"
 TASK_INGEST_LABELS = "mlops.ingest.labels"
+TASK_DELIVER_WEBHOOK = "mlops.alerts.deliver"
 
+# Tasks that are not scheduled jobs; each job is routed to the queue of its table entry.
 ROUTES = {
     "mlops.ingest.*": {"queue": EVENTS_QUEUE},
-    "mlops.monitoring.*": {"queue": MONITORING_QUEUE},
     "mlops.alerts.*": {"queue": MONITORING_QUEUE},
-    "mlops.tuning.*": {"queue": TUNING_QUEUE},
 }
-
-TASK_MONITORING = "mlops.monitoring.performance"
-TASK_DEGRADATION = "mlops.monitoring.degradation"
-TASK_DELIVER_WEBHOOK = "mlops.alerts.deliver"
-TASK_TUNING = "mlops.tuning.run"
-TASK_CLEANUP = "mlops.maintenance.cleanup"

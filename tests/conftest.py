@@ -109,50 +109,72 @@ def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05,
         time.sleep(interval)
 
 
+# --- Celery, through the fixtures of celery.contrib.pytest (loaded by the pytest-celery plugin) --
+# The plugin's `celery_session_worker` runs the workers' real app in this process; the plugin's
+# `celery_app` is a fresh app per test, configured like a worker's, for sending tasks. (The
+# plugin's `celery_worker` is pytest-celery's Docker-based one: not used here.)
+
+
 @pytest.fixture(scope="session")
-def celery_app(redis_server: RedisServer) -> Any:
-    """The workers' Celery app, configured for the session's Redis."""
+def session_settings(redis_server: RedisServer,
+                     tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """What the session's worker runs with: the session's Redis and nothing of the machine's."""
+    return Settings.from_env({"REDIS_URL": redis_server.url,
+                              "MLOPS_DATA_DIR": str(tmp_path_factory.mktemp("worker"))})
+
+
+@pytest.fixture(scope="session")
+def celery_config(session_settings: Settings) -> dict[str, Any]:
+    """The workers' own configuration, for the session's Redis."""
+    from mlops_tasks.celery_config import worker_config
+
+    url = session_settings.redis_url
+    assert url is not None
+    return worker_config(session_settings, url, url)
+
+
+@pytest.fixture(scope="session")
+def celery_session_app(celery_config: dict[str, Any], session_settings: Settings) -> Any:
+    """The workers' app (not a test app: the job table and the ingest tasks are registered on
+    it), configured from the environment as in production, for the session's Redis. Its
+    runtime is pinned to the session's Redis, so a task that runs between tests (a label retry,
+    a webhook) never reads a test's environment."""
+    from mlops_tasks.workers import runtime
     from mlops_tasks.workers.app import app
 
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name in known_variables() or name.startswith(ENV_PREFIX):
                 mp.delenv(name)
-        mp.setenv("REDIS_URL", redis_server.url)
-        assert app.conf.broker_url == redis_server.url
+        mp.setenv("REDIS_URL", str(session_settings.redis_url))
+        assert app.conf.broker_url == celery_config["broker_url"]
+        app.conf.update(celery_config)
         app.loader.import_default_modules()
         app.finalize()
+    runtime._runtime = (os.getpid(), runtime.Runtime(session_settings))
     return app
 
 
 @pytest.fixture(scope="session")
-def celery_worker(celery_app: Any, redis_server: RedisServer,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real Celery worker, in this process (threads pool), consuming every queue. Between
-    tests its runtime stays pinned to the session's Redis, so a late task (a label retry, a
-    webhook) never reads a test's environment."""
-    from celery.contrib.testing.worker import start_worker
-    from mlops_tasks.workers import runtime
+def celery_worker_pool() -> str:
+    return "threads"
 
-    from mlops_tasks.queues import ALL_QUEUES
 
-    pinned = Settings.from_env({"REDIS_URL": redis_server.url,
-                                "MLOPS_DATA_DIR": str(tmp_path_factory.mktemp("worker"))})
-    runtime._runtime = (os.getpid(), runtime.Runtime(pinned))
-    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
-                      loglevel="WARNING", queues=list(ALL_QUEUES),
-                      shutdown_timeout=30) as worker:
-        yield worker
+@pytest.fixture(scope="session")
+def celery_worker_parameters() -> dict[str, Any]:
+    """Two threads, consuming every queue (the app's task_queues: no -Q needed)."""
+    return {"concurrency": 2, "perform_ping_check": False, "loglevel": "WARNING",
+            "shutdown_timeout": 30}
 
 
 @pytest.fixture
-def worker(celery_worker: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def worker(celery_session_worker: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The session worker, with a fresh per-test runtime (settings read from this test's env)."""
     from mlops_tasks.workers import runtime
 
     # built from this test's environment at the first task; the pinned one is back afterwards
     monkeypatch.setattr(runtime, "_runtime", None)
-    return celery_worker
+    return celery_session_worker
 
 
 @pytest.fixture

@@ -183,6 +183,8 @@ def test_pools_have_their_queues_and_settings() -> None:
     assert "--queues=mlops.events" in events and "--prefetch-multiplier=16" in events
     monitoring = POOLS["monitoring"].argv(3)
     assert "--queues=mlops.monitoring" in monitoring and "--concurrency=3" in monitoring
-    assert "--prefetch-multiplier=1" in monitoring and "--time-limit=900" in monitoring
+    assert "--prefetch-multiplier=1" in monitoring
     assert "--task-events" in POOLS["tuning"].argv(None)
     assert POOLS["all"].queues == ("mlops.events", "mlops.monitoring", "mlops.tuning")
+    # time limits are the tasks' own (the job table), not a pool's command line
+    assert not [a for p in POOLS.values() for a in p.argv(None) if "time-limit" in a]

@@ -1,12 +1,17 @@
 """The Celery application of the workers: ``celery -A mlops_tasks.workers.app worker``.
 
 Importing this module reads nothing: the settings are read from the environment when Celery
-first needs its configuration (``on_configure``), in the process that runs the worker.
+first needs its configuration (:meth:`MlopsCelery.on_configure`), in the process that runs the
+worker. That never starts the embedded Redis: it is used when it runs (`mlops` commands start
+it), else the configuration fails with a message saying how to start it or set ``REDIS_URL``.
+
+Each scheduled job of the table in mlops_tasks/jobs.py is a task here, registered from its entry.
 """
 
 from __future__ import annotations
 
 import resource
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, signals
@@ -15,26 +20,47 @@ from mlops_tasks.beat.schedule import beat_config
 from mlops_tasks.celery_config import worker_config
 from mlops_tasks.connection import resolve_broker_url, resolve_redis_url
 from mlops_tasks.ingest import codec
+from mlops_tasks.jobs import JOBS, Job
 from mlops_tasks.logs import configure_logging
 from mlops_tasks.settings import Settings
 
 TASK_MODULES = [
     "mlops_tasks.workers.ingest_tasks",
     "mlops_tasks.workers.monitoring_tasks",
-    "mlops_tasks.workers.tuning_tasks",
-    "mlops_tasks.workers.maintenance_tasks",
 ]
 
-app = Celery("mlops_tasks", include=TASK_MODULES)
+
+class MlopsCelery(Celery):  # type: ignore[misc]
+    def on_configure(self) -> None:
+        """The configuration, from the environment. A method rather than a receiver of the
+        ``on_configure`` signal: Celery logs a receiver's exception and carries on with its
+        defaults (a broker on localhost), where this error must stop the process."""
+        settings = Settings.from_env()
+        broker = resolve_broker_url(settings, start=False)
+        conf = worker_config(settings, broker, broker)
+        conf.update(beat_config(settings, resolve_redis_url(settings, start=False)))
+        self.config_from_object(conf)
 
 
-@app.on_configure.connect
-def _configure(sender: Celery, **_: Any) -> None:
-    settings = Settings.from_env()
-    broker = resolve_broker_url(settings)
-    conf = worker_config(settings, broker, broker)
-    conf.update(beat_config(settings, resolve_redis_url(settings)))
-    sender.config_from_object(conf)
+app = MlopsCelery("mlops_tasks", include=TASK_MODULES)
+
+
+def job_task(job: Job) -> Callable[..., Any]:
+    """The body of a job's task: run it in this process's runtime, recording its facts."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from .runtime import run_job  # noqa: PLC0415 - worker-side imports, not for producers
+
+        return run_job(job, *args, **kwargs)
+
+    run.__name__ = run.__qualname__ = job.short.replace("-", "_")
+    run.__doc__ = f"The scheduled job {job.name}: {job.function}."
+    return run
+
+
+for _job in JOBS:
+    app.task(name=_job.task, acks_late=True, soft_time_limit=_job.soft_time_limit_s,
+             time_limit=_job.time_limit_s, shared=False)(job_task(_job))
 
 
 @signals.setup_logging.connect

@@ -1,4 +1,5 @@
-"""Tasks of the ``mlops.monitoring`` queue: monitoring, degradation detection, webhooks."""
+"""The monitoring and degradation jobs (see their entries in mlops_tasks/jobs.py), and the task
+that delivers webhooks on the ``mlops.monitoring`` queue."""
 
 from __future__ import annotations
 
@@ -7,28 +8,22 @@ from typing import Any
 from mlops_tasks.alerts.channels import DeliveryError
 from mlops_tasks.alerts.delivery import backoff_s, deliver
 from mlops_tasks.ingest import journal
-from mlops_tasks.jobs import BY_TASK, recorded
 from mlops_tasks.monitoring.degradation import run_degradation
 from mlops_tasks.monitoring.performance import run_monitoring
-from mlops_tasks.queues import (
-    EVENTS_QUEUE,
-    TASK_DEGRADATION,
-    TASK_DELIVER_WEBHOOK,
-    TASK_MONITORING,
-)
+from mlops_tasks.queues import EVENTS_QUEUE, TASK_DELIVER_WEBHOOK
+from mlops_tasks.services import Services
 
 from .app import app
 from .runtime import runtime
 
 
-@app.task(name=TASK_MONITORING, acks_late=True)
-def performance_monitoring(model: str | None = None) -> dict[str, Any]:
-    svc = runtime().services
-    with recorded(svc.redis, BY_TASK[TASK_MONITORING].name, svc.clock) as summary:
-        result = run_monitoring(svc, model)
-        summary.update(_statuses(result["models"]))
-        result["replayed_batches"] = replay_lost_batches()
-        summary["replayed_batches"] = sum(result["replayed_batches"].values())
+def performance_monitoring(svc: Services, summary: dict[str, Any],
+                           model: str | None = None) -> dict[str, Any]:
+    """Check the production models, then send again the batches the broker lost."""
+    result = run_monitoring(svc, model)
+    summary.update(_statuses(result["models"]))
+    result["replayed_batches"] = replay_lost_batches()
+    summary["replayed_batches"] = sum(result["replayed_batches"].values())
     return result
 
 
@@ -43,12 +38,10 @@ def replay_lost_batches() -> dict[str, int]:
                           svc.settings.journal_replay_s, send, svc.clock)
 
 
-@app.task(name=TASK_DEGRADATION, acks_late=True)
-def degradation_detection(model: str | None = None, exact: bool = False) -> dict[str, Any]:
-    svc = runtime().services
-    with recorded(svc.redis, BY_TASK[TASK_DEGRADATION].name, svc.clock) as summary:
-        result = run_degradation(svc, model, exact)
-        summary.update(_statuses(result["models"]))
+def degradation_detection(svc: Services, summary: dict[str, Any], model: str | None = None,
+                          exact: bool = False) -> dict[str, Any]:
+    result = run_degradation(svc, model, exact)
+    summary.update(_statuses(result["models"]))
     return result
 
 

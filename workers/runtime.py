@@ -10,7 +10,9 @@ from functools import cached_property
 from typing import Any
 
 from mlops_tasks.alerts.delivery import delivery_message
+from mlops_tasks.connection import resolve_redis_url
 from mlops_tasks.ingest.pipeline import Ingestor
+from mlops_tasks.jobs import Job, recorded
 from mlops_tasks.queues import MONITORING_QUEUE, TASK_DELIVER_WEBHOOK
 from mlops_tasks.registry import builtin_models
 from mlops_tasks.services import Services
@@ -34,7 +36,10 @@ class Runtime:
 
     @cached_property
     def services(self) -> Services:
-        return Services.connect(self.settings, dispatch=send_webhook)
+        # The embedded Redis is used when it runs, never started from a worker (see
+        # mlops_tasks/connection.py).
+        url = resolve_redis_url(self.settings, start=False)
+        return Services.connect(self.settings, url, dispatch=send_webhook)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -51,6 +56,15 @@ def runtime() -> Runtime:
     if _runtime is None or _runtime[0] != os.getpid():
         _runtime = (os.getpid(), Runtime(Settings.from_env()))
     return _runtime[1]
+
+
+def run_job(job: Job, *args: Any, **kwargs: Any) -> Any:
+    """Run a scheduled job in this process with its services, recording the run's facts (see
+    mlops_tasks/jobs.py); the job's result is the task's. A function that cannot be imported
+    is a failed run too, so `mlops scheduler health` shows it."""
+    svc = runtime().services
+    with recorded(svc.redis, job.name, svc.clock) as summary:
+        return job.load()(svc, summary, *args, **kwargs)
 
 
 def auto_register() -> None:
