@@ -37,7 +37,7 @@ def connect_redbeat(app: Any) -> redis.Redis:
     finds the client cached on the app and never reads the URL."""
     client = getattr(app, REDBEAT_CLIENT_ATTR, None)
     if client is None:
-        client = connect(resolve_redis_url(Settings.from_env()))
+        client = connect(resolve_redis_url(Settings.from_env(), start=False))
         setattr(app, REDBEAT_CLIENT_ATTR, client)
     return client
 
