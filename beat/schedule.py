@@ -36,6 +36,6 @@ def beat_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "beat_max_loop_interval": settings.beat_max_interval_s,
         "redbeat_redis_url": mask_url(redis_url),
         "redbeat_key_prefix": keys.REDBEAT_PREFIX,
-        "redbeat_lock_key": keys.REDBEAT_PREFIX + "lock",
+        "redbeat_lock_key": keys.REDBEAT_LOCK,
         "redbeat_lock_timeout": max(1, int(settings.beat_lock_timeout_s)),
     }

@@ -6,7 +6,8 @@
     ├── NotFoundError           a model, version, revision or deployment does not exist
     ├── ConflictError           the change contradicts the current state (already registered, ...)
     ├── ApprovalRequiredError   a production change needs --approved-by under MLOPS_REQUIRE_APPROVAL
-    └── RedisUnavailableError   Redis cannot be reached or the embedded server cannot start
+    ├── RedisUnavailableError   Redis cannot be reached or the embedded server cannot start
+    └── ProbeTimeoutError       a health probe did not answer within its timeout
 """
 
 from __future__ import annotations
@@ -38,3 +39,7 @@ class ApprovalRequiredError(MlopsError):
 
 class RedisUnavailableError(MlopsError):
     """Redis is unreachable (the message names the URL with its password masked)."""
+
+
+class ProbeTimeoutError(MlopsError):
+    """A health probe did not answer within its timeout."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from typing import IO, Any
 
 from .settings import Settings
+from .timefmt import iso
 
 # Attributes every record has, and Celery's "data" (a copy of the message's arguments, which can
 # hold a whole event batch): neither is repeated in the structured output.
@@ -16,13 +16,9 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "data"}
 
 
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
-
-
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {"ts": _iso(record.created), "level": record.levelname.lower(),
+        doc: dict[str, Any] = {"ts": iso(record.created, ms=True), "level": record.levelname.lower(),
                                "logger": record.name, "message": record.getMessage()}
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
@@ -37,7 +33,7 @@ class TextFormatter(logging.Formatter):
         extras = {k: v for k, v in record.__dict__.items()
                   if k not in _STANDARD and not k.startswith("_")}
         tail = " ".join(f"{k}={v}" for k, v in extras.items())
-        line = f"{_iso(record.created)} [{record.levelname}] {record.name}: {record.getMessage()}"
+        line = f"{iso(record.created, ms=True)} [{record.levelname}] {record.name}: {record.getMessage()}"
         return f"{line} ({tail})" if tail else line
 
 

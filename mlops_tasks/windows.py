@@ -100,7 +100,7 @@ class WindowReader:
         return {k: int(v) for k, v in raw.items()}
 
     def pending(self, model: str) -> int:
-        return int(self.redis.hget(keys.pending_meta(model), "count") or 0)
+        return int(self.redis.hget(keys.pending_meta(model), keys.F_PENDING_COUNT) or 0)
 
     # ------------------------------------------------------------ time windows
     def time_window(self, model: str, version: str, window_s: float,

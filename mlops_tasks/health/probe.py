@@ -11,15 +11,11 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..errors import MlopsError
+from ..errors import ProbeTimeoutError
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 5.0
-
-
-class ProbeTimeoutError(MlopsError):
-    """A health probe did not answer within its timeout."""
 
 
 def bounded(fn: Callable[[], T], timeout_s: float, what: str) -> T:

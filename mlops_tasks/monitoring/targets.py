@@ -8,12 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..alerts.store import iso
 from ..locks import model_lock
 from ..registry import Registry
 from ..services import Services
-
-LOCK_TTL_S = 600
+from ..timefmt import iso
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ def check_each(svc: Services, model: str | None, job: str,
     results = []
     for t in targets(svc.registry, model):
         try:
-            with model_lock(svc.redis, t.name, job, LOCK_TTL_S) as mine:
+            with model_lock(svc.redis, t.name, job) as mine:
                 result = check(t) if mine else {
                     "name": t.name, "version": t.version, "status": "already_running",
                     "reason": f"another {job} run holds this model"}

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..alerts.model import SEVERITIES
 from ..errors import ValidationError
 from .limits import check_nesting, check_size, quote, shorten
 
-SEVERITIES = ("info", "warning", "critical")
 METRICS = ("f1", "precision", "recall", "accuracy", "f_beta", "cost")
 MAX_GRID_POINTS = 1001
 

@@ -24,9 +24,10 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
-from .. import keys
+from .. import keys, lua_scripts
 from ..errors import ApprovalRequiredError, ConflictError, NotFoundError, ValidationError
 from ..settings import Settings
+from ..timefmt import iso
 from . import semver
 from .config import ModelConfig, apply_changes, validate_model_name
 from .limits import encode_record, quote
@@ -38,18 +39,6 @@ CACHE_TARGETS = (*ENVIRONMENTS, LATEST)
 NOT_A_PERSON_PREFIXES = ("policy:",)
 
 Reader = redis.Redis | Pipeline
-
-# GET a cached value and count the hit or miss in the same round trip.
-_CACHED_GET = """
-local value = redis.call('GET', KEYS[1])
-if value then redis.call('HINCRBY', KEYS[2], 'hits', 1) else redis.call('HINCRBY', KEYS[2], 'misses', 1) end
-return value
-"""
-
-
-def _now_iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
-
 
 @dataclass
 class _Change:
@@ -66,7 +55,7 @@ class Registry:
         self.redis = client
         self.settings = settings
         self.clock = clock
-        self._cached_get = client.register_script(_CACHED_GET)
+        self._cached_get = client.register_script(lua_scripts.source("cached_get.lua"))
 
     # ------------------------------------------------------------------ reads
     def model_names(self) -> list[str]:
@@ -168,7 +157,8 @@ class Registry:
                                   f"got {quote(target)}")
         validate_model_name(name)
         cache_key = keys.config_cache(name, target)
-        cached = self._cached_get(keys=[cache_key, keys.cache_stats(name)])
+        cached = self._cached_get(keys=[cache_key, keys.cache_stats(name)],
+                                      args=[keys.F_CACHE_HITS, keys.F_CACHE_MISSES])
         if cached is not None:
             return json.loads(cached)
 
@@ -193,8 +183,8 @@ class Registry:
         hits = misses = 0
         for name in self.model_names():
             stats = self.redis.hgetall(keys.cache_stats(name))
-            hits += int(stats.get("hits", 0))
-            misses += int(stats.get("misses", 0))
+            hits += int(stats.get(keys.F_CACHE_HITS, 0))
+            misses += int(stats.get(keys.F_CACHE_MISSES, 0))
         return {"hits": hits, "misses": misses}
 
     def audit_log(self, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -227,7 +217,7 @@ class Registry:
                env: str | None = None, revision: int | None = None, before: Any = None,
                after: Any = None, approved_by: str | None = None, reason: str | None = None,
                at: float) -> dict[str, Any]:
-        return {"at": _now_iso(at), "ts": at, "action": action, "model": name, "actor": actor,
+        return {"at": iso(at, ms=True), "ts": at, "action": action, "model": name, "actor": actor,
                 "version": version, "env": env, "revision": revision, "before": before,
                 "after": after, "approved_by": approved_by, "reason": reason}
 
@@ -310,16 +300,16 @@ class Registry:
                     raise _Unchanged({"name": name, "version": version, "created": False})
                 raise ConflictError(f"{name} {version} is already registered")
             is_new_model = not pipe.exists(keys.meta(name))
-            record = {"version": version, "registered_at": _now_iso(now),
+            record = {"version": version, "registered_at": iso(now, ms=True),
                       "registered_by": actor, "description": description,
                       "approved_by": approved_by}
-            revision = {"revision": 1, "config": config.to_dict(), "created_at": _now_iso(now),
+            revision = {"revision": 1, "config": config.to_dict(), "created_at": iso(now, ms=True),
                         "actor": actor, "action": "register", "approved_by": approved_by,
                         "reason": None}
             writes: list[Callable[[Pipeline], Any]] = []
             if is_new_model:
                 meta = {"display_name": display_name or name, "description": description,
-                        "created_at": _now_iso(now), "created_by": actor,
+                        "created_at": iso(now, ms=True), "created_by": actor,
                         "builtin": "1" if builtin else "0"}
                 encode_record("model metadata", meta)
                 writes.append(lambda p: p.hset(keys.meta(name), mapping=meta))
@@ -363,7 +353,7 @@ class Registry:
                 raise _Unchanged(dict(current, version=ver, before=before, changed=False))
             self._approve(name, pipe, actor=actor, approved_by=approved_by, config_of=ver)
             rev = current["revision"] + 1
-            record = {"revision": rev, "config": after, "created_at": _now_iso(now),
+            record = {"revision": rev, "config": after, "created_at": iso(now, ms=True),
                       "actor": actor, "action": action, "approved_by": approved_by,
                       "reason": reason}
             record_json = encode_record("revision", record)
@@ -417,7 +407,7 @@ class Registry:
             self._approve(name, pipe, actor=actor, approved_by=approved_by, deploy_to=env)
             rev = self.current(name, version, pipe)["revision"]
             record = {"env": env, "version": version, "revision": rev,
-                      "deployed_at": _now_iso(now), "deployed_ts": now, "deployed_by": actor,
+                      "deployed_at": iso(now, ms=True), "deployed_ts": now, "deployed_by": actor,
                       "approved_by": approved_by, "action": action}
             record_json = encode_record("deployment record", record)
             writes: list[Callable[[Pipeline], Any]] = [
