@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -12,8 +13,11 @@ import pytest
 import redis
 from sklearn.metrics import accuracy_score, f1_score
 
+from mlops_tasks import keys
 from mlops_tasks.client import MonitoringClient
+from mlops_tasks.errors import ValidationError
 from mlops_tasks.ingest import journal
+from mlops_tasks.ingest.pipeline import Ingestor
 from mlops_tasks.queues import EVENTS_QUEUE, TASK_INGEST_PREDICTIONS
 from mlops_tasks.registry import Registry
 from mlops_tasks.settings import Settings
@@ -84,30 +88,50 @@ def test_bad_events_reach_the_dead_letter_store_and_the_cli(worker, registry, re
 
 
 def test_the_client_validates_every_argument(redis_url) -> None:
+    """Given bad arguments, when recorded, then each call raises a ValidationError (a
+    ValueError) naming the field, with the wire format's wording, and records nothing."""
     with MonitoringClient() as client:
         cases = [
             (lambda: client.record_prediction("", 0.5), "model: expected a model name"),
             (lambda: client.record_prediction("Bad Name", 0.5), "model: expected"),
+            (lambda: client.record_prediction(["x"], 0.5), "model: expected"),
             (lambda: client.record_prediction(MODEL, 1.5), r"score: expected a number in \[0, 1\]"),
             (lambda: client.record_prediction(MODEL, "0.5"), "score: expected a number"),
             (lambda: client.record_prediction(MODEL, float("nan")), "score: expected a number"),
             (lambda: client.record_prediction(MODEL, 0.5, actual="yes"),
-             "actual: expected a boolean or 0/1"),
+             "actual: expected true/false or 1/0"),
             (lambda: client.record_prediction(MODEL, 0.5, actual=2), "actual: expected"),
             (lambda: client.record_prediction(MODEL, 0.5, predicted=0.3), "predicted: expected"),
             (lambda: client.record_prediction(MODEL, 0.5, latency_ms=-1),
              "latency_ms: expected a number >= 0"),
             (lambda: client.record_prediction(MODEL, 0.5, prediction_id=""),
              "prediction_id: expected a string"),
-            (lambda: client.record_prediction(MODEL, 0.5, metadata=[1]), "metadata: expected a dict"),
+            (lambda: client.record_prediction(MODEL, 0.5, version="v1"),
+             "version: expected a semantic version"),
+            (lambda: client.record_prediction(MODEL, 0.5, timestamp=-1),
+             "timestamp: expected a number >= 0"),
+            (lambda: client.record_prediction(MODEL, 0.5, metadata=[1]),
+             "metadata: expected an object"),
             (lambda: client.record_ground_truth(MODEL, "id", None), "actual: expected"),
+            (lambda: client.record_ground_truth(MODEL, 7, True), "prediction_id: expected"),
             (lambda: client.record_batch(MODEL, [0.1, 2.0]), r"scores\[1\]: expected a number"),
+            (lambda: client.record_batch(MODEL, [0.1, None]), r"scores\[1\]: required"),
+            (lambda: client.record_batch(MODEL, [[0.1]]),
+             r"scores\[0\]: expected a number, got list of 1"),
             (lambda: client.record_batch(MODEL, [0.1, 0.2], actual=[1]),
              "actual: expected 2 values, got 1"),
             (lambda: client.record_batch(MODEL, [0.1, 0.2], actual=[1, "x"]), r"actual\[1\]"),
+            (lambda: client.record_batch(MODEL, [0.1, 0.2], actual=np.array([1, -1])),
+             r"actual\[1\]: expected true/false or 1/0"),
+            (lambda: client.record_batch(MODEL, [0.1, 0.2], latency_ms=[1.0, -2.0]),
+             r"latency_ms\[1\]: expected a number >= 0, got -2.0"),
+            (lambda: client.record_batch(MODEL, [0.1], prediction_ids=[""]),
+             r"prediction_ids\[0\]: expected a string"),
+            (lambda: client.record_batch(MODEL, [0.1], version="1.0"),
+             "version: expected a semantic version"),
         ]
         for call, message in cases:
-            with pytest.raises(ValueError, match=message):
+            with pytest.raises(ValidationError, match=message):
                 call()
         assert client.stats()["recorded"] == 0
 
@@ -219,8 +243,6 @@ def test_the_worker_command_rejects_unknown_queues(cli) -> None:
 
 
 def test_performance_cli_commands(registry, raw, cli) -> None:
-    from mlops_tasks.ingest.pipeline import Ingestor
-
     register_catalogue(registry)
     ingestor = Ingestor(registry.settings, registry, raw)
     rng = np.random.default_rng(2)
@@ -377,10 +399,46 @@ def test_a_batch_the_broker_lost_is_sent_again_from_the_journal(worker, registry
     assert journal.replay(raw, [MODEL], 0, send) == {}
 
 
-def test_the_client_journals_what_it_sends(worker, registry, redis_url, r) -> None:
-    register_catalogue(registry)
-    with MonitoringClient(flush_interval_ms=10) as client:
-        client.record_batch(MODEL, [0.1, 0.9], actual=[0, 1])
-        assert client.flush(20)
-    wait_for(lambda: totals(redis_url).get("n") == 2, what="the batch")
-    wait_for(lambda: journal.pending(r, MODEL) == 0, what="its journal entry removed")
+def queued_batches(raw: redis.Redis) -> list[dict]:
+    """The batches waiting in the ingest queue, as the worker would decode them (kombu keeps
+    each message as JSON with a base64 body holding [args, kwargs, embed])."""
+    out = []
+    for message in reversed(raw.lrange(EVENTS_QUEUE, 0, -1)):  # LPUSHed: oldest last
+        envelope = json.loads(message)
+        args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        out.append(args[0])
+    return out
+
+
+def test_the_client_journals_what_it_sends(tmp_path) -> None:
+    """Given a Redis no worker consumes from, when a client sends a batch, then before anything
+    applies it the journal holds an entry with exactly the body on the queue; when the worker's
+    ingest applies that body, the entry goes in the same step. (Without the journal the first
+    check fails: the old version of this test, which looked only after the worker, did not.)"""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        raw = redis.Redis.from_url(server.url)
+        settings = Settings.from_env({"REDIS_URL": server.url})
+        registry = Registry(redis.Redis.from_url(server.url, decode_responses=True), settings)
+        register_catalogue(registry)
+        with MonitoringClient(server.url, redis_url=server.url, settings=settings,
+                              flush_interval_ms=10) as client:
+            client.record_batch(MODEL, [0.1, 0.9], actual=[0, 1])
+            client.record_prediction(MODEL, 0.7, actual=True, metadata={"route": "/"})
+            assert client.flush(20)
+        queued = queued_batches(raw)
+        assert [b["n"] for b in queued] == [2, 1]
+        assert journal.pending(raw, MODEL) == 2
+        for body in queued:
+            entry = raw.get(keys.journal_entry(MODEL, body["batch_id"]))
+            assert entry is not None, f"batch {body['batch_id']} sent without a journal entry"
+            assert journal.decode(entry) == (TASK_INGEST_PREDICTIONS, body)
+        # the worker's ingest (the apply script the task runs) forgets each entry as it applies
+        ingestor = Ingestor(settings, registry, raw)
+        for body in queued:
+            assert ingestor.ingest_predictions(body)["applied"] is True
+            assert raw.get(keys.journal_entry(MODEL, body["batch_id"])) is None
+        assert journal.pending(raw, MODEL) == 0
+        assert totals(server.url)["n"] == 3
+    finally:
+        server.stop()

@@ -1,143 +1,70 @@
-"""The wire format of event batches, and their validation: pure functions, no I/O.
+"""The worker's side of the wire format: decode a batch into the columns of its valid events and
+the reasons of the others. Pure functions, no I/O.
 
-A batch is one JSON object per model, columnar::
-
-    {"v": 1, "kind": "predictions", "batch_id": "...", "model": "n1-detector", "n": 3,
-     "score": [0.91, 0.12, 0.55],          # required, each in [0, 1]
-     "predicted": [1, 0, -1],              # optional; 1/0/true/false, -1 or null = unknown
-     "actual": [1, -1, -1],                # optional ground truth, same encoding
-     "prediction_id": ["a", "b", "c"],     # optional; or generated ids, sent compactly as
-                                           # "id_prefix" + "id_start" (ids prefix + hex of
-                                           # start, start+1, ...) or "id_prefix" + "id_seq"
-     "version": "1.0.0",                   # optional; a scalar applies to every event
-     "latency_ms": [3.1, null, 2.0],       # optional, >= 0
-     "timestamp": 1764230400.0,            # optional epoch seconds; scalar or list, or
-                                           # "timestamp_base" + "timestamp_ms" (offsets)
-     "metadata": [null, {"route": "/"}, null]}
-
-    {"v": 1, "kind": "labels", "batch_id": "...", "model": "n1-detector", "n": 2,
-     "prediction_id": ["a", "b"], "actual": [1, 0], "timestamp": [...]}
-
-Every column may be absent (all null), a scalar (broadcast) or a list of ``n`` values. A bad value
-rejects only its own event, with a reason naming the field; the rest of the batch is kept.
-
-A batch id of the form ``<producer>.<seq>`` (``SEQUENCED_ID``) tells the worker that the batch is
-number ``seq`` of that producer for this model: duplicates are then detected by a per-producer
-watermark instead of a marker per batch (see ``lua/dedup.lua``). Any other id is remembered by a
-marker of its own for a while.
-
-Limits (``LIMITS``) bound what one message may cost a worker; the client never exceeds them and
-the worker dead-letters a message that does as one summary letter, without looking further.
+The format, its limits and the rule of every field are in ``mlops_tasks/wire.py``, which the
+client validates with too (they are re-exported here). What only the worker decides lives here:
+the header of a message as a whole, a column's length, the time window of timestamps (its clock
+and retention), the limits of a message, and how a rejected event is kept in its dead letter.
 """
 
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import ValidationError
 from ..queues import TASK_INGEST_LABELS, TASK_INGEST_PREDICTIONS
 from ..registry.config import validate_model_name
-from ..registry.semver import _SEMVER
+from ..wire import (
+    A_FLAG,
+    FUTURE_SKEW_S,
+    ID_PREFIX,
+    LIMITS,
+    MAX_EVENTS,
+    MAX_ID_LENGTH,
+    MAX_MESSAGE_BYTES,
+    MAX_MESSAGE_CONTAINERS,
+    MAX_MESSAGE_DEPTH,
+    MAX_TIME_BUCKETS,
+    METADATA_MAX_BYTES,
+    METADATA_MAX_DEPTH,
+    REJECTED_KEY,
+    REQUIRED,
+    SEQUENCED_ID,
+    UNKNOWN,
+    WIRE_VERSION,
+    BatchError,
+    LimitError,
+    Problems,
+    depth_exceeds,
+    encode_metadata,
+    expected,
+    flag_column,
+    id_column,
+    metadata_problem,
+    metadata_type_problem,
+    non_negative_column,
+    number_column,
+    printable,
+    score_column,
+    sequence,
+    short_repr,
+    time_buckets,
+    version_problems,
+)
 
-WIRE_VERSION = 1
-MAX_ID_LENGTH = 128
-FUTURE_SKEW_S = 300.0
-UNKNOWN = -1
-
-# --- limits of one message -------------------------------------------------------------------
-MAX_EVENTS = 10_000  # events per message (the client splits larger batches)
-MAX_TIME_BUCKETS = 256  # distinct (version, minute) pairs per message: bounds one Lua call
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # encoded message body
-MAX_MESSAGE_DEPTH = 32  # nesting of the whole message body (Celery's envelope included)
-MAX_MESSAGE_CONTAINERS = 250_000  # objects and lists in one message body
-METADATA_MAX_DEPTH = 8  # nesting of one event's metadata (the object itself is level 1)
-METADATA_MAX_BYTES = 2048  # one event's metadata, as compact JSON
-
-LIMITS = {"events": MAX_EVENTS, "time_buckets": MAX_TIME_BUCKETS,
-          "message_bytes": MAX_MESSAGE_BYTES, "message_depth": MAX_MESSAGE_DEPTH,
-          "message_containers": MAX_MESSAGE_CONTAINERS,
-          "metadata_depth": METADATA_MAX_DEPTH, "metadata_bytes": METADATA_MAX_BYTES}
-
-# Set by the worker's message decoder on a message it refused to decode in full (too large or too
-# deeply nested): the task then sees a small stand-in carrying the reason (see ingest/codec.py).
-REJECTED_KEY = "_rejected"
-
-_ID_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-SEQUENCED_ID = re.compile(r"(?P<producer>[0-9a-f]{8,32})\.(?P<seq>[1-9][0-9]{0,14})")
-
-
-class BatchError(ValidationError):
-    """The batch as a whole is unusable (every event is dead-lettered with this reason)."""
-
-
-class LimitError(BatchError):
-    """The message exceeds a limit: dead-lettered as one summary letter, never looked into."""
-
-
-def sequence(batch_id: str) -> tuple[str, int] | None:
-    """(producer, seq) of a sequenced batch id, else None."""
-    m = SEQUENCED_ID.fullmatch(batch_id)
-    return (m["producer"], int(m["seq"])) if m else None
-
-
-_CONTAINERS = frozenset((list, dict))
-
-
-def depth_exceeds(value: Any, limit: int) -> bool:
-    """True when ``value`` nests lists/dicts deeper than ``limit`` (a scalar is depth 0).
-    Level by level, and the children of each container are typed at C speed (``map(type)``),
-    so containers of scalars cost almost nothing."""
-    frontier = [value] if type(value) in _CONTAINERS else []
-    level = 1
-    while frontier:
-        if level > limit:
-            return True
-        deeper: list[Any] = []
-        for node in frontier:
-            children = node.values() if type(node) is dict else node
-            if not _CONTAINERS.isdisjoint(set(map(type, children))):
-                deeper.extend(c for c in children if type(c) in _CONTAINERS)
-        frontier = deeper
-        level += 1
-    return False
-
-
-def printable(text: str, limit: int = 300) -> str:
-    """At most ``limit`` characters, every non-printable one escaped (for logs and letters)."""
-    text = text[:limit]
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
-
-
-def encode_metadata(metadata: Any) -> str:
-    """One event's metadata as compact JSON; ValidationError naming the rule it breaks
-    (an object, at most METADATA_MAX_DEPTH levels, JSON values, METADATA_MAX_BYTES)."""
-    if not isinstance(metadata, dict):
-        raise ValidationError(f"metadata: expected an object, got {type(metadata).__name__}")
-    if depth_exceeds(metadata, METADATA_MAX_DEPTH):
-        raise ValidationError(f"metadata: expected at most {METADATA_MAX_DEPTH} levels of "
-                              f"nesting")
-    try:
-        text = json.dumps(metadata, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"metadata: expected JSON values ({str(exc)[:80]})") from None
-    if len(text) > METADATA_MAX_BYTES:
-        raise ValidationError(f"metadata: expected at most {METADATA_MAX_BYTES} bytes of JSON, "
-                              f"got {len(text)}")
-    return text
-
-
-def metadata_problem(metadata: Any) -> str | None:
-    """Why one event's metadata is not allowed (see encode_metadata), or None."""
-    try:
-        encode_metadata(metadata)
-    except ValidationError as exc:
-        return str(exc)
-    return None
+__all__ = [
+    "FUTURE_SKEW_S", "LIMITS", "MAX_EVENTS", "MAX_ID_LENGTH", "MAX_MESSAGE_BYTES",
+    "MAX_MESSAGE_CONTAINERS", "MAX_MESSAGE_DEPTH", "MAX_TIME_BUCKETS", "METADATA_MAX_BYTES",
+    "METADATA_MAX_DEPTH", "REJECTED_KEY", "SEQUENCED_ID", "TASK_KINDS", "UNKNOWN",
+    "WIRE_VERSION", "BatchError", "Labels", "LimitError", "Predictions", "Reject",
+    "batch_header", "check_message", "decode_labels", "decode_predictions", "depth_exceeds",
+    "encode_metadata", "metadata_problem", "original_event", "printable", "sequence",
+    "short_repr", "time_buckets", "validate_model_name",
+]
 
 
 @dataclass
@@ -186,6 +113,11 @@ class _Checker:
         if self.reasons[i] is None:
             self.reasons[i] = reason
 
+    def problems(self, name: str, problems: Problems) -> None:
+        """Reject each event a field rule found a problem with, naming the field."""
+        for i, problem in problems:
+            self.reject(i, f"{name}: {problem}")
+
     def rejects(self) -> list[Reject]:
         return [Reject(i, r) for i, r in enumerate(self.reasons) if r is not None]
 
@@ -204,75 +136,30 @@ def _broadcast(msg: dict[str, Any], key: str, n: int) -> list[Any] | None:
     return [raw] * n
 
 
-def _numbers(values: list[Any] | None, n: int, name: str, check: _Checker, *,
-             required: bool = False) -> np.ndarray:
-    """float64 column; None -> NaN; a non-number rejects its event."""
+def _column(msg: dict[str, Any], key: str, n: int, check: _Checker,
+            rule: Callable[[list[Any], int], tuple[np.ndarray, Problems]]) -> np.ndarray | None:
+    """A column checked by its field rule (None when absent); bad values reject their events."""
+    values = _broadcast(msg, key, n)
     if values is None:
-        if required:
-            for i in range(n):
-                check.reject(i, f"{name}: required")
-        return np.full(n, np.nan)
-    if all(type(v) is float or type(v) is int for v in values):
-        try:
-            return np.asarray(values, dtype=np.float64)
-        except OverflowError:
-            pass  # an integer too large for a float: find it below
-    arr = np.full(n, np.nan)
-    for i, v in enumerate(values):
-        if v is None:
-            if required:
-                check.reject(i, f"{name}: required")
-        elif isinstance(v, bool) or not isinstance(v, (int, float)):
-            check.reject(i, f"{name}: expected a number, got {short_repr(v)}")
-        else:
-            try:
-                arr[i] = float(v)
-            except OverflowError:
-                check.reject(i, f"{name}: expected a number, got {short_repr(v)}")
+        return None
+    arr, problems = rule(values, n)
+    check.problems(key, problems)
     return arr
 
 
-def short_repr(value: Any) -> str:
-    """A value quoted in a reason: at most 40 characters, control characters escaped (repr),
-    and never a walk through a large or deep container."""
-    if isinstance(value, (list, dict)):
-        return f"{type(value).__name__} of {len(value)}"
-    if isinstance(value, (str, bytes)) and len(value) > 40:
-        value = value[:40]
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _flags(values: list[Any] | None, n: int, name: str, check: _Checker) -> np.ndarray:
+def _flags(msg: dict[str, Any], key: str, n: int, check: _Checker) -> np.ndarray:
     """int8 column of 1 / 0 / UNKNOWN from true/false/1/0/-1/null."""
-    if values is None:
-        return np.full(n, UNKNOWN, dtype=np.int8)
-    if all(type(v) is int or type(v) is bool for v in values):
-        try:
-            arr = np.asarray(values, dtype=np.int64)
-        except OverflowError:
-            arr = None
-        if arr is not None and np.all((arr >= -1) & (arr <= 1)):
-            return arr.astype(np.int8)
-    out = np.full(n, UNKNOWN, dtype=np.int8)
-    for i, v in enumerate(values):
-        if v is None or (type(v) is int and v == -1):
-            continue
-        if v is True or (type(v) in (int, float) and v == 1):
-            out[i] = 1
-        elif v is False or (type(v) in (int, float) and v == 0):
-            out[i] = 0
-        else:
-            check.reject(i, f"{name}: expected true/false or 1/0, got {short_repr(v)}")
-    return out
+    arr = _column(msg, key, n, check,
+                  lambda values, n: flag_column(values, n, minus_one_is_unknown=True))
+    return np.full(n, UNKNOWN, dtype=np.int8) if arr is None else arr
 
 
 def _generated_ids(msg: dict[str, Any], n: int) -> list[str] | None:
     prefix = msg.get("id_prefix")
     if prefix is None:
         return None
-    if not isinstance(prefix, str) or not _ID_PREFIX.fullmatch(prefix):
-        raise BatchError(f"id_prefix: expected 1-64 letters, digits or _.:-, got {short_repr(prefix)}")
+    if not isinstance(prefix, str) or not ID_PREFIX.fullmatch(prefix):
+        raise BatchError(f"id_prefix: {expected('1-64 letters, digits or _.:-', prefix)}")
     seq = msg.get("id_seq")
     if seq is not None:
         if not isinstance(seq, list) or len(seq) != n or \
@@ -292,22 +179,11 @@ def _ids(msg: dict[str, Any], n: int, check: _Checker, *, required: bool) -> lis
     values = _broadcast(msg, "prediction_id", n) if "prediction_id" in msg else None
     if values is None:
         if required:
-            for i in range(n):
-                check.reject(i, "prediction_id: required")
+            check.problems("prediction_id", [(i, REQUIRED) for i in range(n)])
         return [None] * n
-    out: list[str | None] = []
-    for i, v in enumerate(values):
-        if v is None:
-            if required:
-                check.reject(i, "prediction_id: required")
-            out.append(None)
-        elif not isinstance(v, str) or not v or len(v) > MAX_ID_LENGTH:
-            check.reject(i, f"prediction_id: expected a string of 1-{MAX_ID_LENGTH} characters, "
-                            f"got {short_repr(v)}")
-            out.append(None)
-        else:
-            out.append(v)
-    return out
+    ids, problems = id_column(values, required=required)
+    check.problems("prediction_id", problems)
+    return ids
 
 
 def _timestamps(msg: dict[str, Any], n: int, check: _Checker, now: float,
@@ -325,7 +201,8 @@ def _timestamps(msg: dict[str, Any], n: int, check: _Checker, now: float,
         except OverflowError:
             raise BatchError("timestamp_ms: an offset is out of range") from None
     else:
-        ts = _numbers(_broadcast(msg, "timestamp", n), n, "timestamp", check)
+        given = _column(msg, "timestamp", n, check, number_column)
+        ts = np.full(n, np.nan) if given is None else given
     ts = np.where(np.isnan(ts), now, ts)
     bad = (ts < now - max_age_s) | (ts > now + FUTURE_SKEW_S)
     for i in np.flatnonzero(bad):
@@ -346,7 +223,7 @@ def batch_header(msg: Any, kind: str) -> tuple[str, str, int]:
         raise BatchError(f"kind: expected {kind!r}, got {short_repr(msg.get('kind'))}")
     batch_id = msg.get("batch_id")
     if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 128:
-        raise BatchError(f"batch_id: expected a string of 1-128 characters, got {short_repr(batch_id)}")
+        raise BatchError(f"batch_id: {expected('a string of 1-128 characters', batch_id)}")
     model = msg.get("model")
     validate_model_name(model, "model")
     n = msg.get("n")
@@ -355,20 +232,6 @@ def batch_header(msg: Any, kind: str) -> tuple[str, str, int]:
     if n > MAX_EVENTS:
         raise LimitError(f"n: expected at most {MAX_EVENTS} events per message, got {n}")
     return batch_id, model, n
-
-
-def time_buckets(timestamps: np.ndarray, versions: list[Any] | None) -> int:
-    """Distinct (version, minute) pairs: what one message costs the apply script."""
-    if timestamps.size == 0:
-        return 0
-    minutes = np.floor(timestamps / 60.0)
-    distinct = set(versions) if versions is not None else set()
-    if len(distinct) <= 1:
-        return int(np.unique(minutes).size)
-    code = {v: i for i, v in enumerate(distinct)}
-    keyed = minutes * len(code) + np.fromiter((code[v] for v in versions or ()), dtype=np.float64,
-                                             count=timestamps.size)
-    return int(np.unique(keyed).size)
 
 
 def _check_time_buckets(timestamps: np.ndarray, versions: list[Any] | None) -> None:
@@ -402,22 +265,19 @@ def decode_predictions(msg: dict[str, Any], *, now: float,
                        max_age_s: float) -> tuple[Predictions, list[Reject]]:
     _, _, n = batch_header(msg, "predictions")
     check = _Checker(n)
-    score = _numbers(_broadcast(msg, "score", n), n, "score", check, required=True)
-    out_of_range = ~np.isfinite(score) | (score < 0) | (score > 1)
-    for i in np.flatnonzero(out_of_range):
-        check.reject(int(i), f"score: expected a number in [0, 1], got {float(score[i])!r}")
-    predicted = _flags(_broadcast(msg, "predicted", n), n, "predicted", check)
-    actual = _flags(_broadcast(msg, "actual", n), n, "actual", check)
-    latency = _numbers(_broadcast(msg, "latency_ms", n), n, "latency_ms", check)
-    bad_latency = np.isfinite(latency) & (latency < 0) | np.isinf(latency)
-    for i in np.flatnonzero(bad_latency):
-        check.reject(int(i), f"latency_ms: expected a number >= 0, got {float(latency[i])!r}")
+    score = _column(msg, "score", n, check, score_column)
+    if score is None:
+        check.problems("score", [(i, REQUIRED) for i in range(n)])
+        score = np.full(n, np.nan)
+    predicted = _flags(msg, "predicted", n, check)
+    actual = _flags(msg, "actual", n, check)
+    latency = _column(msg, "latency_ms", n, check, non_negative_column)
+    if latency is None:
+        latency = np.full(n, np.nan)
     timestamp = _timestamps(msg, n, check, now, max_age_s)
     ids = _ids(msg, n, check, required=False)
     versions = _broadcast(msg, "version", n) or [None] * n
-    for i, v in enumerate(versions):
-        if v is not None and (not isinstance(v, str) or not _SEMVER.fullmatch(v)):
-            check.reject(i, f"version: expected a semantic version such as 1.0.0, got {short_repr(v)}")
+    check.problems("version", version_problems(versions))
     metadata = _broadcast(msg, "metadata", n)
     if metadata is not None:
         # nesting only: the whole message's size is bounded by the decoder, and metadata is
@@ -428,7 +288,7 @@ def decode_predictions(msg: dict[str, Any], *, now: float,
                              f"nesting")
         for i, m in enumerate(metadata):
             if m is not None and type(m) is not dict:
-                check.reject(i, f"metadata: expected an object, got {type(m).__name__}")
+                check.reject(i, f"metadata: {metadata_type_problem(m)}")
     keep = check.valid_mask()
     _check_time_buckets(timestamp[keep], [v for v, k in zip(versions, keep, strict=True) if k])
     idx = np.flatnonzero(keep)
@@ -448,9 +308,9 @@ def decode_labels(msg: dict[str, Any], *, now: float,
     _, _, n = batch_header(msg, "labels")
     check = _Checker(n)
     ids = _ids(msg, n, check, required=True)
-    actual = _flags(_broadcast(msg, "actual", n), n, "actual", check)
-    for i in np.flatnonzero(actual == UNKNOWN):
-        check.reject(int(i), "actual: required (true/false or 1/0)")
+    actual = _flags(msg, "actual", n, check)
+    check.problems("actual", [(int(i), f"{REQUIRED} ({A_FLAG})")
+                              for i in np.flatnonzero(actual == UNKNOWN)])
     timestamp = _timestamps(msg, n, check, now, max_age_s)
     keep = check.valid_mask()
     _check_time_buckets(timestamp[keep], None)
@@ -496,7 +356,7 @@ def original_event(msg: dict[str, Any], index: int) -> dict[str, Any]:
         elif raw is not None:
             event[key] = _bounded(raw)
     prefix, seq, start = msg.get("id_prefix"), msg.get("id_seq"), msg.get("id_start")
-    if isinstance(prefix, str) and _ID_PREFIX.fullmatch(prefix):
+    if isinstance(prefix, str) and ID_PREFIX.fullmatch(prefix):
         if isinstance(seq, list) and index < len(seq) and type(seq[index]) is int:
             event["prediction_id"] = f"{prefix}{seq[index]:x}"
         elif type(start) is int:
@@ -509,4 +369,3 @@ def original_event(msg: dict[str, Any], index: int) -> dict[str, Any]:
             except OverflowError:
                 pass
     return event
-

@@ -1,0 +1,77 @@
+"""Where a client sends: the broker, and the project's Redis (journal, registry), found without
+ever starting anything.
+
+Only ``mlops`` commands start the embedded Redis. A client uses it when it already runs and
+otherwise reports that it has nowhere to send (``connection.resolve_redis_url`` with
+``start=False``: the message says to run ``mlops redis start`` or set REDIS_URL), so a detector's
+process never gets a private Redis as a side effect of creating a client:
+
+    broker   the ``broker_url`` argument, CELERY_BROKER_URL, the ``redis_url`` argument,
+             REDIS_URL, else the embedded Redis if it runs
+    Redis    the ``redis_url`` argument, REDIS_URL, the embedded Redis if it runs, else a broker
+             given explicitly (argument or CELERY_BROKER_URL) when it is a Redis
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ..connection import resolve_broker_url, resolve_redis_url
+from ..errors import RedisUnavailableError
+from ..settings import Settings
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+socket://")
+_KOMBU_SOCKET = "redis+socket://"
+_REDIS_PY_SOCKET = "unix://"
+
+
+def kombu_url(url: str) -> str:
+    """A Redis URL in kombu's spelling (``redis+socket://`` for a Unix socket)."""
+    if url.startswith(_REDIS_PY_SOCKET):
+        return _KOMBU_SOCKET + url[len(_REDIS_PY_SOCKET):]
+    return url
+
+
+def redis_py_url(url: str) -> str:
+    """A Redis URL in redis-py's spelling (``unix://`` for a Unix socket)."""
+    if url.startswith(_KOMBU_SOCKET):
+        return _REDIS_PY_SOCKET + url[len(_KOMBU_SOCKET):]
+    return url
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    settings: Settings
+    broker_given: str | None = None
+    redis_given: str | None = None
+
+    def broker_url(self) -> str:
+        """In kombu's spelling; RedisUnavailableError when there is none."""
+        given = self.broker_given or self.settings.celery_broker_url or self.redis_given
+        if given:
+            return kombu_url(given)
+        return resolve_broker_url(self.settings, start=False)
+
+    def redis_url(self) -> str:
+        """In redis-py's spelling; RedisUnavailableError when there is none."""
+        if self.redis_given:
+            return redis_py_url(self.redis_given)
+        try:
+            return redis_py_url(resolve_redis_url(self.settings, start=False))
+        except RedisUnavailableError:
+            broker = self.broker_given or self.settings.celery_broker_url
+            if broker and broker.startswith(_REDIS_SCHEMES):
+                return redis_py_url(broker)
+            raise
+
+
+def fail_fast_redis(url: str) -> redis.Redis:
+    """A client for binary values that gives up at once: 2 s to connect, 10 s to answer, no
+    retries (the caller keeps the data and tries again later). ``connection.connect`` has
+    longer timeouts and redis-py's default retries."""
+    return redis.Redis.from_url(redis_py_url(url), socket_connect_timeout=2, socket_timeout=10,
+                                retry=Retry(NoBackoff(), 0))
