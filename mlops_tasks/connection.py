@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .embedded import EmbeddedRedis
 from .errors import RedisUnavailableError
@@ -44,12 +46,24 @@ def resolve_broker_url(settings: Settings, start: bool = True) -> str:
     return url
 
 
-def connect(url: str, *, decode: bool = True) -> redis.Redis:
-    """A client with bounded connect and read timeouts; ``decode=False`` for binary values."""
+def redis_py_url(url: str) -> str:
+    """A Redis URL in redis-py's spelling (kombu's ``redis+socket://`` is ``unix://``)."""
     if url.startswith("redis+socket://"):
-        url = "unix://" + url[len("redis+socket://"):]
-    return redis.Redis.from_url(url, decode_responses=decode, socket_connect_timeout=5,
-                                socket_timeout=30, health_check_interval=30)
+        return "unix://" + url[len("redis+socket://"):]
+    return url
+
+
+def connect(url: str, *, decode: bool = True, fail_fast: bool = False) -> redis.Redis:
+    """A client with bounded connect and read timeouts; ``decode=False`` for binary values.
+    ``fail_fast``: 2 s to connect, 10 s to answer and no retries, for a caller that keeps its
+    data and tries again later itself (the client's journal)."""
+    if fail_fast:
+        return redis.Redis.from_url(redis_py_url(url), decode_responses=decode,
+                                    socket_connect_timeout=2, socket_timeout=10,
+                                    retry=Retry(NoBackoff(), 0))
+    return redis.Redis.from_url(redis_py_url(url), decode_responses=decode,
+                                socket_connect_timeout=5, socket_timeout=30,
+                                health_check_interval=30)
 
 
 def call(url: str, fn: Callable[[], T]) -> T:

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
-from ..connection import resolve_broker_url, resolve_redis_url
+from ..connection import redis_py_url, resolve_broker_url, resolve_redis_url
 from ..errors import RedisUnavailableError
 from ..settings import Settings
 
@@ -33,13 +29,6 @@ def kombu_url(url: str) -> str:
     """A Redis URL in kombu's spelling (``redis+socket://`` for a Unix socket)."""
     if url.startswith(_REDIS_PY_SOCKET):
         return _KOMBU_SOCKET + url[len(_REDIS_PY_SOCKET):]
-    return url
-
-
-def redis_py_url(url: str) -> str:
-    """A Redis URL in redis-py's spelling (``unix://`` for a Unix socket)."""
-    if url.startswith(_KOMBU_SOCKET):
-        return _REDIS_PY_SOCKET + url[len(_KOMBU_SOCKET):]
     return url
 
 
@@ -67,11 +56,3 @@ class Endpoints:
             if broker and broker.startswith(_REDIS_SCHEMES):
                 return redis_py_url(broker)
             raise
-
-
-def fail_fast_redis(url: str) -> redis.Redis:
-    """A client for binary values that gives up at once: 2 s to connect, 10 s to answer, no
-    retries (the caller keeps the data and tries again later). ``connection.connect`` has
-    longer timeouts and redis-py's default retries."""
-    return redis.Redis.from_url(redis_py_url(url), socket_connect_timeout=2, socket_timeout=10,
-                                retry=Retry(NoBackoff(), 0))

@@ -22,11 +22,12 @@ from celery import Celery
 from kombu.exceptions import EncodeError
 
 from ..celery_config import producer_config
+from ..connection import connect
 from ..errors import MlopsError
 from ..ingest import journal
 from ..queues import EVENTS_QUEUE
 from ..settings import Settings
-from .endpoints import Endpoints, fail_fast_redis
+from .endpoints import Endpoints
 
 
 class UnsendableError(MlopsError):
@@ -79,6 +80,6 @@ class Producer:
             conf["broker_transport_options"] = {**conf["broker_transport_options"],
                                                 "max_retries": 0, "socket_connect_timeout": 2}
             app.config_from_object(conf)
-            self._journal = fail_fast_redis(self.endpoints.redis_url())
+            self._journal = connect(self.endpoints.redis_url(), decode=False, fail_fast=True)
             self._app = app
         return self._app, self._journal

@@ -13,7 +13,7 @@ from .limits import quote
 
 MAX_VERSION_CHARS = 64
 
-# \Z, not $: `$` also matches before a trailing newline. Also imported by ingest/events.py.
+# \Z, not $: `$` also matches before a trailing newline. Also imported by wire.py.
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
