@@ -73,8 +73,8 @@ def demo(app: App, events: int, label_delay_share: float, as_json: bool) -> None
         worker.terminate()
         worker.wait(30)
     # what beat's jobs would say about this traffic, run here once
-    monitoring = run_monitoring(app.services)
-    tuning = run_tuning(app.services, dry_run=True)
+    monitoring = run_monitoring(app.services).to_dict()
+    tuning = run_tuning(app.services, dry_run=True).to_dict()
 
     def human() -> str:
         parts = [f"{m['name']} v{m['version']}\n" + metrics_table(m["windows"]) for m in models]

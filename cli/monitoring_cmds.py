@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mlops_tasks import reports
 from mlops_tasks.durations import parse_duration
+from mlops_tasks.monitoring.results import NotChecked
 
 from .context import App, json_option, pass_app, period_option
 from .output import emit, fmt, pct, table
+
+if TYPE_CHECKING:
+    from mlops_tasks.monitoring.results import DegradationCheck
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -25,16 +30,19 @@ def sparkline(values: list[float | None]) -> str:
                    for v in values)
 
 
-def _degradation_rows(results: list[dict[str, Any]]) -> str:
+def _degradation_row(r: DegradationCheck | NotChecked) -> list[Any]:
+    if isinstance(r, NotChecked):
+        return [r.name, r.version, r.status, pct(None), pct(None), "-", fmt(None), fmt(None),
+                r.reason]
+    e = r.evidence
+    return [r.name, r.version, r.status, pct(r.baseline.accuracy), pct(r.current.accuracy),
+            "-" if e is None else f"{e.degradation_percent:.1f}%",
+            fmt(None if e is None else e.p_value), fmt(r.drift.psi), r.reason or ""]
+
+
+def _degradation_rows(results: Sequence[DegradationCheck | NotChecked]) -> str:
     return table(["model", "version", "status", "baseline", "current", "drop", "p-value",
-                  "drift psi", "note"],
-                 [[r["name"], r["version"], r["status"],
-                   pct(r.get("baseline", {}).get("accuracy")),
-                   pct(r.get("current", {}).get("accuracy")),
-                   "-" if r.get("degradation_percent") is None
-                   else f"{r['degradation_percent']:.1f}%",
-                   fmt(r.get("p_value")), fmt(r.get("drift", {}).get("psi")),
-                   r.get("reason", "")] for r in results])
+                  "drift psi", "note"], [_degradation_row(r) for r in results])
 
 
 @click.command("check-degradation")
@@ -47,8 +55,8 @@ def check_degradation(app: App, name: str | None, as_json: bool) -> None:
 
     app.log_to_stderr()
     result = run_degradation(app.services, name)
-    emit(as_json, result, lambda: _degradation_rows(result["models"])
-         if result["models"] else "no models deployed to production")
+    emit(as_json, result.to_dict(), lambda: _degradation_rows(result.models)
+         if result.models else "no models deployed to production")
 
 
 @click.command("verify-degradation")
@@ -60,8 +68,8 @@ def verify_degradation(app: App, name: str, as_json: bool) -> None:
     from mlops_tasks.monitoring.degradation import verify  # noqa: PLC0415 - scipy
 
     result = verify(app.services, name)
-    emit(as_json, result, lambda: f"{name} v{result['version']}: {result['verdict']}\n"
-                                  f"{result['explanation']}")
+    emit(as_json, result.to_dict(), lambda: f"{name} v{result.check.version}: "
+                                            f"{result.verdict}\n{result.explanation}")
 
 
 @click.command("set-baseline")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,9 @@ from mlops_tasks.registry.limits import quote, shorten
 
 from .context import App, change_options, json_option, pass_app
 from .output import emit, fmt, table
+
+if TYPE_CHECKING:
+    from mlops_tasks.registry.audit import AuditEntry
 
 def model_row(m: dict[str, Any]) -> list[Any]:
     cfg = m["config"]
@@ -38,8 +41,9 @@ def config_lines(m: dict[str, Any]) -> str:
         f"  decision_threshold   {cfg['decision_threshold']:g}",
         f"  accuracy_threshold   {cfg['accuracy_threshold']:g} ({cfg['severity']})",
         f"  enabled              {fmt(cfg['enabled'])}",
-        f"  tuning               {t['parameter']} {t['min']:g}-{t['max']:g} step {t['step']:g}, "
-        f"window {t['window_s']}s, metric {t['metric']}, {'on' if t['enabled'] else 'off'}",
+        (f"  tuning               {t['parameter']} {t['min']:g}-{t['max']:g} "
+         f"step {t['step']:g}, window {t['window_s']}s, metric {t['metric']}, "
+         f"{'on' if t['enabled'] else 'off'}"),
     ]
     for key, value in sorted(cfg["params"].items()):
         lines.append(f"  {'params.' + key:<20} {fmt(value)}")
@@ -105,6 +109,8 @@ def register_model(app: App, name: str, version: str | None, config_file: Path |
         else:
             raise NotFoundError(f"{name!r} is not a built-in model; give its definition "
                                 f"with --config FILE")
+    if version is None:  # not reached: every branch above names the version or raises
+        raise ValidationError(f"--version: name the version of {name} to register")
     reg.register(name, version, config, actor=app.actor(actor), display_name=display_name,
                  description=description, builtin=entry is not None, approved_by=approved_by)
     model = reg.describe(name, version)
@@ -267,12 +273,10 @@ def config_drift(app: App, as_json: bool) -> None:
     """Differences between each environment's deployed configuration, the version's registered
     configuration (revision 1) and the catalogue defaults."""
     report = drift_report(app.registry, builtin_models(app.settings))
-    rows = []
-    for item in report:
-        for d in item["differences"] or [None]:
-            rows.append([item["name"], item["env"], item["version"], item["revision"],
-                         item["status"], d["field"] if d else None, d["deployed"] if d else None,
-                         d["registered"] if d else None, d["default"] if d else None])
+    rows = [[item["name"], item["env"], item["version"], item["revision"], item["status"],
+             d["field"] if d else None, d["deployed"] if d else None,
+             d["registered"] if d else None, d["default"] if d else None]
+            for item in report for d in item["differences"] or [None]]
     emit(as_json, {"models": report}, lambda: table(
         ["name", "env", "version", "rev", "status", "field", "deployed", "registered",
          "default"], rows) if rows else "no deployments")
@@ -287,19 +291,19 @@ def audit_log(app: App, name: str | None, limit: int, as_json: bool) -> None:
     """Who changed what and when, newest first."""
     entries = app.registry.audit_log(name, limit)
 
-    def summary(e: dict[str, Any]) -> str:
-        if e["action"] in ("deploy", "rollback"):
-            return f"{e['env']}: {e['before'] or '-'} -> {e['after']}"
-        if e["before"] is None:
-            return f"revision {e['revision']}"
-        before, after = flatten(e["before"]), flatten(e["after"])
-        return f"revision {e['revision']}: " + ", ".join(
+    def summary(e: AuditEntry) -> str:
+        if e.action in ("deploy", "rollback"):
+            return f"{e.env}: {e.before or '-'} -> {e.after}"
+        if e.before is None:
+            return f"revision {e.revision}"
+        before, after = flatten(e.before), flatten(e.after)
+        return f"revision {e.revision}: " + ", ".join(
             f"{k} {fmt(before.get(k))} -> {fmt(after.get(k))}"
-            for k in changed_fields(e["before"], e["after"]))
-    emit(as_json, {"entries": entries}, lambda: table(
+            for k in changed_fields(e.before, e.after))
+    emit(as_json, {"entries": [e.to_dict() for e in entries]}, lambda: table(
         ["at", "model", "version", "action", "actor", "approved by", "change"],
-        [[e["at"], e["model"], e["version"], e["action"], e["actor"], e["approved_by"],
-          summary(e)] for e in entries]) if entries else "no audit entries")
+        [[e.at, e.model, e.version, e.action, e.actor, e.approved_by, summary(e)]
+         for e in entries]) if entries else "no audit entries")
 
 
 def register(group: click.Group) -> None:

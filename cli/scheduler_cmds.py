@@ -67,8 +67,8 @@ def cleanup_old_data(app: App, older_than: str, dry_run: bool, as_json: bool) ->
     Never touches the registry, deployments or the audit trail."""
     report = cleanup(app.services, parse_duration(older_than, "--older-than"), dry_run)
     verb = "would delete" if dry_run else "deleted"
-    emit(as_json, report, lambda: f"{verb} (older than {report['cutoff']}):\n" + table(
-        ["what", "count"], [[k, v] for k, v in report["deleted"].items()]))
+    emit(as_json, report.to_dict(), lambda: f"{verb} (older than {report.cutoff}):\n" + table(
+        ["what", "count"], [[k, v] for k, v in report.deleted.items()]))
 
 
 def register(group: click.Group) -> None:

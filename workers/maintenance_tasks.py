@@ -13,5 +13,5 @@ def registry_cleanup(svc: Services, summary: dict[str, Any], model: str | None =
                      older_than_s: float | None = None, dry_run: bool = False) -> dict[str, Any]:
     report = cleanup(svc, older_than_s or svc.settings.retention_days * DAY_S, dry_run,
                      model=model)
-    summary.update(report["deleted"])
-    return report
+    summary.update(report.deleted)
+    return report.to_dict()

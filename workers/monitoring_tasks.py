@@ -3,6 +3,7 @@ that delivers webhooks on the ``mlops.monitoring`` queue."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mlops_tasks.alerts.channels import DeliveryError
@@ -10,6 +11,7 @@ from mlops_tasks.alerts.delivery import backoff_s, deliver
 from mlops_tasks.ingest import journal
 from mlops_tasks.monitoring.degradation import run_degradation
 from mlops_tasks.monitoring.performance import run_monitoring
+from mlops_tasks.monitoring.targets import ModelResult
 from mlops_tasks.queues import EVENTS_QUEUE, TASK_DELIVER_WEBHOOK
 from mlops_tasks.services import Services
 
@@ -21,10 +23,10 @@ def performance_monitoring(svc: Services, summary: dict[str, Any],
                            model: str | None = None) -> dict[str, Any]:
     """Check the production models, then send again the batches the broker lost."""
     result = run_monitoring(svc, model)
-    summary.update(_statuses(result["models"]))
-    result["replayed_batches"] = replay_lost_batches()
-    summary["replayed_batches"] = sum(result["replayed_batches"].values())
-    return result
+    summary.update(_statuses(result.models))
+    replayed = replay_lost_batches()
+    summary["replayed_batches"] = sum(replayed.values())
+    return {**result.to_dict(), "replayed_batches": replayed}
 
 
 def replay_lost_batches() -> dict[str, int]:
@@ -41,14 +43,14 @@ def replay_lost_batches() -> dict[str, int]:
 def degradation_detection(svc: Services, summary: dict[str, Any], model: str | None = None,
                           exact: bool = False) -> dict[str, Any]:
     result = run_degradation(svc, model, exact)
-    summary.update(_statuses(result["models"]))
-    return result
+    summary.update(_statuses(result.models))
+    return result.to_dict()
 
 
-def _statuses(models: list[dict[str, Any]]) -> dict[str, int]:
+def _statuses(models: Sequence[ModelResult]) -> dict[str, int]:
     out: dict[str, int] = {"models": len(models)}
     for m in models:
-        out[m["status"]] = out.get(m["status"], 0) + 1
+        out[m.status] = out.get(m.status, 0) + 1
     return out
 
 

@@ -11,6 +11,5 @@ from mlops_tasks.tuning.engine import run_tuning
 def auto_tuning(svc: Services, summary: dict[str, Any], model: str | None = None,
                 dry_run: bool = False) -> dict[str, Any]:
     result = run_tuning(svc, model, dry_run)
-    summary.update(runs=len(result["runs"]),
-                   applied=sum(1 for r in result["runs"] if r["applied"]))
-    return result
+    summary.update(runs=len(result.runs), applied=result.applied)
+    return result.to_dict()

@@ -16,11 +16,13 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .. import keys
 from ..ingest.increments import unpack_pending
 from ..lua_scripts import source
+from ..results import Result
 from ..services import Services
 from ..timebuckets import DAY_S, HOUR, MINUTE
 from ..timefmt import iso
@@ -30,6 +32,26 @@ log = logging.getLogger("mlops.maintenance")
 FAMILIES = ("agg", "hist", "pending", "dead", "alerts:history", "tuning:history",
             "notifications", "silences")
 _SIZE = {"m": MINUTE.size_s, "h": HOUR.size_s, "d": DAY_S}
+
+
+@dataclass(frozen=True)
+class CleanupReport(Result):
+    """What a cleanup deleted (or, in a dry run, would delete)."""
+
+    cutoff: str  # older than this went
+    older_than_s: float
+    dry_run: bool
+    label_ttl_days: int  # pending predictions older than this expired
+    models: int  # models cleaned
+    model: str | None  # the one model cleaned, or None for every model
+    deleted: dict[str, int]  # per family: aggregate_buckets, expired_pending_labels, ...
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cutoff": self.cutoff, "older_than_s": self.older_than_s,
+                "dry_run": self.dry_run, "label_ttl_days": self.label_ttl_days,
+                "models": self.models, "model": self.model, "deleted": dict(self.deleted),
+                "duration_s": self.duration_s}
 
 
 def _old_bucket(key: bytes, cutoff: float) -> bool:
@@ -116,7 +138,7 @@ def _expire_pending(svc: Services, model: str, older_than: float, dry_run: bool,
 
 
 def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
-            batch: int = 500, model: str | None = None) -> dict[str, Any]:
+            batch: int = 500, model: str | None = None) -> CleanupReport:
     """Delete what is older than ``older_than_s``: of every model, or only of ``model``."""
     if model is not None:
         svc.registry.meta(model)  # a registered model, or NotFoundError naming it
@@ -146,12 +168,12 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
         deleted["silences"] = svc.alerts.store.expire_silences(cutoff, dry_run)
     else:
         deleted["notifications"] = deleted["silences"] = 0
-    report = {"cutoff": iso_cutoff,
-              "older_than_s": older_than_s, "dry_run": dry_run,
-              "label_ttl_days": svc.settings.label_ttl_days,
-              "models": len([m for m in models if m != keys.UNROUTED]), "model": model,
-              "deleted": dict(deleted), "duration_s": round(time.monotonic() - started, 3)}
+    report = CleanupReport(
+        cutoff=iso_cutoff, older_than_s=older_than_s, dry_run=dry_run,
+        label_ttl_days=svc.settings.label_ttl_days,
+        models=len([m for m in models if m != keys.UNROUTED]), model=model,
+        deleted=dict(deleted), duration_s=round(time.monotonic() - started, 3))
     log.info("Registry cleanup completed" if not dry_run else "Registry cleanup dry run",
-             extra={k: v for k, v in report.items() if k != "models"})
+             extra={k: v for k, v in report.to_dict().items() if k != "models"})
     return report
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,11 +22,24 @@ from ..binning import SCORE_BINS, score_bins
 from ..durations import parse_duration
 from ..errors import NotFoundError, ValidationError
 from ..metrics import CONFUSION, confusion_from_arrays, confusion_metrics
+from ..results import pair
 from ..services import Services
+from ..settings import Settings
 from ..stats import bootstrap_drop, drop_test, ks_from_histograms, psi, wilson_interval
 from ..timebuckets import MINUTE, bucket_range, covering
 from ..timefmt import iso
 from ..windows import COUNT_WINDOWS
+from .results import (
+    AlertRaised,
+    BaselineSummary,
+    CurrentWindow,
+    DegradationCheck,
+    DegradationResult,
+    DegradationVerdict,
+    Drift,
+    DropEvidence,
+    NotChecked,
+)
 from .targets import Target, check_each, target
 
 log = logging.getLogger("mlops.monitoring")
@@ -125,32 +139,32 @@ def set_baseline(svc: Services, name: str, window: str, actor: str,
     return doc
 
 
-def _drift(s: Any, base: dict[str, Any], current_hist: np.ndarray) -> dict[str, Any]:
+def _drift(s: Settings, base: dict[str, Any], current_hist: np.ndarray) -> Drift:
     """Score drift between the baseline and the current window, over every prediction's score,
     labeled or not: operators hear about changed traffic before any label arrives."""
     h_base = np.asarray(base["hist_all"]) if sum(base["hist_all"]) else \
         np.asarray(base["hist_labeled"])
     if h_base.sum() < DRIFT_MIN_SAMPLES or current_hist.sum() < DRIFT_MIN_SAMPLES:
-        return {"drifted": False, "reason": "too few scores to compare"}
+        return Drift(drifted=False, reason="too few scores to compare")
     d, p = ks_from_histograms(h_base, current_hist)
     index = psi(h_base, current_hist)
-    return {"ks_statistic": d, "p_value": p, "psi": index,
-            "drifted": p < s.significance_level and index >= s.drift_psi_threshold}
+    return Drift(drifted=p < s.significance_level and index >= s.drift_psi_threshold,
+                 ks_statistic=d, p_value=p, psi=index)
 
 
-def _evaluate(svc: Services, t: Target, base: dict[str, Any], exact: bool) -> dict[str, Any]:
+def _evaluate(svc: Services, t: Target, base: dict[str, Any], exact: bool) -> DegradationCheck:
     s = svc.settings
     data = svc.windows.time_window(t.name, t.version, s.degradation_window_s)
     cur = confusion_metrics(**_counts(data.counts))
-    result: dict[str, Any] = {
-        "name": t.name, "version": t.version, "window_s": s.degradation_window_s,
-        "baseline": {k: base[k] for k in ("labeled", "accuracy", "f1", "source", "window")},
-        "current": {"labeled": cur["count"], "accuracy": cur["accuracy"], "f1": cur["f1"]},
-        "drift": _drift(s, base, data.hist[4])}
+    check = DegradationCheck(
+        name=t.name, version=t.version, window_s=s.degradation_window_s,
+        baseline=BaselineSummary(labeled=base["labeled"], accuracy=base["accuracy"],
+                                 f1=base["f1"], source=base["source"], window=base["window"]),
+        current=CurrentWindow(labeled=cur["count"], accuracy=cur["accuracy"], f1=cur["f1"]),
+        drift=_drift(s, base, data.hist[4]), status="insufficient_data",
+        reason="no labeled predictions in the current window")
     if cur["count"] == 0 or base["accuracy"] in (None, 0):
-        result["status"] = "insufficient_data"
-        result["reason"] = "no labeled predictions in the current window"
-        return result
+        return check
     x1, n1 = base["tp"] + base["tn"], base["labeled"]
     x2, n2 = cur["tp"] + cur["tn"], cur["count"]
     drop = (base["accuracy"] - cur["accuracy"]) / base["accuracy"] * 100
@@ -158,89 +172,94 @@ def _evaluate(svc: Services, t: Target, base: dict[str, Any], exact: bool) -> di
     if base["f1"] and cur["f1"] is not None:
         f1_drop = (base["f1"] - cur["f1"]) / base["f1"] * 100
     test = drop_test(x1, n1, x2, n2, exact=exact)
-    low, high = wilson_interval(x2, n2)
     significant = test.p_value < s.significance_level
     large = drop >= s.degradation_min_percent
-    result.update({
-        "degradation_percent": drop, "f1_degradation_percent": f1_drop,
-        "test": test.method, "p_value": test.p_value, "significant": significant,
-        "current_accuracy_ci95": [low, high],
-        "status": "degraded" if (significant and large) else "ok",
-    })
+    reason = None
     if not large:
-        result["reason"] = f"drop {drop:.1f}% is below {s.degradation_min_percent:g}%"
+        reason = f"drop {drop:.1f}% is below {s.degradation_min_percent:g}%"
     elif not significant:
-        result["reason"] = f"p = {test.p_value:.3g} is not below {s.significance_level:g}"
-    return result
+        reason = f"p = {test.p_value:.3g} is not below {s.significance_level:g}"
+    evidence = DropEvidence(
+        degradation_percent=drop, f1_degradation_percent=f1_drop, test=test.method,
+        p_value=test.p_value, significant=significant,
+        current_accuracy_ci95=wilson_interval(x2, n2))
+    return replace(check, evidence=evidence, reason=reason,
+                   status="degraded" if (significant and large) else "ok")
 
 
-def check(svc: Services, t: Target, exact: bool = False) -> dict[str, Any]:
+def _alert_values(result: DegradationCheck, e: DropEvidence) -> dict[str, Any]:
+    """What a degradation alert records."""
+    return {"degradation_percent": e.degradation_percent,
+            "f1_degradation_percent": e.f1_degradation_percent, "p_value": e.p_value,
+            "test": e.test, "current_accuracy_ci95": pair(e.current_accuracy_ci95),
+            "baseline_accuracy": result.baseline.accuracy,
+            "current_accuracy": result.current.accuracy,
+            "current_labeled": result.current.labeled,
+            "baseline_labeled": result.baseline.labeled}
+
+
+def check(svc: Services, t: Target, exact: bool = False) -> DegradationCheck | NotChecked:
     base = capture_baseline(svc, t)
     if base is None:
         labeled = int(svc.windows.totals(t.name, t.version).get("labeled", 0))
-        return {"name": t.name, "version": t.version, "status": "no_baseline",
-                "reason": f"collecting the baseline: {labeled} labeled predictions, "
-                          f"{svc.settings.baseline_size} needed after deployment"}
+        return NotChecked(t.name, t.version, "no_baseline",
+                          f"collecting the baseline: {labeled} labeled predictions, "
+                          f"{svc.settings.baseline_size} needed after deployment")
     result = _evaluate(svc, t, base, exact)
     severity = t.config["severity"]
-    if result["status"] == "degraded":
-        msg = degradation_message(t.display_name, result["degradation_percent"])
-        values = {k: result[k] for k in ("degradation_percent", "f1_degradation_percent",
-                                         "p_value", "test", "current_accuracy_ci95")}
-        values.update(baseline_accuracy=result["baseline"]["accuracy"],
-                      current_accuracy=result["current"]["accuracy"],
-                      current_labeled=result["current"]["labeled"],
-                      baseline_labeled=result["baseline"]["labeled"])
-        decision = svc.alerts.raise_alert(Alert(t.name, t.version, KIND, severity, msg, values))
-        result["alert"] = {"id": decision.alert.id, "notified": decision.notify}
-    elif result["status"] == "ok":
+    evidence = result.evidence
+    if result.status == "degraded" and evidence is not None:  # degraded: there is evidence
+        msg = degradation_message(t.display_name, evidence.degradation_percent)
+        decision = svc.alerts.raise_alert(Alert(t.name, t.version, KIND, severity, msg,
+                                                _alert_values(result, evidence)))
+        result = replace(result, alert=AlertRaised(decision.alert.id, decision.notify))
+    elif result.status == "ok":
         svc.alerts.clear(t.name, t.version, KIND)
-    drift = result.get("drift", {})
-    if drift.get("drifted"):
-        msg = f"{t.display_name} Score Distribution Shifted (psi: {drift['psi']:.2f})"
+    drift = result.drift
+    if drift.drifted:
+        msg = f"{t.display_name} Score Distribution Shifted (psi: {drift.psi:.2f})"
         svc.alerts.raise_alert(Alert(t.name, t.version, DRIFT_KIND, "warning", msg,
-                                     {k: drift[k] for k in ("ks_statistic", "p_value", "psi")}))
-    elif "psi" in drift:
+                                     {"ks_statistic": drift.ks_statistic,
+                                      "p_value": drift.p_value, "psi": drift.psi}))
+    elif drift.compared:
         svc.alerts.clear(t.name, t.version, DRIFT_KIND)
     return result
 
 
 def run_degradation(svc: Services, model: str | None = None,
-                    exact: bool = False) -> dict[str, Any]:
+                    exact: bool = False) -> DegradationResult:
     results = check_each(svc, model, "degradation", lambda t: check(svc, t, exact),
                          keys.degradation_status, log, "degradation check failed",
                          (KIND, DRIFT_KIND))
+    result = DegradationResult(ran_at=iso(svc.clock()), models=results)
     log.info("Degradation detection executed successfully",
-             extra={"models": len(results),
-                    "degraded": sum(r["status"] == "degraded" for r in results)})
-    return {"job": "degradation", "ran_at": iso(svc.clock()), "models": results}
+             extra={"models": len(results), "degraded": result.degraded})
+    return result
 
 
-def verify(svc: Services, name: str, reps: int = 20000) -> dict[str, Any]:
+def verify(svc: Services, name: str, reps: int = 20000) -> DegradationVerdict:
     """Re-check with Fisher's exact test and a bootstrap interval; say if it is a false alarm."""
     t = target(svc.registry, name)
     base = capture_baseline(svc, t) or get_baseline(svc, t.name, t.version)
     if base is None:
         raise NotFoundError(f"{name} {t.version} has no baseline yet (see `mlops set-baseline`)")
     result = _evaluate(svc, t, base, exact=True)
-    if result["status"] == "insufficient_data":
-        result["verdict"] = "insufficient data"
-        result["explanation"] = result["reason"]
-        return result
+    if result.evidence is None:  # nothing to compare: the check says why
+        return DegradationVerdict(result, "insufficient data", result.reason or "")
     x1, n1 = base["tp"] + base["tn"], base["labeled"]
-    cur = result["current"]
-    x2 = round(cur["accuracy"] * cur["labeled"])
-    lo, hi = bootstrap_drop(x1, n1, x2, cur["labeled"], reps=reps)
-    result["bootstrap_drop_ci95"] = [lo, hi]
-    confirmed = result["status"] == "degraded" and lo > 0
-    result["verdict"] = "confirmed degradation" if confirmed else "false alarm"
+    cur = result.current
+    x2 = round((cur.accuracy or 0.0) * cur.labeled)  # evidence: labeled, so an accuracy
+    lo, hi = bootstrap_drop(x1, n1, x2, cur.labeled, reps=reps)
+    confirmed = result.status == "degraded" and lo > 0
     if confirmed:
-        result["explanation"] = (
-            f"accuracy fell from {base['accuracy']:.2%} to {cur['accuracy']:.2%} "
-            f"({result['degradation_percent']:.1f}%), Fisher exact p = {result['p_value']:.3g}, "
-            f"and the 95% bootstrap interval of the drop [{lo:.3f}, {hi:.3f}] excludes zero")
+        explanation = (
+            f"accuracy fell from {base['accuracy']:.2%} to {cur.accuracy:.2%} "
+            f"({result.evidence.degradation_percent:.1f}%), Fisher exact p = "
+            f"{result.evidence.p_value:.3g}, and the 95% bootstrap interval of the drop "
+            f"[{lo:.3f}, {hi:.3f}] excludes zero")
     else:
-        why = result.get("reason") or (
+        why = result.reason or (
             f"the 95% bootstrap interval of the drop [{lo:.3f}, {hi:.3f}] includes zero")
-        result["explanation"] = f"not a real degradation: {why}"
-    return result
+        explanation = f"not a real degradation: {why}"
+    return DegradationVerdict(result, "confirmed degradation" if confirmed else "false alarm",
+                              explanation, bootstrap_drop_ci95=(lo, hi))

@@ -8,9 +8,11 @@ from typing import Any
 
 from .. import keys
 from ..alerts.model import Alert
+from ..results import pair
 from ..services import Services
 from ..stats import wilson_interval
 from ..timefmt import iso
+from .results import AccuracyCheck, AlertRaised, MonitoringResult, WindowAccuracy
 from .targets import Target, check_each
 
 log = logging.getLogger("mlops.monitoring")
@@ -21,59 +23,59 @@ KIND = "accuracy_below_threshold"
 def accuracy_message(display_name: str, severity: str, accuracy: float) -> str:
     """As the original system wrote it: N+1 Detector Performance Warning: Accuracy dropped to
     78.50%."""
-    return f"{display_name} Performance {severity.title()}: Accuracy dropped to " \
-           f"{accuracy * 100:.2f}%"
+    return (f"{display_name} Performance {severity.title()}: Accuracy dropped to "
+            f"{accuracy * 100:.2f}%")
 
 
-def check(svc: Services, t: Target) -> dict[str, Any]:
+def check(svc: Services, t: Target) -> AccuracyCheck:
     s = svc.settings
     windows = svc.windows.windows(t.name, t.version)
     w = windows[s.monitoring_window]
     threshold = float(t.config["accuracy_threshold"])
-    result: dict[str, Any] = {
-        "name": t.name, "version": t.version, "window": s.monitoring_window,
-        "labeled": w["count"], "accuracy": w["accuracy"], "accuracy_threshold": threshold,
-        "windows": {k: {"count": v["count"], "accuracy": v["accuracy"]}
-                    for k, v in windows.items()}}
+    reason = None
+    alert = None
     if not t.config.get("enabled", True):
-        result["status"] = "disabled"
+        status = "disabled"
     elif w["count"] < s.monitoring_min_samples:
-        result["status"] = "insufficient_data"
-        result["reason"] = f"{w['count']} labeled predictions in {s.monitoring_window}, " \
-                           f"{s.monitoring_min_samples} needed"
+        status = "insufficient_data"
+        reason = (f"{w['count']} labeled predictions in {s.monitoring_window}, "
+                  f"{s.monitoring_min_samples} needed")
     elif w["accuracy"] < threshold:
-        result["status"] = "alerting"
-        correct = w["tp"] + w["tn"]
-        low, high = wilson_interval(correct, w["count"])
+        status = "alerting"
         decision = svc.alerts.raise_alert(Alert(
             model=t.name, version=t.version, kind=KIND, severity=t.config["severity"],
             message=accuracy_message(t.display_name, t.config["severity"], w["accuracy"]),
             values={"accuracy": w["accuracy"], "threshold": threshold,
                     "window": s.monitoring_window, "labeled": w["count"],
-                    "accuracy_ci95": [low, high]}))
-        result["alert"] = {"id": decision.alert.id, "notified": decision.notify,
-                           "reason": decision.reason}
+                    "accuracy_ci95": pair(wilson_interval(w["tp"] + w["tn"], w["count"]))}))
+        alert = AlertRaised(decision.alert.id, decision.notify, decision.reason)
     else:
-        result["status"] = "monitored"
+        status = "monitored"
         svc.alerts.clear(t.name, t.version, KIND)
     acc = "n/a" if w["accuracy"] is None else f"{w['accuracy']:.2f}"
-    log.info(f"{t.display_name} status: {result['status']} (accuracy: {acc})",
-             extra={"model": t.name, "version": t.version, "status": result["status"],
+    log.info("%s status: %s (accuracy: %s)", t.display_name, status, acc,
+             extra={"model": t.name, "version": t.version, "status": status,
                     "labeled": w["count"]})
-    return result
+    return AccuracyCheck(
+        name=t.name, version=t.version, window=s.monitoring_window, labeled=w["count"],
+        accuracy=w["accuracy"], accuracy_threshold=threshold,
+        windows={k: WindowAccuracy(v["count"], v["accuracy"]) for k, v in windows.items()},
+        status=status, reason=reason, alert=alert)
 
 
-def run_monitoring(svc: Services, model: str | None = None) -> dict[str, Any]:
+def run_monitoring(svc: Services, model: str | None = None) -> MonitoringResult:
     """Check every production model (or ``model``); one model's failure does not stop the rest."""
     results = check_each(svc, model, "monitoring", lambda t: check(svc, t),
                          keys.monitor_status, log, "monitoring failed", (KIND,))
+    result = MonitoringResult(ran_at=iso(svc.clock()), models=results)
     log.info("Performance monitoring executed successfully",
-             extra={"models": len(results),
-                    "alerting": sum(r["status"] == "alerting" for r in results)})
-    return {"job": "monitoring", "ran_at": iso(svc.clock()), "models": results}
+             extra={"models": len(results), "alerting": result.alerting})
+    return result
 
 
 def last_results(svc: Services, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each model's last check as stored (the JSON of its ``AccuracyCheck`` or
+    ``NotChecked``), for the models that have one."""
     pipe = svc.redis.pipeline(transaction=False)
     for n in names:
         pipe.get(keys.monitor_status(n))

@@ -6,12 +6,13 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 from ..locks import model_lock
 from ..registry import Registry
 from ..services import Services
 from ..timefmt import iso
+from .results import NotChecked
 
 
 @dataclass(frozen=True)
@@ -41,30 +42,44 @@ def targets(registry: Registry, model: str | None = None) -> list[Target]:
             if registry.deployment(n, "production") is not None]
 
 
-def check_each(svc: Services, model: str | None, job: str,
-               check: Callable[[Target], dict[str, Any]], status_key: Callable[[str], str],
-               log: logging.Logger, failure_message: str,
-               kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+class ModelResult(Protocol):
+    """One model's result of a check (monitoring.results): it says its status, takes the time
+    it was checked at, and has one JSON form."""
+
+    @property
+    def status(self) -> str: ...
+
+    def checked(self, at: str) -> Self: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=ModelResult)
+
+
+def check_each(svc: Services, model: str | None, job: str, check: Callable[[Target], R],
+               status_key: Callable[[str], str], log: logging.Logger, failure_message: str,
+               kinds: tuple[str, ...]) -> tuple[R | NotChecked, ...]:
     """Run ``check`` for every target under the model's ``job`` lock. One model's failure is
     logged with ``failure_message`` and reported in its result; the others still run. Each
-    result is also kept at ``status_key(model)``, and alerts of ``kinds`` left by versions no
-    longer in production are resolved."""
-    now = svc.clock()
-    results = []
+    result is also kept, as JSON, at ``status_key(model)``, and alerts of ``kinds`` left by
+    versions no longer in production are resolved."""
+    at = iso(svc.clock())
+    results: list[R | NotChecked] = []
     for t in targets(svc.registry, model):
+        result: R | NotChecked
         try:
             with model_lock(svc.redis, t.name, job) as mine:
-                result = check(t) if mine else {
-                    "name": t.name, "version": t.version, "status": "already_running",
-                    "reason": f"another {job} run holds this model"}
                 if mine:
+                    result = check(t)
                     svc.alerts.clear_other_versions(t.name, t.version, kinds)
-        except Exception as exc:  # noqa: BLE001 - one model's failure is reported, not raised
-            log.error(failure_message, extra={"model": t.name, "reason": str(exc)},
-                      exc_info=True)
-            result = {"name": t.name, "version": t.version, "status": "failed",
-                      "reason": f"{type(exc).__name__}: {exc}"}
-        result["checked_at"] = iso(now)
-        svc.redis.set(status_key(t.name), json.dumps(result, default=str))
+                else:
+                    result = NotChecked(t.name, t.version, "already_running",
+                                        f"another {job} run holds this model")
+        except Exception as exc:  # one model's failure is reported (and logged), not raised
+            log.exception(failure_message, extra={"model": t.name, "reason": str(exc)})
+            result = NotChecked(t.name, t.version, "failed", f"{type(exc).__name__}: {exc}")
+        result = result.checked(at)
+        svc.redis.set(status_key(t.name), json.dumps(result.to_dict(), default=str))
         results.append(result)
-    return results
+    return tuple(results)

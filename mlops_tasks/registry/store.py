@@ -17,18 +17,20 @@ from __future__ import annotations
 import json
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from .. import keys, lua_scripts
 from ..errors import ApprovalRequiredError, ConflictError, NotFoundError, ValidationError
 from ..settings import Settings
 from ..timefmt import iso
 from . import semver
+from .audit import AuditEntry
 from .config import ModelConfig, apply_changes, validate_model_name
 from .limits import encode_record, quote
 
@@ -44,8 +46,8 @@ Reader = redis.Redis | Pipeline
 class _Change:
     """What a transaction will write, decided from what it read."""
 
-    result: Any
-    audit: dict[str, Any]
+    result: dict[str, Any]
+    audit: AuditEntry
     writes: list[Callable[[Pipeline], Any]] = field(default_factory=list)
 
 
@@ -59,7 +61,7 @@ class Registry:
 
     # ------------------------------------------------------------------ reads
     def model_names(self) -> list[str]:
-        names = sorted(self.redis.smembers(keys.MODELS))
+        names = sorted(cast("set[str]", self.redis.smembers(keys.MODELS)))
         if not names:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -69,7 +71,7 @@ class Registry:
 
     def meta(self, name: str, r: Reader | None = None) -> dict[str, Any]:
         validate_model_name(name)
-        data = (r or self.redis).hgetall(keys.meta(name))
+        data = cast("dict[str, Any]", (r or self.redis).hgetall(keys.meta(name)))
         if not data:
             raise NotFoundError(
                 f"model {quote(name)} is not registered (see `mlops list-models`, "
@@ -79,7 +81,7 @@ class Registry:
 
     def versions(self, name: str, r: Reader | None = None) -> list[str]:
         self.meta(name, r)
-        return semver.ordered(list((r or self.redis).hkeys(keys.versions(name))))
+        return semver.ordered(cast("list[str]", (r or self.redis).hkeys(keys.versions(name))))
 
     def latest_version(self, name: str, r: Reader | None = None) -> str:
         versions = self.versions(name, r)
@@ -112,7 +114,8 @@ class Registry:
     def revisions(self, name: str, version: str, r: Reader | None = None) -> list[dict[str, Any]]:
         self.meta(name, r)
         self._require_version(name, version, r)
-        return [json.loads(x) for x in (r or self.redis).lrange(keys.revisions(name, version), 0, -1)]
+        raw = (r or self.redis).lrange(keys.revisions(name, version), 0, -1)
+        return [json.loads(x) for x in cast("list[str]", raw)]
 
     def current(self, name: str, version: str | None = None,
                 r: Reader | None = None) -> dict[str, Any]:
@@ -123,7 +126,8 @@ class Registry:
         raw = (r or self.redis).lindex(keys.revisions(name, version), -1)
         if raw is None:
             raise NotFoundError(f"{name} {version} has no configuration")
-        return json.loads(raw)
+        record: dict[str, Any] = json.loads(raw)
+        return record
 
     def describe(self, name: str, version: str | None = None,
                  env: str | None = None) -> dict[str, Any]:
@@ -160,7 +164,8 @@ class Registry:
         cached = self._cached_get(keys=[cache_key, keys.cache_stats(name)],
                                       args=[keys.F_CACHE_HITS, keys.F_CACHE_MISSES])
         if cached is not None:
-            return json.loads(cached)
+            hit: dict[str, Any] = json.loads(cached)
+            return hit
 
         def fill(pipe: Pipeline) -> dict[str, Any]:
             if target == LATEST:
@@ -177,7 +182,7 @@ class Registry:
             pipe.set(cache_key, json.dumps(value), ex=self.settings.model_registry_cache_ttl_s)
             return value
 
-        return self.redis.transaction(fill, keys.epoch(name), value_from_callable=True)
+        return self._transaction(fill, keys.epoch(name))
 
     def cache_stats(self) -> dict[str, int]:
         hits = misses = 0
@@ -187,47 +192,48 @@ class Registry:
             misses += int(stats.get(keys.F_CACHE_MISSES, 0))
         return {"hits": hits, "misses": misses}
 
-    def audit_log(self, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def audit_log(self, name: str | None = None, limit: int = 50) -> list[AuditEntry]:
         """Audit entries, newest first, for one model or all of them."""
         names = [name] if name else self.model_names()
         if name:
             self.meta(name)
-        entries: list[tuple[str, dict[str, Any]]] = []
+        entries: list[tuple[str, str, dict[str, Any]]] = []
         for n in names:
-            for entry_id, fields in self.redis.xrevrange(keys.audit(n), count=limit):
-                entries.append((entry_id, json.loads(fields["entry"])))
+            stream = cast("list[tuple[str, dict[str, str]]]",
+                          self.redis.xrevrange(keys.audit(n), count=limit))
+            for entry_id, fields in stream:
+                entries.append((entry_id, n, json.loads(fields["entry"])))
         entries.sort(key=lambda e: tuple(int(p) for p in e[0].split("-")), reverse=True)
-        return [dict(e, id=f"{e['model']}/{i}") for i, e in entries[:limit]]
+        return [AuditEntry.from_stream(n, i, e) for i, n, e in entries[:limit]]
 
     # ------------------------------------------------------------------ writes
-    def _transact(self, name: str, plan: Callable[[Pipeline], _Change]) -> Any:
-        def tx(pipe: Pipeline) -> Any:
+    def _transaction(self, tx: Callable[[Pipeline], dict[str, Any]],
+                     key: str) -> dict[str, Any]:
+        """Run ``tx`` in a WATCH/MULTI transaction on ``key`` (again while the key changes under
+        it) and return what it returned; redis-py's stub types ``tx`` as returning None."""
+        run = cast("Callable[[Pipeline], None]", tx)
+        return cast("dict[str, Any]", self.redis.transaction(run, key, value_from_callable=True))
+
+    def _transact(self, name: str, plan: Callable[[Pipeline], _Change]) -> dict[str, Any]:
+        def tx(pipe: Pipeline) -> dict[str, Any]:
             change = plan(pipe)
             pipe.multi()
             for write in change.writes:
                 write(pipe)
             pipe.incr(keys.epoch(name))
             pipe.delete(*(keys.config_cache(name, t) for t in CACHE_TARGETS))
-            pipe.xadd(keys.audit(name), {"entry": json.dumps(change.audit)})
+            pipe.xadd(keys.audit(name), {"entry": json.dumps(change.audit.to_dict())})
             return change.result
 
-        return self.redis.transaction(tx, keys.epoch(name), value_from_callable=True)
-
-    def _audit(self, *, action: str, name: str, actor: str, version: str | None = None,
-               env: str | None = None, revision: int | None = None, before: Any = None,
-               after: Any = None, approved_by: str | None = None, reason: str | None = None,
-               at: float) -> dict[str, Any]:
-        return {"at": iso(at, ms=True), "ts": at, "action": action, "model": name, "actor": actor,
-                "version": version, "env": env, "revision": revision, "before": before,
-                "after": after, "approved_by": approved_by, "reason": reason}
+        return self._transaction(tx, keys.epoch(name))
 
     def clients_version(self, name: str, r: Reader | None = None) -> str | None:
         """The version clients read (``MonitoringClient.current_config``): production's, else
         the latest registered one; None while the model has no version."""
         deployed = self.deployment(name, "production", r)
         if deployed is not None:
-            return deployed["version"]
-        versions = semver.ordered(list((r or self.redis).hkeys(keys.versions(name))))
+            return cast("str", deployed["version"])
+        versions = semver.ordered(cast("list[str]", (r or self.redis).hkeys(keys.versions(name))))
         return versions[-1] if versions else None
 
     def approval_needed(self, name: str, version: str) -> bool:
@@ -258,9 +264,8 @@ class Registry:
             if config_of is not None:
                 what = f"changing {name} {config_of} {where}" if config_of == reads else None
             else:
-                assert registering is not None
-                becomes_latest = reads is not None and not in_production and \
-                    semver.sort_key(registering) > semver.sort_key(reads)
+                becomes_latest = registering is not None and reads is not None and \
+                    not in_production and semver.sort_key(registering) > semver.sort_key(reads)
                 what = (f"registering {name} {registering} (it becomes the latest version, "
                         f"which clients read while nothing is in production)"
                         if becomes_latest else None)
@@ -297,7 +302,7 @@ class Registry:
             now = self.clock()
             if pipe.hexists(keys.versions(name), version):
                 if exist_ok:
-                    raise _Unchanged({"name": name, "version": version, "created": False})
+                    raise _UnchangedError({"name": name, "version": version, "created": False})
                 raise ConflictError(f"{name} {version} is already registered")
             is_new_model = not pipe.exists(keys.meta(name))
             record = {"version": version, "registered_at": iso(now, ms=True),
@@ -312,7 +317,9 @@ class Registry:
                         "created_at": iso(now, ms=True), "created_by": actor,
                         "builtin": "1" if builtin else "0"}
                 encode_record("model metadata", meta)
-                writes.append(lambda p: p.hset(keys.meta(name), mapping=meta))
+                # redis-py types a mapping's keys invariantly: str keys need the cast
+                fields = cast("Mapping[FieldT, EncodableT]", meta)
+                writes.append(lambda p: p.hset(keys.meta(name), mapping=fields))
             record_json = encode_record("version record", record)
             revision_json = encode_record("revision", revision)
             self._approve(name, pipe, actor=actor, approved_by=approved_by, registering=version)
@@ -320,14 +327,14 @@ class Registry:
             writes.append(lambda p: p.rpush(keys.revisions(name, version), revision_json))
             return _Change(
                 result={"name": name, "version": version, "created": True},
-                audit=self._audit(action="register", name=name, actor=actor, version=version,
-                                  revision=1, after=config.to_dict(), approved_by=approved_by,
-                                  at=now),
+                audit=AuditEntry.of(action="register", model=name, actor=actor,
+                                    version=version, revision=1, after=config.to_dict(),
+                                    approved_by=approved_by, at=now),
                 writes=writes)
 
         try:
             return self._transact(name, plan)
-        except _Unchanged as unchanged:
+        except _UnchangedError as unchanged:
             return unchanged.result
 
     def set_config(self, name: str, *, actor: str, version: str | None = None,
@@ -350,7 +357,7 @@ class Registry:
             after = build(before) if build else apply_changes(before, list(changes))
             after = ModelConfig.from_dict(after).to_dict()
             if after == before:
-                raise _Unchanged(dict(current, version=ver, before=before, changed=False))
+                raise _UnchangedError(dict(current, version=ver, before=before, changed=False))
             self._approve(name, pipe, actor=actor, approved_by=approved_by, config_of=ver)
             rev = current["revision"] + 1
             record = {"revision": rev, "config": after, "created_at": iso(now, ms=True),
@@ -359,14 +366,14 @@ class Registry:
             record_json = encode_record("revision", record)
             return _Change(
                 result=dict(record, version=ver, before=before, changed=True),
-                audit=self._audit(action=action, name=name, actor=actor, version=ver,
-                                  revision=rev, before=before, after=after,
-                                  approved_by=approved_by, reason=reason, at=now),
+                audit=AuditEntry.of(action=action, model=name, actor=actor, version=ver,
+                                    revision=rev, before=before, after=after,
+                                    approved_by=approved_by, reason=reason, at=now),
                 writes=[lambda p: p.rpush(keys.revisions(name, ver), record_json)])
 
         try:
             return self._transact(name, plan)
-        except _Unchanged as unchanged:
+        except _UnchangedError as unchanged:
             return unchanged.result
 
     def rollback_config(self, name: str, *, actor: str, version: str | None = None,
@@ -403,7 +410,7 @@ class Registry:
             now = self.clock()
             previous = self.deployment(name, env, pipe)
             if previous and previous["version"] == version:
-                raise _Unchanged(dict(previous, previous=previous, changed=False))
+                raise _UnchangedError(dict(previous, previous=previous, changed=False))
             self._approve(name, pipe, actor=actor, approved_by=approved_by, deploy_to=env)
             rev = self.current(name, version, pipe)["revision"]
             record = {"env": env, "version": version, "revision": rev,
@@ -416,15 +423,15 @@ class Registry:
                 writes.append(lambda p: p.lpush(keys.deploy_log(name, env), json.dumps(previous)))
             return _Change(
                 result=dict(record, previous=previous, changed=True),
-                audit=self._audit(action=action, name=name, actor=actor, version=version,
-                                  env=env, revision=rev,
-                                  before=previous["version"] if previous else None,
-                                  after=version, approved_by=approved_by, at=now),
+                audit=AuditEntry.of(action=action, model=name, actor=actor, version=version,
+                                    env=env, revision=rev,
+                                    before=previous["version"] if previous else None,
+                                    after=version, approved_by=approved_by, at=now),
                 writes=writes)
 
         try:
             return self._transact(name, plan)
-        except _Unchanged as unchanged:
+        except _UnchangedError as unchanged:
             return unchanged.result
 
     def deploy_history(self, name: str, env: str) -> list[dict[str, Any]]:
@@ -468,7 +475,7 @@ class Registry:
                            action="rollback")
 
 
-class _Unchanged(Exception):
+class _UnchangedError(Exception):
     """Raised inside a transaction plan to end it without writing anything."""
 
     def __init__(self, result: dict[str, Any]) -> None:
@@ -479,7 +486,7 @@ class _Unchanged(Exception):
 def person(name: str | None) -> str:
     """A name as approval compares it: Unicode NFKC, case-folded, invisible format characters
     (zero-width spaces, direction marks) dropped, whitespace collapsed, so 'Alice', ' alice ',
-    full-width 'ＡＬＩＣＥ' and 'ali' + U+200B + 'ce' are one person."""
+    full-width 'ＡＬＩＣＥ' and 'ali' + U+200B + 'ce' are one person."""  # noqa: RUF002
     if not name:
         return ""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())

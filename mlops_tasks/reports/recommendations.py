@@ -21,7 +21,8 @@ class Recommendation:
 
 def recommend(run: Mapping[str, Any], config: Mapping[str, Any], min_samples: int,
               min_improvement: float) -> Recommendation:
-    """One recommendation from a dry-run tuning evaluation of the model's tuning window (pure)."""
+    """One recommendation from a dry-run tuning evaluation of the model's tuning window, as
+    JSON (``Evaluation.to_dict()``; pure)."""
     t = config["tuning"]
     if run["samples"] < min_samples:
         return Recommendation("collect more labels",
@@ -82,12 +83,11 @@ def improvement_recommendations(svc: Services) -> Recommendations:
     s = svc.settings
     out = []
     for t in targets(svc.registry):
-        run = engine.tune(svc, t, dry_run=True)
+        ev = engine.tune(svc, t, dry_run=True).evaluation
         out.append(ModelRecommendation(
             name=t.name, version=t.version,
-            recommendation=recommend(run, t.config, s.tuning_min_samples,
+            recommendation=recommend(ev.to_dict(), t.config, s.tuning_min_samples,
                                      s.tuning_min_improvement),
-            samples=run["samples"], current_threshold=run["current_threshold"],
-            best_threshold=run["best_threshold"],
-            improvement_percent=run["improvement_percent"]))
+            samples=ev.samples, current_threshold=ev.current_threshold,
+            best_threshold=ev.best_threshold, improvement_percent=ev.improvement_percent))
     return Recommendations(tuple(out))
