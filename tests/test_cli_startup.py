@@ -16,10 +16,24 @@ def test_the_command_table_names_every_command_of_every_module() -> None:
     the commands the table gives it: a command added to a module without its line in the table
     (or the other way round) fails here."""
     by_module: dict[str, set[str]] = {}
-    for name, module in COMMANDS.items():
+    for name, (module, _) in COMMANDS.items():
         by_module.setdefault(module, set()).add(name)
     for module, names in by_module.items():
-        assert set(module_commands(module)) == names, module
+        commands = module_commands(module)
+        assert set(commands) == names, module
+        for name in names:
+            assert commands[name].get_short_help_str(limit=1000) == COMMANDS[name][1], name
+
+
+def test_help_lists_every_command_without_loading_one() -> None:
+    """Given `mlops --help`, then every command is listed with its help, and no heavy library
+    (nor any command module) is imported."""
+    assert _loaded("--help") == []
+    done = subprocess.run([sys.executable, "-m", "mlops_tasks.cli.main", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for name in COMMANDS:
+        assert f"  {name} " in done.stdout, name
 
 
 def _loaded(*args: str, env: dict[str, str] | None = None) -> list[str]:
