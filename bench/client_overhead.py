@@ -177,7 +177,7 @@ def run_client_variant(broker_url: str, kwargs: bool, calls: int, repeats: int,
                        live: bool, overflow: str = "drop",
                        paced_rate: int = 0, paced_seconds: float = 0.0,
                        per_call: bool = False) -> dict[str, Any]:
-    from mlops_tasks.client import MonitoringClient  # noqa: PLC0415
+    from mlops_tasks.client import MonitoringClient
 
     client = MonitoringClient(broker_url=broker_url, overflow=overflow)
     res: dict[str, Any] = {"overflow": overflow}
@@ -245,8 +245,8 @@ def main() -> int:
             worker = bench.start_mlops_worker(srv, args.concurrency)
             wait_models_registered(r, worker)
         else:
-            from mlops_tasks.registry import Registry, builtin_models  # noqa: PLC0415
-            from mlops_tasks.settings import Settings  # noqa: PLC0415
+            from mlops_tasks.registry import Registry, builtin_models
+            from mlops_tasks.settings import Settings
             s = Settings.from_env()
             reg = Registry(r, s)
             for e in builtin_models(s):

@@ -97,7 +97,7 @@ def score_columns(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
 # --------------------------------------------------------------------------- phases
 def phase_record_batch(srv: Any, worker: Any, model: str, events: int, size: int,
                        timeout: float) -> dict[str, Any]:
-    from mlops_tasks.client import MonitoringClient  # noqa: PLC0415
+    from mlops_tasks.client import MonitoringClient
 
     r = srv.client()
     rng = np.random.default_rng(1)
@@ -134,7 +134,7 @@ def phase_record_batch(srv: Any, worker: Any, model: str, events: int, size: int
 
 def phase_record_prediction(srv: Any, worker: Any, model: str, events: int,
                             batch_size: int | None, timeout: float) -> dict[str, Any]:
-    from mlops_tasks.client import MonitoringClient  # noqa: PLC0415
+    from mlops_tasks.client import MonitoringClient
 
     r = srv.client()
     rng = np.random.default_rng(2)
@@ -178,11 +178,11 @@ def phase_record_prediction(srv: Any, worker: Any, model: str, events: int,
 
 def phase_naive(bench: Bench, srv: Any, concurrency: int, events: int,
                 timeout: float, task_events: bool) -> dict[str, Any]:
-    import _naive_app as naive  # noqa: PLC0415
-    from celery import Celery  # noqa: PLC0415
+    import _naive_app as naive
+    from celery import Celery
 
-    from mlops_tasks.celery_config import producer_config  # noqa: PLC0415
-    from mlops_tasks.settings import Settings  # noqa: PLC0415
+    from mlops_tasks.celery_config import producer_config
+    from mlops_tasks.settings import Settings
 
     r = srv.client()
     worker = bench.start_celery_worker(srv, "_naive_app", concurrency, naive.QUEUE,

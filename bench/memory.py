@@ -105,7 +105,7 @@ def scan_keys(r: redis.Redis, pattern: str, limit: int = 2_000_000) -> list[str]
 
 
 def family_counts(r: redis.Redis) -> dict[str, int]:
-    from mlops_tasks.keys import family  # noqa: PLC0415
+    from mlops_tasks.keys import family
 
     return dict(Counter(family(k) for k in scan_keys(r, "mlops:*")))
 
@@ -122,7 +122,7 @@ def memory_usage(r: redis.Redis, keys: list[str]) -> list[int]:
 
 # --------------------------------------------------------------------------- part a
 def part_pending(srv: Any, worker: Any, n: int, timeout: float) -> dict[str, Any]:
-    from mlops_tasks.client import MonitoringClient  # noqa: PLC0415
+    from mlops_tasks.client import MonitoringClient
 
     r = srv.client()
     meta = f"mlops:{{{PENDING_MODEL}}}:pending:meta"
@@ -189,7 +189,7 @@ def _bucket_no(key: str) -> int:
 
 # --------------------------------------------------------------------------- part b
 def part_stream(srv: Any, worker: Any, events: int, timeout: float) -> dict[str, Any]:
-    from mlops_tasks.client import MonitoringClient  # noqa: PLC0415
+    from mlops_tasks.client import MonitoringClient
 
     r = srv.client()
     calls = -(-events // CALL)
@@ -254,11 +254,11 @@ def part_dedup(srv: Any, messages: int, producers: int) -> dict[str, Any]:
     marker per message, the design that shipped first and the fallback for foreign producers)
     and once numbered per producer (the watermark the client's ids use), ``producers``
     producers interleaved, each message overtaking up to 8 others."""
-    import uuid  # noqa: PLC0415
+    import uuid
 
-    from mlops_tasks.ingest.pipeline import Ingestor  # noqa: PLC0415
-    from mlops_tasks.registry import Registry  # noqa: PLC0415
-    from mlops_tasks.settings import Settings  # noqa: PLC0415
+    from mlops_tasks.ingest.pipeline import Ingestor
+    from mlops_tasks.registry import Registry
+    from mlops_tasks.settings import Settings
 
     settings = Settings.from_env({})
     registry = Registry(redis.Redis.from_url(srv.url, decode_responses=True), settings)

@@ -258,7 +258,7 @@ def one_core() -> Iterator[dict[str, Any]]:
     before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     with contextlib.ExitStack() as stack:
         try:
-            from threadpoolctl import threadpool_limits  # noqa: PLC0415
+            from threadpoolctl import threadpool_limits
             stack.enter_context(threadpool_limits(limits=1))
             info["threadpoolctl"] = True
         except ImportError:
@@ -281,7 +281,7 @@ def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray
 
 def approach_sklearn_loop(scores: np.ndarray, actual: np.ndarray,
                           thresholds: np.ndarray) -> np.ndarray:
-    from sklearn.metrics import f1_score  # noqa: PLC0415
+    from sklearn.metrics import f1_score
     return np.array([f1_score(actual, scores >= t, zero_division=np.nan) for t in thresholds],
                     dtype=np.float64)
 
@@ -297,7 +297,7 @@ def approach_broadcast(scores: np.ndarray, actual: np.ndarray,
 
 def approach_pr_curve(scores: np.ndarray, actual: np.ndarray,
                       thresholds: np.ndarray) -> np.ndarray:
-    from sklearn.metrics import precision_recall_curve  # noqa: PLC0415
+    from sklearn.metrics import precision_recall_curve
     precision, recall, cuts = precision_recall_curve(actual, scores, drop_intermediate=False)
     # cuts: the distinct scores, increasing; precision[i], recall[i] are those of
     # "score >= cuts[i]". Grid threshold t predicts the same set as the first distinct score
@@ -404,7 +404,7 @@ def part_a(args: argparse.Namespace) -> dict[str, Any]:
         tie[f"max_abs_f1_diff_{key}_vs_b"] = max_abs_diff(fn(lattice, lat_actual, thresholds),
                                                           tie_ref)
     # A pitfall the check guards against: precision_recall_curve read with side="right".
-    from sklearn.metrics import precision_recall_curve  # noqa: PLC0415
+    from sklearn.metrics import precision_recall_curve
     p, r, cuts = precision_recall_curve(lat_actual, lattice, drop_intermediate=False)
     wrong = pr_f1(p, r)[np.searchsorted(cuts, thresholds, side="right")]
     tie["pr_curve_side_right_max_abs_diff"] = max_abs_diff(wrong, tie_ref)
@@ -445,14 +445,14 @@ def bytes_per_call(r: redis.Redis, fn: Callable[[], Any], calls: int = 5) -> dic
 
 
 def part_b(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    from mlops_tasks.ingest.pipeline import Ingestor  # noqa: PLC0415
-    from mlops_tasks.monitoring.targets import targets  # noqa: PLC0415
-    from mlops_tasks.registry import builtin_models  # noqa: PLC0415
-    from mlops_tasks.registry.config import TuningSpec  # noqa: PLC0415
-    from mlops_tasks.services import Services  # noqa: PLC0415
-    from mlops_tasks.settings import Settings  # noqa: PLC0415
-    from mlops_tasks.timebuckets import bucket_range, covering  # noqa: PLC0415
-    from mlops_tasks.tuning import engine  # noqa: PLC0415
+    from mlops_tasks.ingest.pipeline import Ingestor
+    from mlops_tasks.monitoring.targets import targets
+    from mlops_tasks.registry import builtin_models
+    from mlops_tasks.registry.config import TuningSpec
+    from mlops_tasks.services import Services
+    from mlops_tasks.settings import Settings
+    from mlops_tasks.timebuckets import bucket_range, covering
+    from mlops_tasks.tuning import engine
 
     settings = Settings.from_env({})  # defaults only: nothing from this shell's environment
     clock = FixedClock(float(int(time.time())))
@@ -594,7 +594,7 @@ def machine_facts(redis_version: str | None) -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    import sklearn  # noqa: PLC0415
+    import sklearn
     nproc = subprocess.run(["nproc"], capture_output=True, text=True,
                            env=_ORIGINAL_ENV).stdout.strip()
     return {"nproc": int(nproc) if nproc.isdigit() else None, "cpu_count": os.cpu_count(),

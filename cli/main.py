@@ -23,86 +23,86 @@ from .output import safe
 # `mlops --help` lists without importing any command module). A new command is a function in its
 # module plus one line here; tests/test_cli_startup.py checks that the two agree.
 COMMANDS: dict[str, tuple[str, str]] = {
-    'register-model': ('registry_cmds', 'Register a model version.'),
-    'register-all-models': ('registry_cmds', (
-        'Register the built-in catalogue (n1-detector, waf-behavioral, queue-anomaly).')),
-    'list-models': ('registry_cmds', (
+    "register-model": ("registry_cmds", "Register a model version."),
+    "register-all-models": ("registry_cmds", (
+        "Register the built-in catalogue (n1-detector, waf-behavioral, queue-anomaly).")),
+    "list-models": ("registry_cmds", (
         "List all registered models (version shown: production's, else the latest).")),
-    'show-config': ('registry_cmds', "Show a model's configuration."),
-    'show-thresholds': ('registry_cmds', (
-        'Decision and alert thresholds of every model, with its tuning range.')),
-    'update-config': ('registry_cmds', 'Change configuration fields, writing a new revision.'),
-    'update-threshold': ('registry_cmds', (
-        'Change the alert (--accuracy) or decision (--decision) threshold.')),
-    'rollback-config': ('registry_cmds', (
-        'Restore an earlier configuration revision as a new revision.')),
-    'config-drift-report': ('registry_cmds', (
+    "show-config": ("registry_cmds", "Show a model's configuration."),
+    "show-thresholds": ("registry_cmds", (
+        "Decision and alert thresholds of every model, with its tuning range.")),
+    "update-config": ("registry_cmds", "Change configuration fields, writing a new revision."),
+    "update-threshold": ("registry_cmds", (
+        "Change the alert (--accuracy) or decision (--decision) threshold.")),
+    "rollback-config": ("registry_cmds", (
+        "Restore an earlier configuration revision as a new revision.")),
+    "config-drift-report": ("registry_cmds", (
         "Differences between each environment's deployed configuration, the version's "
-        'registered configuration (revision 1) and the catalogue defaults.')),
-    'audit-log': ('registry_cmds', 'Who changed what and when, newest first.'),
-    'deploy': ('deploy_cmds', 'Deploy a registered version to staging or production.'),
-    'deploy-to-production': ('deploy_cmds', (
-        'Deploy the latest version of the named models (or --all) to production.')),
-    'deployment-status': ('deploy_cmds', (
-        'Where each version of a model is deployed, and the deployment history.')),
-    'list-production-models': ('deploy_cmds', (
-        'Models deployed to production, with when and by whom.')),
-    'rollback': ('deploy_cmds', 'Redeploy an earlier version.'),
-    'rollback-version': ('deploy_cmds', (
-        'Deploy the registered version just below the one deployed now.')),
-    'performance-summary': ('performance_cmds', (
+        "registered configuration (revision 1) and the catalogue defaults.")),
+    "audit-log": ("registry_cmds", "Who changed what and when, newest first."),
+    "deploy": ("deploy_cmds", "Deploy a registered version to staging or production."),
+    "deploy-to-production": ("deploy_cmds", (
+        "Deploy the latest version of the named models (or --all) to production.")),
+    "deployment-status": ("deploy_cmds", (
+        "Where each version of a model is deployed, and the deployment history.")),
+    "list-production-models": ("deploy_cmds", (
+        "Models deployed to production, with when and by whom.")),
+    "rollback": ("deploy_cmds", "Redeploy an earlier version."),
+    "rollback-version": ("deploy_cmds", (
+        "Deploy the registered version just below the one deployed now.")),
+    "performance-summary": ("performance_cmds", (
         "Current metrics of every model (production's version, else the latest).")),
-    'performance-details': ('performance_cmds', (
-        'Windows, the last N outcomes and the daily history of one model.')),
-    'data-sufficiency': ('performance_cmds', (
-        'Labeled counts per window against what tuning, monitoring and significance tests need.')),
-    'validate-ground-truth': ('performance_cmds', (
-        'Label coverage, label delays, orphans and predictions still waiting for a label.')),
-    'analyze-errors': ('performance_cmds', 'False positives and false negatives by score band.'),
-    'dead-letters': ('performance_cmds', (
-        'Events rejected by ingest, newest first, with the reason and the original event.')),
-    'check-degradation': ('monitoring_cmds', (
-        'Run degradation detection now, here (for production models, or NAME).')),
-    'verify-degradation': ('monitoring_cmds', (
+    "performance-details": ("performance_cmds", (
+        "Windows, the last N outcomes and the daily history of one model.")),
+    "data-sufficiency": ("performance_cmds", (
+        "Labeled counts per window against what tuning, monitoring and significance tests need.")),
+    "validate-ground-truth": ("performance_cmds", (
+        "Label coverage, label delays, orphans and predictions still waiting for a label.")),
+    "analyze-errors": ("performance_cmds", "False positives and false negatives by score band."),
+    "dead-letters": ("performance_cmds", (
+        "Events rejected by ingest, newest first, with the reason and the original event.")),
+    "check-degradation": ("monitoring_cmds", (
+        "Run degradation detection now, here (for production models, or NAME).")),
+    "verify-degradation": ("monitoring_cmds", (
         "Re-check with Fisher's exact test and a bootstrap interval: real, or a false alarm?")),
-    'set-baseline': ('monitoring_cmds', (
-        'Set the baseline that degradation detection compares with.')),
-    'degradation-report': ('monitoring_cmds', 'Degradation and drift incidents over a period.'),
-    'daily-summary': ('monitoring_cmds', (
-        'The last 24 hours of every model: metrics, alerts, monitoring status.')),
-    'performance-trends': ('monitoring_cmds', 'Daily metrics with a sparkline per metric.'),
-    'compare-versions': ('monitoring_cmds', (
-        'Metrics of two versions side by side, with the significance of the accuracy '
-        'difference.')),
-    'alerts': ('alert_cmds', 'Alerts fired or resolved recently, and those still firing.'),
-    'silence': ('alert_cmds', "Mute a model's alerts (or one kind of them) for a while."),
-    'silences': ('alert_cmds', 'Silences in force (or all of them).'),
-    'unsilence': ('alert_cmds', 'Remove a silence.'),
-    'notifications': ('alert_cmds', (
-        'What was sent to whom: every notification and delivery attempt, newest first.')),
-    'auto-tuning-history': ('tuning_cmds', 'Tuning runs, newest first, each with its whole grid.'),
-    'auto-tuning-report': ('tuning_cmds', (
-        'Runs, applications, average improvement and stagnation per model.')),
-    'improvement-recommendations': ('tuning_cmds', (
-        'What to do next for each production model: tune, retrain, collect labels, widen range.')),
-    'run': ('run_cmds', 'Run a scheduled job now, through its Celery queue.'),
-    'scheduler': ('scheduler_cmds', 'Beat and the scheduled jobs.'),
-    'cleanup-old-data': ('scheduler_cmds', (
-        'Delete old performance data, expired pending labels, old dead letters and history.')),
-    'verify-systems': ('verify_cmds', (
-        'Check Redis, the broker, each worker pool, beat, the registry catalogue and the '
-        'metrics pipeline (a synthetic event through the real path); exit 1 if any check fails.')),
-    'worker': ('worker_cmds', 'Start a Celery worker for mlops-tasks.'),
-    'beat': ('worker_cmds', (
+    "set-baseline": ("monitoring_cmds", (
+        "Set the baseline that degradation detection compares with.")),
+    "degradation-report": ("monitoring_cmds", "Degradation and drift incidents over a period."),
+    "daily-summary": ("monitoring_cmds", (
+        "The last 24 hours of every model: metrics, alerts, monitoring status.")),
+    "performance-trends": ("monitoring_cmds", "Daily metrics with a sparkline per metric."),
+    "compare-versions": ("monitoring_cmds", (
+        "Metrics of two versions side by side, with the significance of the accuracy "
+        "difference.")),
+    "alerts": ("alert_cmds", "Alerts fired or resolved recently, and those still firing."),
+    "silence": ("alert_cmds", "Mute a model's alerts (or one kind of them) for a while."),
+    "silences": ("alert_cmds", "Silences in force (or all of them)."),
+    "unsilence": ("alert_cmds", "Remove a silence."),
+    "notifications": ("alert_cmds", (
+        "What was sent to whom: every notification and delivery attempt, newest first.")),
+    "auto-tuning-history": ("tuning_cmds", "Tuning runs, newest first, each with its whole grid."),
+    "auto-tuning-report": ("tuning_cmds", (
+        "Runs, applications, average improvement and stagnation per model.")),
+    "improvement-recommendations": ("tuning_cmds", (
+        "What to do next for each production model: tune, retrain, collect labels, widen range.")),
+    "run": ("run_cmds", "Run a scheduled job now, through its Celery queue."),
+    "scheduler": ("scheduler_cmds", "Beat and the scheduled jobs."),
+    "cleanup-old-data": ("scheduler_cmds", (
+        "Delete old performance data, expired pending labels, old dead letters and history.")),
+    "verify-systems": ("verify_cmds", (
+        "Check Redis, the broker, each worker pool, beat, the registry catalogue and the "
+        "metrics pipeline (a synthetic event through the real path); exit 1 if any check fails.")),
+    "worker": ("worker_cmds", "Start a Celery worker for mlops-tasks."),
+    "beat": ("worker_cmds", (
         "Start the scheduler (celery beat with the project's schedule and leader lock).")),
-    'flower': ('flower_cmds', (
-        'Start Flower with HTTP basic authentication from MLOPS_FLOWER_BASIC_AUTH.')),
-    'demo': ('demo_cmds', (
-        'Register and deploy the built-in models, start a worker, stream synthetic predictions '
-        'through the client and show what the workers aggregated.')),
-    'cache': ('system_cmds', 'Redis holding the registry and metrics.'),
-    'config': ('system_cmds', 'Inspect the configuration.'),
-    'redis': ('system_cmds', 'The embedded Redis used when REDIS_URL is not set.'),
+    "flower": ("flower_cmds", (
+        "Start Flower with HTTP basic authentication from MLOPS_FLOWER_BASIC_AUTH.")),
+    "demo": ("demo_cmds", (
+        "Register and deploy the built-in models, start a worker, stream synthetic predictions "
+        "through the client and show what the workers aggregated.")),
+    "cache": ("system_cmds", "Redis holding the registry and metrics."),
+    "config": ("system_cmds", "Inspect the configuration."),
+    "redis": ("system_cmds", "The embedded Redis used when REDIS_URL is not set."),
 }
 
 

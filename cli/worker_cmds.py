@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from mlops_tasks.workers.pools import POOLS
 
 from mlops_tasks.errors import ValidationError
 from mlops_tasks.queues import ALL_QUEUES
+from mlops_tasks.workers.pools import POOLS
 
 from .context import App, pass_app
 

@@ -23,7 +23,7 @@ from mlops_tasks.registry import Registry
 from mlops_tasks.settings import ENV_PREFIX, Settings, known_variables
 
 from .conftest import wait_for
-from .processes import WorkerProcess, project_env
+from .processes import WorkerProcess
 from .redis_server import RedisServer
 from .test_pipeline import MODEL, totals
 from .test_registry import register_catalogue

@@ -21,9 +21,9 @@ def test_register_all_and_list_models(cli) -> None:
     doc = cli.json("list-models")
     assert [m["name"] for m in doc["models"]] == ["n1-detector", "queue-anomaly", "waf-behavioral"]
     for m in doc["models"]:
-        assert MODEL_KEYS <= set(m)
-        assert CONFIG_KEYS <= set(m["config"])
-        assert TUNING_KEYS <= set(m["config"]["tuning"])
+        assert set(m) >= MODEL_KEYS
+        assert set(m["config"]) >= CONFIG_KEYS
+        assert set(m["config"]["tuning"]) >= TUNING_KEYS
     table = cli("list-models").stdout.splitlines()
     assert table[0].split()[:3] == ["NAME", "VERSION", "REV"]
     assert len(table) == 5
@@ -58,7 +58,7 @@ def test_register_a_custom_model_from_yaml_and_json(cli, tmp_path) -> None:
     ('{"decision_threshold": 0.5, "accuracy_threshold": 0.8, "tuning": {"parameter": "t", '
      '"min": 0.1, "max": 0.9, "step": 0.1, "metric": "auc"}}',
      "config.tuning.metric: expected one of f1, precision, recall, accuracy, f_beta, cost"),
-    ('[1, 2]', "must hold an object"),
+    ("[1, 2]", "must hold an object"),
 ])
 def test_a_bad_model_file_is_one_line_naming_the_field(cli, tmp_path, content, message) -> None:
     path = tmp_path / "model.json"

@@ -345,9 +345,8 @@ def test_events_recorded_after_close_are_counted_as_dropped(redis_url) -> None:
 
 def test_a_batch_that_breaks_processing_is_dead_lettered_not_dropped(worker, registry, r,
                                                                       redis_url) -> None:
-    from mlops_tasks.workers.ingest_tasks import _guarded
-
     from mlops_tasks import deadletters
+    from mlops_tasks.workers.ingest_tasks import _guarded
 
     register_catalogue(registry)
     batch = {"v": 1, "kind": "predictions", "batch_id": "boom", "model": MODEL, "n": 2,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from mlops_tasks.workers.pools import POOLS
 
 from mlops_tasks import keys
 from mlops_tasks.jobs import JOBS, facts
 from mlops_tasks.registry import Registry
 from mlops_tasks.settings import Settings
+from mlops_tasks.workers.pools import POOLS
 
 from .conftest import wait_for
 from .processes import BeatProcess, WorkerProcess, project_env

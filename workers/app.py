@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, signals
-from mlops_tasks.beat.schedule import beat_config
 
+from mlops_tasks.beat.schedule import beat_config
 from mlops_tasks.celery_config import worker_config
 from mlops_tasks.connection import resolve_broker_url, resolve_redis_url
 from mlops_tasks.ingest import codec

@@ -46,7 +46,7 @@ def _guarded(batch: Any, kind: str, run: Callable[[], dict[str, Any]]) -> dict[s
         return runtime().ingestor.reject_batch(
             batch, "processing failed: MemoryError (MLOPS_WORKER_MAX_MEMORY_MB reached)", kind,
             summary=True)
-    except Exception as exc:  # noqa: BLE001 - a broken batch must not be lost silently
+    except Exception as exc:  # a broken batch must not be lost silently
         log.exception("ingest failed; batch dead-lettered", extra={"kind": kind})
         return runtime().ingestor.reject_batch(
             batch, f"processing failed: {type(exc).__name__}: {str(exc)[:200]}", kind)

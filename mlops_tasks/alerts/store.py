@@ -113,8 +113,8 @@ class AlertStore:
     def _transaction(self, tx: Callable[[Pipeline], T], key: str) -> T:
         """Run ``tx`` in a WATCH/MULTI transaction on ``key`` (again while the key changes under
         it) and return what it returned; redis-py's stub types ``tx`` as returning None."""
-        run = cast(Callable[[Pipeline], None], tx)
-        return cast(T, self.redis.transaction(run, key, value_from_callable=True))
+        run = cast("Callable[[Pipeline], None]", tx)
+        return cast("T", self.redis.transaction(run, key, value_from_callable=True))
 
     def _history(self, pipe: Pipeline, alert: Alert, event: str, now: float) -> None:
         key = keys.alerts_history(alert.model)
@@ -133,7 +133,7 @@ class AlertStore:
         ``firing``, the alert still active with this id (None once it is resolved: its resolved
         notification follows); for ``resolved``, the alert as it was resolved, from the
         history. None for an id that was never stored."""
-        models = sorted(cast(set[str], self.redis.smembers(keys.MODELS)))
+        models = sorted(cast("set[str]", self.redis.smembers(keys.MODELS)))
         if status == "firing":
             return next((a for a in self.active(models) if a.id == alert_id), None)
         if status != "resolved":

@@ -382,7 +382,7 @@ class Sender:
             self.buffer.wake.clear()
             try:
                 ok = self.send_pending()
-            except Exception:  # noqa: BLE001 - the sender must survive anything
+            except Exception:  # the sender must survive anything (logged with its traceback)
                 log.exception("client sender error; retrying")
                 ok = False
             if self.buffer.closed:

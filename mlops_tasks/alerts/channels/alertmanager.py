@@ -19,7 +19,7 @@ def payload(alert: Alert, receiver: str, now: float) -> dict[str, Any]:
               "severity": alert.severity}
     return {
         "version": "4",
-        "groupKey": f"{{}}:{{model=\"{alert.model}\",alertname=\"{alert.kind}\"}}",
+        "groupKey": f'{{}}:{{model="{alert.model}",alertname="{alert.kind}"}}',
         "truncatedAlerts": 0,
         "status": status,
         "receiver": receiver,
