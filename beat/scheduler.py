@@ -84,8 +84,8 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]
         if not self._announced:
             self._announced = True
             self._heartbeat()
-            log.info(f"ML monitoring scheduler initialized (jobs_scheduled: {len(JOBS)}, "
-                     f"models_monitored: {self._models_monitored()})",
+            log.info("ML monitoring scheduler initialized (jobs_scheduled: %s, "
+                     "models_monitored: %s)", len(JOBS), self._models_monitored(),
                      extra={"instance": self.instance_id,
                             "jobs": [j.name for j in JOBS]})
         return float(interval)

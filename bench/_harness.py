@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import redis
 
@@ -86,7 +86,7 @@ def machine_facts() -> dict[str, Any]:
                              "python": platform.python_version(), "platform": platform.platform()}
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         out = subprocess.run([find_server_binary(), "--version"], capture_output=True, text=True,
-                             timeout=10).stdout
+                             timeout=10, check=False).stdout
         facts["redis"] = next((p.split("=", 1)[1] for p in out.split() if p.startswith("v=")), out)
     return facts
 
@@ -99,7 +99,7 @@ class Proc:
                  cwd: Path | None = None) -> None:
         self.name = name
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = log_path.open("wb")  # closed in stop()
         self.proc = subprocess.Popen(_launch(args), env=env, cwd=cwd,
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -177,7 +177,7 @@ class Bench:
         self._procs: list[Proc] = []
         self._prev_term = None
 
-    def __enter__(self) -> Bench:
+    def __enter__(self) -> Self:
         def on_term(signum: int, _frame: Any) -> None:
             raise SystemExit(128 + signum)
         self._prev_term = signal.signal(signal.SIGTERM, on_term)
@@ -322,7 +322,8 @@ def used_memory(r: redis.Redis) -> int:
 
 def performance_summary(env: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "mlops_tasks.cli.main", "performance-summary",
-                          "--json"], env=env, capture_output=True, text=True, timeout=timeout)
+                          "--json"], env=env, capture_output=True, text=True, timeout=timeout,
+                         check=False)
     if out.returncode != 0:
         raise RuntimeError(f"mlops performance-summary failed: {out.stderr.strip()}")
     return json.loads(out.stdout)

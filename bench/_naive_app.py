@@ -47,7 +47,7 @@ _client: tuple[int, redis.Redis] | None = None
 
 def _redis() -> redis.Redis:
     """One connection per (forked) worker process."""
-    global _client
+    global _client  # noqa: PLW0603 - one per process, rebuilt in a forked child
     if _client is None or _client[0] != os.getpid():
         _client = (os.getpid(), redis.Redis.from_url(os.environ["REDIS_URL"]))
     return _client[1]

@@ -15,8 +15,8 @@ the last hour (``timestamp=``), so every minute, hour and day bucket of that hou
 first 600,000 events and the later events only make the same hour denser. At 1M, 5M and 10M
 events (or the fractions 10 %, 50 %, 100 % of ``--events``) the client is flushed, the workers
 drain the queue, and ``used_memory`` is read. Keys are counted by family; the batch markers
-(``mlops:{m}:done:<batch>``, one per message, kept two visibility timeouts plus 10 minutes) are the one family that grows with
-the number of events, so their count and size are shown.
+(``mlops:{m}:done:<batch>``, one per message, kept two visibility timeouts plus 10 minutes) are
+the one family that grows with the number of events, so their count and size are shown.
 
 Part c, duplicate detection: ``--dedup`` one-event messages applied by the worker's ``Ingestor``
 in this process, first with an unsequenced id each (a done marker per message, the design that
@@ -203,7 +203,7 @@ def part_stream(srv: Any, worker: Any, events: int, timeout: float) -> dict[str,
         cols.append((s, a))
     hour_start = int(time.time() // 60) * 60 - 3600  # the 60 minutes before this one
 
-    base_n, base_l = totals(r, STREAM_MODEL)
+    _, base_l = totals(r, STREAM_MODEL)
     drained(r, worker)
     start_mem = mem(r)
     start_keys = family_counts(r)
@@ -222,11 +222,11 @@ def part_stream(srv: Any, worker: Any, events: int, timeout: float) -> dict[str,
             target = base_l + done * CALL
             (_, labeled), t_seen = wait_until(
                 f"{done * CALL:,} labeled events counted", lambda: totals(r, STREAM_MODEL),
-                lambda v: v[1] >= target, timeout=timeout, alive=[worker])
+                lambda v, want=target: v[1] >= want, timeout=timeout, alive=[worker])
             drained(r, worker)
             m = mem(r)
             fam = family_counts(r)
-            markers = [k for k in scan_keys(r, f"mlops:{{{STREAM_MODEL}}}:done:*")]
+            markers = scan_keys(r, f"mlops:{{{STREAM_MODEL}}}:done:*")
             marker_bytes = sum(memory_usage(r, markers[:200])) / max(1, min(200, len(markers)))
             points.append({"events": labeled - base_l, "elapsed_s": t_seen - t0, **m,
                            "keys": fam, "batch_markers": len(markers),
@@ -359,16 +359,17 @@ def report(res: dict[str, Any]) -> None:
         rows = [["start", 0, res["stream"]["start"]["used_memory"],
                  res["stream"]["start"]["used_memory_dataset"], sum(x["start"]["keys"].values()),
                  x["start"]["batch_markers"]]]
-        for p in x["checkpoints"]:
-            rows.append([f"after {p['events'] / 1e6:g}M", p["events"], p["used_memory"],
-                         p["used_memory_dataset"], sum(p["keys"].values()), p["batch_markers"]])
+        rows.extend([f"after {p['events'] / 1e6:g}M", p["events"], p["used_memory"],
+                     p["used_memory_dataset"], sum(p["keys"].values()), p["batch_markers"]]
+                    for p in x["checkpoints"])
         print_table(["point", "events", "used_memory", "dataset", "mlops keys",
                      f"{STREAM_MODEL} batch markers"], rows)
         print(f"growth from {x['checkpoints'][0]['events']:,} to {x['events']:,} events: "
               f"{x['growth_first_to_last_bytes']:,} B ({x['growth_bytes_per_event']:.4f} B/event, "
               f"x{x['ratio_last_to_first']:.3f}); of which batch markers "
               f"~{x['growth_from_batch_markers_bytes']:,.0f} B "
-              f"(~{x['checkpoints'][-1]['bytes_per_marker']:.0f} B each, kept 2 x MLOPS_VISIBILITY_TIMEOUT_S + 600 s), "
+              f"(~{x['checkpoints'][-1]['bytes_per_marker']:.0f} B each, "
+              "kept 2 x MLOPS_VISIBILITY_TIMEOUT_S + 600 s), "
               f"other {x['growth_other_bytes']:,.0f} B")
         print("keys by family at the end: " + ", ".join(
             f"{k}={v}" for k, v in sorted(x["checkpoints"][-1]["keys"].items())))

@@ -47,7 +47,28 @@ empty environment and the server URL is passed explicitly.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import ctypes
+import dataclasses
+import functools
+import json
 import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import redis
 
 # One core for the numeric work: must be set before numpy (and its BLAS/OpenMP) is imported.
 # (GNU nproc honours OMP_NUM_THREADS, so it is run with the environment as it was.)
@@ -56,36 +77,16 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS
              "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import ctypes  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import shlex  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-import redis  # noqa: E402
+import numpy as np  # noqa: E402 - after the thread limits
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mlops_tasks import keys  # noqa: E402
-from mlops_tasks.binning import SCORE_BINS, score_bins  # noqa: E402
-from mlops_tasks.embedded import find_server_binary  # noqa: E402
-from mlops_tasks.tuning import grid as g  # noqa: E402
+from mlops_tasks import keys  # noqa: E402 - after the thread limits
+from mlops_tasks.binning import SCORE_BINS, score_bins  # noqa: E402 - after the thread limits
+from mlops_tasks.embedded import find_server_binary  # noqa: E402 - after the thread limits
+from mlops_tasks.tuning import grid as g  # noqa: E402 - after the thread limits
 
 HOST = "127.0.0.1"
 MODEL = "n1-detector"
@@ -177,7 +178,8 @@ class PrivateRedis:
                  "--appendonly", "no", "--dir", str(self.folder), "--logfile", str(logfile),
                  "--daemonize", "no"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                preexec_fn=_parent_death_signal, start_new_session=True)
+                preexec_fn=_parent_death_signal,  # noqa: PLW1509 - prctl works only in the child
+                start_new_session=True)
             client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=0.5,
                                  socket_timeout=2)
             deadline = time.monotonic() + timeout_s
@@ -194,7 +196,7 @@ class PrivateRedis:
 
     def version(self) -> str:
         out = subprocess.run([self.binary, "--version"], capture_output=True, text=True,
-                             timeout=10).stdout
+                             timeout=10, check=False).stdout
         for word in out.split():
             if word.startswith("v="):
                 return word[2:]
@@ -247,7 +249,7 @@ def median_of(fn: Callable[[], Any], runs: int, budget_s: float,
         times.append(time.perf_counter() - s)
     ts = sorted(times)
     return {"median_ms": statistics.median(ts) * 1e3, "min_ms": ts[0] * 1e3,
-            "p90_ms": ts[min(len(ts) - 1, int(round(0.9 * (len(ts) - 1))))] * 1e3,
+            "p90_ms": ts[min(len(ts) - 1, round(0.9 * (len(ts) - 1)))] * 1e3,
             "max_ms": ts[-1] * 1e3, "runs": len(ts)}
 
 
@@ -276,7 +278,7 @@ def one_core() -> Iterator[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- Part A
 def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    return g._div(2 * tp, 2 * tp + fp + fn)
+    return g._div(2 * tp, 2 * tp + fp + fn)  # noqa: SLF001 - the grid's own division
 
 
 def approach_sklearn_loop(scores: np.ndarray, actual: np.ndarray,
@@ -382,7 +384,7 @@ def part_a(args: argparse.Namespace) -> dict[str, Any]:
             log(f"  best {r['best_s'] * 1e3:.3f} ms ({r['reps']} x {r['number']})")
     reference = rows["b"]["f1"]  # direct counting at every threshold
     hist_ms = rows["e"]["best_ms"]
-    for key, row in rows.items():
+    for row in rows.values():
         row["max_abs_f1_diff_vs_b"] = max_abs_diff(row["f1"], reference)
         row["times_slower_than_e"] = row["best_ms"] / hist_ms
         row["times_slower_than_e_prime"] = row["best_ms"] / rows["e'"]["best_ms"]
@@ -444,7 +446,7 @@ def bytes_per_call(r: redis.Redis, fn: Callable[[], Any], calls: int = 5) -> dic
     return {"out_bytes": (a3 - a2 - info_out) / calls, "in_bytes": (b3 - b2 - info_in) / calls}
 
 
-def part_b(args: argparse.Namespace, url: str) -> dict[str, Any]:
+def part_b(args: argparse.Namespace, url: str) -> dict[str, Any]:  # noqa: PLR0915 - Part B in order
     from mlops_tasks.ingest.pipeline import Ingestor
     from mlops_tasks.monitoring.targets import targets
     from mlops_tasks.registry import builtin_models
@@ -548,10 +550,11 @@ def part_b(args: argparse.Namespace, url: str) -> dict[str, Any]:
         row["time_window"] = median_of(
             lambda: svc.windows.time_window(MODEL, target.version, spec.window_s), runs, budget)
         row["redis_pipeline"] = median_of(fetch, runs, budget)
-        row["evaluate"] = median_of(lambda: engine.evaluate(neg, pos, spec, current), runs,
-                                    budget)
+        row["evaluate"] = median_of(functools.partial(engine.evaluate, neg, pos, spec, current),
+                                    runs, budget)
         row["bootstrap"] = median_of(
-            lambda: g.bootstrap_improvement(neg, pos, current, best, spec.metric, **params),
+            functools.partial(g.bootstrap_improvement, neg, pos, current, best, spec.metric,
+                              **params),
             runs, budget)
         row["tune_81_thresholds"] = median_of(lambda: engine.tune(svc, wide, dry_run=True),
                                               runs, budget)
@@ -596,7 +599,7 @@ def machine_facts(redis_version: str | None) -> dict[str, Any]:
                 break
     import sklearn
     nproc = subprocess.run(["nproc"], capture_output=True, text=True,
-                           env=_ORIGINAL_ENV).stdout.strip()
+                           env=_ORIGINAL_ENV, check=False).stdout.strip()
     return {"nproc": int(nproc) if nproc.isdigit() else None, "cpu_count": os.cpu_count(),
             "cpu": cpu, "python": platform.python_version(), "numpy": np.__version__,
             "sklearn": sklearn.__version__, "redis_server": redis_version,

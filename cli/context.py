@@ -40,15 +40,20 @@ class App:
     @property
     def redis_url(self) -> str:
         if self._url is None:
-            from mlops_tasks.connection import resolve_redis_url  # noqa: PLC0415
+            from mlops_tasks.connection import resolve_redis_url  # noqa: PLC0415 - first use
 
             self._url = resolve_redis_url(self.settings)
         return self._url
 
     @property
+    def resolved_redis_url(self) -> str | None:
+        """The Redis URL if a command resolved it already; never starts the embedded Redis."""
+        return self._url
+
+    @property
     def services(self) -> Services:
         if self._services is None:
-            from mlops_tasks.services import Services  # noqa: PLC0415
+            from mlops_tasks.services import Services  # noqa: PLC0415 - numpy, on first use
             from mlops_tasks.workers.runtime import send_webhook  # noqa: PLC0415 - Celery
 
             self._services = Services.connect(self.settings, self.redis_url,
@@ -70,8 +75,8 @@ class App:
         if self._services is not None:
             return self._services.registry
         if self._registry is None:
-            from mlops_tasks.connection import call, connect  # noqa: PLC0415
-            from mlops_tasks.registry import Registry  # noqa: PLC0415
+            from mlops_tasks.connection import call, connect  # noqa: PLC0415 - redis-py
+            from mlops_tasks.registry import Registry  # noqa: PLC0415 - on first use
 
             client = connect(self.redis_url)
             call(self.redis_url, client.ping)
@@ -84,7 +89,7 @@ class App:
 
     def plain_redis(self) -> redis.Redis:
         """A bare connection (no Celery), for health checks."""
-        from mlops_tasks.connection import call, connect  # noqa: PLC0415
+        from mlops_tasks.connection import call, connect  # noqa: PLC0415 - redis-py
 
         client = connect(self.redis_url)
         call(self.redis_url, client.ping)
@@ -92,7 +97,7 @@ class App:
 
     def log_to_stderr(self) -> None:
         """For commands that run a job here: its log lines and alerts go to stderr."""
-        from mlops_tasks.logs import configure_logging  # noqa: PLC0415
+        from mlops_tasks.logs import configure_logging  # noqa: PLC0415 - on first use
 
         configure_logging(self.settings)
 
@@ -113,9 +118,8 @@ def change_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--approved-by", metavar="NAME",
                       help="Approver of a production change (needed with "
                            "MLOPS_REQUIRE_APPROVAL=true; must differ from the actor).")(fn)
-    fn = click.option("--actor", metavar="NAME",
-                      help="Who makes the change (default: MLOPS_ACTOR, else the OS user).")(fn)
-    return fn
+    return click.option("--actor", metavar="NAME",
+                        help="Who makes the change (default: MLOPS_ACTOR, else the OS user).")(fn)
 
 
 def period_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -102,8 +104,10 @@ def _send(client: MonitoringClient, name: str, traffic: Any, delay_share: float)
 def _wait(app: App, expected: dict[str, int], worker: subprocess.Popen[bytes],
           quiet: bool, timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
-    with click.progressbar(length=sum(expected.values()), label="aggregating",
-                           file=sys.stderr if not quiet else open(os.devnull, "w")) as bar:
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(Path(os.devnull).open("w")) if quiet else sys.stderr
+        bar = stack.enter_context(click.progressbar(length=sum(expected.values()),
+                                                    label="aggregating", file=out))
         done = 0
         while True:
             now_done = sum(min(int(app.windows.totals(n, app.registry.default_version(n))

@@ -20,8 +20,8 @@ def _deploy_line(name: str, result: dict[str, Any]) -> str:
         return f"{name} v{version} is already deployed to {env}"
     prev = result["previous"]
     was = f" (was v{prev['version']})" if prev else ""
-    return f"{name} v{version} deployed to {env}{was} at {result['deployed_at']} " \
-           f"by {result['deployed_by']}"
+    return (f"{name} v{version} deployed to {env}{was} at {result['deployed_at']} "
+            f"by {result['deployed_by']}")
 
 
 @click.command("deploy")
@@ -106,9 +106,9 @@ def deployment_status(app: App, name: str, limit: int, as_json: bool) -> None:
             if cur:
                 rows.append([env, "current", cur["version"], cur["revision"], cur["deployed_at"],
                              cur["deployed_by"], cur.get("approved_by"), cur.get("action")])
-            for d in status["environments"][env]["history"]:
-                rows.append([env, "earlier", d["version"], d["revision"], d["deployed_at"],
-                             d["deployed_by"], d.get("approved_by"), d.get("action")])
+            rows.extend([env, "earlier", d["version"], d["revision"], d["deployed_at"],
+                         d["deployed_by"], d.get("approved_by"), d.get("action")]
+                        for d in status["environments"][env]["history"])
         if not rows:
             return f"{name} is not deployed (versions: {', '.join(status['versions'])})"
         return table(["env", "state", "version", "rev", "deployed at", "by", "approved by",

@@ -28,7 +28,8 @@ def flower(app: App, address: str, port: int, flower_args: tuple[str, ...]) -> N
         raise ConfigError("MLOPS_FLOWER_BASIC_AUTH is not set: Flower never runs without "
                           "authentication (expected user:password pairs separated by commas)")
     os.environ["FLOWER_BASIC_AUTH"] = auth
-    app.redis_url  # an `mlops` command starts the embedded Redis when there is no REDIS_URL
+    # an `mlops` command starts the embedded Redis when there is no REDIS_URL
+    app.redis_url  # noqa: B018 - read for that side effect
     from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
 
     celery_app.start(["flower", f"--address={address}", f"--port={port}", *flower_args])

@@ -117,10 +117,11 @@ class MlopsGroup(click.Group):
     """Loads command modules on demand; turns every expected error into ``error: <one line>``
     on stderr and exit code 1."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002 - click's signature
         return sorted(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: click.Context,  # noqa: ARG002 - click's signature
+                    cmd_name: str) -> click.Command | None:
         entry = COMMANDS.get(cmd_name)
         return None if entry is None else module_commands(entry[0]).get(cmd_name)
 
@@ -163,7 +164,8 @@ def _connection_error(ctx: click.Context, exc: Exception) -> str | None:
         from mlops_tasks.settings import mask_url  # noqa: PLC0415 - only on failure
 
         app = ctx.find_object(App)
-        where = mask_url(app._url) if app and app._url else "Redis"
+        url = app.resolved_redis_url if app else None
+        where = mask_url(url) if url else "Redis"
         return str(RedisUnavailableError(f"{where}: {str(exc).splitlines()[0]}"))
     return None
 

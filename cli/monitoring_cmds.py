@@ -83,7 +83,7 @@ def verify_degradation(app: App, name: str, as_json: bool) -> None:
 def set_baseline(app: App, name: str, window: str, version: str | None, actor: str | None,
                  as_json: bool) -> None:
     """Set the baseline that degradation detection compares with."""
-    from mlops_tasks.monitoring.degradation import set_baseline as set_it  # noqa: PLC0415
+    from mlops_tasks.monitoring.degradation import set_baseline as set_it  # noqa: PLC0415 - numpy
 
     doc = set_it(app.services, name, window, app.actor(actor), version)
     shown = {k: v for k, v in doc.items() if not k.startswith("hist_")}

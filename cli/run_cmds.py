@@ -23,7 +23,7 @@ JOBS: dict[str, Job] = {j.short: j for j in SCHEDULED}
 
 def send_and_wait(job: str, kwargs: dict[str, Any], wait: bool, timeout: float) -> Any:
     """Send the job; with ``wait``, its result, or MlopsError naming the queue on timeout."""
-    from celery.exceptions import TimeoutError as CeleryTimeout  # noqa: PLC0415
+    from celery.exceptions import TimeoutError as CeleryTimeout  # noqa: PLC0415 - heavy import
 
     from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from typing import Any
 
 import click
 import redis
@@ -86,7 +87,7 @@ def cache_health(app: App, as_json: bool) -> None:
         if on) or "none"
     stats = Registry(client, app.settings).cache_stats()
     lookups = stats["hits"] + stats["misses"]
-    doc = {
+    doc: dict[str, Any] = {  # the --json document
         "url": mask_url(url),
         "embedded": not app.settings.redis_url,
         "redis_version": info.get("redis_version"),
@@ -105,6 +106,7 @@ def cache_health(app: App, as_json: bool) -> None:
     def human() -> str:
         m = doc["memory"]
         rc = doc["registry_cache"]
+        hit_rate = None if rc["hit_rate"] is None else rc["hit_rate"] * 100
         rows = [
             ["url", doc["url"] + (" (embedded)" if doc["embedded"] else "")],
             ["redis version", doc["redis_version"]],
@@ -113,8 +115,8 @@ def cache_health(app: App, as_json: bool) -> None:
             ["persistence", doc["persistence"]],
             ["keys", f"{doc['keys']['total']} total; " + ", ".join(
                 f"{k} {v}" for k, v in doc["keys"]["by_family"].items())],
-            ["registry reads", f"{rc['hits']} hits, {rc['misses']} misses, hit rate "
-                               f"{fmt(rc['hit_rate'] * 100 if rc['hit_rate'] is not None else None)}%"],
+            ["registry reads",
+             f"{rc['hits']} hits, {rc['misses']} misses, hit rate {fmt(hit_rate)}%"],
         ]
         out = table(["check", "value"], rows)
         if persistence == "none":

@@ -42,7 +42,7 @@ def worker(app: App, pool_name: str, queues: str | None, concurrency: int | None
         argv[1] = f"--queues={','.join(selected)}"
     # A bad setting stops here with one line, not in Celery; without REDIS_URL the embedded
     # Redis is started here (the Celery app only uses one that runs).
-    app.redis_url  # noqa: B018
+    app.redis_url  # noqa: B018 - read for that side effect
     from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
 
     celery_app.worker_main([*argv, *celery_args])
@@ -59,8 +59,8 @@ def beat(app: App, loglevel: str, celery_args: tuple[str, ...]) -> None:
     MLOPS_BEAT_LOCK_TIMEOUT_S + MLOPS_BEAT_MAX_INTERVAL_S of the leader's death.
     """
     app.redis_url  # noqa: B018 - as for `mlops worker`
-    from mlops_tasks.beat.schedule import SCHEDULER  # noqa: PLC0415
-    from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415
+    from mlops_tasks.beat.schedule import SCHEDULER  # noqa: PLC0415 - heavy import
+    from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
 
     celery_app.start(["beat", f"--scheduler={SCHEDULER}", f"--loglevel={loglevel.upper()}",
                       *celery_args])

@@ -37,7 +37,7 @@ def score_bins(scores: np.ndarray) -> np.ndarray:
 
 def threshold_bin(threshold: float) -> int:
     """The first bin whose scores are >= threshold (threshold on the 0.001 lattice)."""
-    return int(round(threshold * SCORE_RESOLUTION))
+    return round(threshold * SCORE_RESOLUTION)
 
 
 def on_lattice(value: float) -> bool:

@@ -1,4 +1,5 @@
-"""Explicit Redis connections: resolve the URL from settings, connect, report failures in one line."""
+"""Explicit Redis connections: resolve the URL from settings, connect, report failures in one
+line."""
 
 from __future__ import annotations
 

@@ -76,8 +76,10 @@ class EmbeddedRedis:
     data_dir: Path
 
     def __post_init__(self) -> None:
-        # Absolute, so the socket URL means the same to every process whatever its cwd.
-        object.__setattr__(self, "data_dir", Path(os.path.abspath(self.data_dir)))
+        # Absolute, so the socket URL means the same to every process whatever its cwd;
+        # normalised but with its symlinks kept, which Path.resolve() would follow.
+        absolute = os.path.abspath(self.data_dir)  # noqa: PTH100 - see above
+        object.__setattr__(self, "data_dir", Path(absolute))
 
     @property
     def socket_path(self) -> Path:
@@ -262,8 +264,9 @@ class EmbeddedRedis:
         ]
         try:
             # umask 077: the append-only folder and files, the log and the pid file are private.
-            subprocess.run(args, check=True, capture_output=True, timeout=timeout_s,
-                           stdin=subprocess.DEVNULL, umask=0o077)
+            subprocess.run(  # noqa: S603 - the redis-server found above, no shell
+                args, check=True, capture_output=True, timeout=timeout_s,
+                stdin=subprocess.DEVNULL, umask=0o077)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             raise RedisUnavailableError(
                 f"embedded Redis failed to start from {binary}: {exc} (see {self.log_path})"
@@ -312,8 +315,8 @@ class EmbeddedRedis:
             text = f.read(32)
         try:
             pid = int(text.strip())
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-            exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+            cwd = str(Path(f"/proc/{pid}/cwd").readlink())
+            exe = Path(f"/proc/{pid}/exe").readlink().name
         except (ValueError, OSError):
             return None  # gone, not ours to inspect, or no /proc
         if cwd == os.path.realpath(self.data_dir) and exe.startswith("redis"):
@@ -335,12 +338,12 @@ def _check_private_dir(path: Path, *, create: bool, strict: bool = False,
     folders are created 0700, parents too. Anything else raises ConfigError in one line."""
     label = f"MLOPS_DATA_DIR {path}" if what == "folder" else f"{what} {path}"
     try:
-        st = os.stat(path)
+        st = path.stat()
     except (FileNotFoundError, NotADirectoryError):
         if not create:
             return False
         _make_dirs(path, label)
-        st = os.stat(path)
+        st = path.stat()
     except OSError as exc:
         raise ConfigError(f"{label}: cannot use it: {exc.strerror}") from exc
     forbidden = _GROUP_OTHER_ANY if strict else _GROUP_OTHER_WRITE
@@ -366,7 +369,7 @@ def _make_dirs(path: Path, label: str) -> None:
         current = current.parent
     for folder in reversed(missing):
         try:
-            os.mkdir(folder, 0o700)
+            folder.mkdir(0o700)
         except FileExistsError:
             pass  # made by a concurrent start; checked by the caller
         except OSError as exc:
@@ -376,10 +379,10 @@ def _make_dirs(path: Path, label: str) -> None:
 def _private_runtime_dirs() -> Iterator[Path]:
     """Folders only we can use, for a socket whose data-directory path is too long."""
     for raw in (os.environ.get("XDG_RUNTIME_DIR"), tempfile.gettempdir()):
-        if not raw or not os.path.isabs(raw):
+        if not raw or not Path(raw).is_absolute():
             continue
         try:
-            st = os.stat(raw)
+            st = Path(raw).stat()
         except OSError:
             continue
         if (stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
@@ -416,7 +419,7 @@ def _require_ours(path: Path, st: os.stat_result, kind: Callable[[int], bool],
 def _make_private(path: Path, mode: int) -> None:
     """Owner-only permissions on a file already checked to be ours and not a symlink."""
     if os.lstat(path).st_mode & _GROUP_OTHER_ANY:
-        os.chmod(path, mode)
+        path.chmod(mode)
 
 
 def _listener(path: Path) -> tuple[int | None, int | None] | None:

@@ -68,8 +68,9 @@ class Job:
         module, _, attr = self.function.partition(":")
         fn: object = getattr(importlib.import_module(module), attr, None) if attr else None
         if not callable(fn):
-            raise ImportError(f"job {self.name}: {self.function!r} names no function "
-                              "(expected 'package.module:function')")
+            raise ImportError(  # noqa: TRY004 - a bad path is an import problem
+                f"job {self.name}: {self.function!r} names no function "
+                "(expected 'package.module:function')")
         return fn
 
 

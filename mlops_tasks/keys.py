@@ -9,9 +9,11 @@ Global (no model)
 
 Per model ``m``
     mlops:{m}:epoch                     STRING  incremented by every registry change (WATCHed)
-    mlops:{m}:meta                      HASH    display_name, description, created_at, created_by, builtin
+    mlops:{m}:meta                      HASH    display_name, description, created_at,
+                                                created_by, builtin
     mlops:{m}:versions                  HASH    version -> JSON version record
-    mlops:{m}:rev:<version>             LIST    configuration revisions, JSON; revision n at index n-1
+    mlops:{m}:rev:<version>             LIST    configuration revisions, JSON; revision n at
+                                                index n-1
     mlops:{m}:deploy                    HASH    env -> JSON deployment record
     mlops:{m}:deploy-log:<env>          LIST    earlier deployment records of env, newest first
     mlops:{m}:audit                     STREAM  audit entries (never trimmed)
@@ -41,9 +43,11 @@ Ingest and aggregates, per model ``m`` and version ``v`` (``g`` is m|h|d, ``t`` 
 Monitoring and alerting, per model ``m``
     mlops:{m}:monitor                   STRING  last monitoring result (JSON)
     mlops:{m}:degradation               STRING  last degradation check (JSON)
-    mlops:{m}:baseline:<v>              STRING  the version's baseline metrics and histograms (JSON)
+    mlops:{m}:baseline:<v>              STRING  the version's baseline metrics and histograms
+                                                (JSON)
     mlops:{m}:alerts:active             HASH    fingerprint -> firing alert (JSON)
-    mlops:{m}:alerts:history            LIST    fired and resolved alerts (JSON), newest first, capped
+    mlops:{m}:alerts:history            LIST    fired and resolved alerts (JSON), newest first,
+                                                capped
 
     mlops:{m}:tuning:history            LIST    tuning runs (JSON), newest first, capped
     mlops:{m}:tuning:applied            STRING  time of the last applied tuning (cool-down)
@@ -286,7 +290,8 @@ NOTIFICATIONS = f"{PREFIX}:notifications"
 
 
 def family(key: str) -> str:
-    """The kind of a key, for counting: ``mlops:{m}:rev:1.0.0`` -> ``rev``, ``mlops:models`` -> ``models``."""
+    """The kind of a key, for counting: ``mlops:{m}:rev:1.0.0`` -> ``rev``, ``mlops:models`` ->
+    ``models``."""
     if "}:" in key:
         return key.split("}:", 1)[1].split(":", 1)[0]
     parts = key.split(":")

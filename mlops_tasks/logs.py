@@ -18,11 +18,11 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {"ts": iso(record.created, ms=True), "level": record.levelname.lower(),
+        doc: dict[str, Any] = {"ts": iso(record.created, ms=True),
+                               "level": record.levelname.lower(),
                                "logger": record.name, "message": record.getMessage()}
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                doc[key] = value
+        doc.update({key: value for key, value in record.__dict__.items()
+                    if key not in _STANDARD and not key.startswith("_")})
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc, default=str)
@@ -33,7 +33,8 @@ class TextFormatter(logging.Formatter):
         extras = {k: v for k, v in record.__dict__.items()
                   if k not in _STANDARD and not k.startswith("_")}
         tail = " ".join(f"{k}={v}" for k, v in extras.items())
-        line = f"{iso(record.created, ms=True)} [{record.levelname}] {record.name}: {record.getMessage()}"
+        line = (f"{iso(record.created, ms=True)} [{record.levelname}] {record.name}: "
+                f"{record.getMessage()}")
         return f"{line} ({tail})" if tail else line
 
 

@@ -4,15 +4,16 @@ Every setting is a field of :class:`Settings` whose metadata names its environme
 parser and whether it is a secret. The variables of the original deployment guide keep their names
 and defaults; the project's own ones start with ``MLOPS_``.
 
-``Settings.from_env()`` raises :class:`~mlops_tasks.errors.ConfigError` on the first bad value with a
-line naming the variable, the value and what is allowed; :func:`check_env` collects every problem
-(for ``mlops config check``). Nothing here reads the environment at import time.
+``Settings.from_env()`` raises :class:`~mlops_tasks.errors.ConfigError` on the first bad value with
+a line naming the variable, the value and what is allowed; :func:`check_env` collects every
+problem (for ``mlops config check``). Nothing here reads the environment at import time.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -54,7 +55,7 @@ def number(kind: type, lo: float | None = None, hi: float | None = None,
            lo_open: bool = False) -> Parser:
     def parse(raw: str) -> Any:
         value = kind(raw.strip())
-        if value != value:  # NaN
+        if isinstance(value, float) and math.isnan(value):
             raise ValueError
         if lo is not None and (value < lo or (lo_open and value == lo)):
             raise ValueError
@@ -157,7 +158,7 @@ class Settings:
     celery_broker_url: str | None = setting(
         "CELERY_BROKER_URL", url(), None, "Celery broker; defaults to REDIS_URL",
         secret=True)
-    data_dir: Path | None = setting(
+    data_dir: Path | None = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
         "MLOPS_DATA_DIR", path(), None,
         "folder of the embedded Redis (append-only file, socket, log)")
 
@@ -166,26 +167,29 @@ class Settings:
         "MODEL_REGISTRY_CACHE_TTL", number(int, 1), 604800,
         "seconds a resolved configuration stays in the read cache (records never expire)")
     auto_tuning_enabled: bool = setting(
-        "AUTO_TUNING_ENABLED", boolean(), True, "apply auto-tuned thresholds (false: record only)")
+        "AUTO_TUNING_ENABLED", boolean(), default=True,
+        doc="apply auto-tuned thresholds (false: record only)")
 
-    nplusone_ml_enabled: bool = setting("NPLUSONE_ML_ENABLED", boolean(), True,
-                                        "n1-detector is enabled")
-    nplusone_ml_auto_register: bool = setting("NPLUSONE_ML_AUTO_REGISTER", boolean(), True,
-                                              "register n1-detector when workers start")
+    nplusone_ml_enabled: bool = setting("NPLUSONE_ML_ENABLED", boolean(), default=True,
+                                        doc="n1-detector is enabled")
+    nplusone_ml_auto_register: bool = setting(
+        "NPLUSONE_ML_AUTO_REGISTER", boolean(), default=True,
+        doc="register n1-detector when workers start")
     nplusone_ml_timeout_ms: int = setting("NPLUSONE_ML_TIMEOUT_MS", number(int, 1), 5000,
                                           "n1-detector inference timeout")
     nplusone_ml_confidence_threshold: float = setting(
         "NPLUSONE_ML_CONFIDENCE_THRESHOLD", number(float, 0, 100), 60.0,
         "n1-detector decision threshold, in percent")
 
-    waf_ml_enabled: bool = setting("WAF_ML_ENABLED", boolean(), True, "waf-behavioral is enabled")
-    waf_ml_auto_register: bool = setting("WAF_ML_AUTO_REGISTER", boolean(), True,
-                                         "register waf-behavioral when workers start")
+    waf_ml_enabled: bool = setting("WAF_ML_ENABLED", boolean(), default=True,
+                                   doc="waf-behavioral is enabled")
+    waf_ml_auto_register: bool = setting("WAF_ML_AUTO_REGISTER", boolean(), default=True,
+                                         doc="register waf-behavioral when workers start")
 
-    queue_ml_enabled: bool = setting("QUEUE_ML_ENABLED", boolean(), True,
-                                     "queue-anomaly is enabled")
-    queue_ml_auto_register: bool = setting("QUEUE_ML_AUTO_REGISTER", boolean(), True,
-                                           "register queue-anomaly when workers start")
+    queue_ml_enabled: bool = setting("QUEUE_ML_ENABLED", boolean(), default=True,
+                                     doc="queue-anomaly is enabled")
+    queue_ml_auto_register: bool = setting("QUEUE_ML_AUTO_REGISTER", boolean(), default=True,
+                                           doc="register queue-anomaly when workers start")
     job_anomaly_min_confidence: float = setting(
         "JOB_ANOMALY_MIN_CONFIDENCE", number(float, 0, 1), 0.6,
         "queue-anomaly minimum confidence to report an anomaly")
@@ -206,8 +210,8 @@ class Settings:
     actor: str | None = setting("MLOPS_ACTOR", text(), None,
                                 "who is recorded in the audit trail (default: the OS user)")
     require_approval: bool = setting(
-        "MLOPS_REQUIRE_APPROVAL", boolean(), False,
-        "production changes need --approved-by someone other than the actor")
+        "MLOPS_REQUIRE_APPROVAL", boolean(), default=False,
+        doc="production changes need --approved-by someone other than the actor")
     retention_days: int = setting(
         "MLOPS_RETENTION_DAYS", number(int, 1, 3650), 90,
         "days of per-day performance history, dead letters and run history kept")
@@ -271,8 +275,8 @@ class Settings:
         "MLOPS_TUNING_MIN_IMPROVEMENT", number(float, 0), 5.0,
         "percent by which the best threshold must beat the current one to be applied")
     tuning_require_significance: bool = setting(
-        "MLOPS_TUNING_REQUIRE_SIGNIFICANCE", boolean(), True,
-        "apply only when the bootstrap interval of the improvement excludes zero")
+        "MLOPS_TUNING_REQUIRE_SIGNIFICANCE", boolean(), default=True,
+        doc="apply only when the bootstrap interval of the improvement excludes zero")
     tuning_cooldown_s: int = setting(
         "MLOPS_TUNING_COOLDOWN_S", number(int, 0), 3600,
         "a model is retuned at most once per this many seconds")
@@ -320,7 +324,7 @@ class Settings:
     flower_basic_auth: str | None = setting(
         "MLOPS_FLOWER_BASIC_AUTH", credentials(), None,
         "Flower's user:password pairs; `mlops flower` refuses to start without", secret=True)
-    monitoring_log: Path | None = setting(
+    monitoring_log: Path | None = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
         "MLOPS_MONITORING_LOG", path(), None,
         "monitoring log file (default: <data dir>/logs/ml-monitoring.log)")
     log_level: str = setting("MLOPS_LOG_LEVEL", choice("debug", "info", "warning", "error"),

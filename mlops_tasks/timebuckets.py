@@ -16,7 +16,7 @@ class Granularity:
     keep_s: int
 
     def start(self, ts: float) -> int:
-        return int(math.floor(ts / self.size_s)) * self.size_s
+        return math.floor(ts / self.size_s) * self.size_s
 
     def expire_at(self, bucket_start: int) -> int:
         return bucket_start + self.size_s + self.keep_s

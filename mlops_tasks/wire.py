@@ -183,7 +183,7 @@ def _as_flag(value: Any) -> int | None:
     """1 or 0 from True/False or any number equal to 1/0; None for anything else."""
     if value is True or value is False:
         return int(value)
-    if isinstance(value, _FLAG_TYPES) and (value == 1 or value == 0):
+    if isinstance(value, _FLAG_TYPES) and value in (1, 0):
         return int(value)
     return None
 

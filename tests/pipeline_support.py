@@ -29,7 +29,9 @@ class Pipeline:
         self.clock = Clock()
         self.dispatched: list[tuple[int, dict[str, Any]]] = []
         if dispatch == "record":
-            dispatch = lambda i, d: self.dispatched.append((i, d))  # noqa: E731
+            def record(i: int, d: dict[str, Any]) -> None:
+                self.dispatched.append((i, d))
+            dispatch = record
         self.svc = Services.connect(Settings.from_env(), redis_url, dispatch=dispatch,
                                     clock=self.clock)
         register_catalogue(self.svc.registry)

@@ -32,10 +32,10 @@ class MlopsProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def spawn(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlops_tasks.cli.main", self.command, *self.args],
-            env=self.env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+        with self.log_path.open("wb") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mlops_tasks.cli.main", self.command, *self.args],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no warm shutdown, no acks, no lock release."""

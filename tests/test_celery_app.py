@@ -35,10 +35,11 @@ class CeleryWorker(WorkerProcess):
     """`celery -A mlops_tasks.workers.app worker ARGS`, as a Celery user starts it."""
 
     def spawn(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mlops_tasks.workers.app", "worker",
-             *self.args], env=self.env, stdout=open(self.log_path, "wb"),
-            stderr=subprocess.STDOUT, start_new_session=True)
+        with self.log_path.open("wb") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "mlops_tasks.workers.app", "worker",
+                 *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
 
 
 @pytest.mark.slow
@@ -73,8 +74,8 @@ def test_a_plain_celery_worker_consumes_every_queue(tmp_path: Path) -> None:
         assert sorted(q["name"] for q in queues) == sorted(ALL_QUEUES)
         (registered,) = inspect.registered("time_limit", "soft_time_limit").values()
         for job in JOBS:
-            assert f"{job.task} [time_limit={job.time_limit_s} " \
-                   f"soft_time_limit={job.soft_time_limit_s}]" in registered
+            assert (f"{job.task} [time_limit={job.time_limit_s} "
+                    f"soft_time_limit={job.soft_time_limit_s}]") in registered
         assert f"{TASK_INGEST_PREDICTIONS} [time_limit=300]" in registered
     finally:
         sender.close()

@@ -44,8 +44,9 @@ class FileChannel:
     def receiver_name(self, target: str) -> str:
         return f"file:{Path(target).name}"
 
-    def send(self, alert: Alert, target: str, settings: Settings, now: float) -> dict[str, Any]:
-        with open(target, "a", encoding="utf-8") as out:
+    def send(self, alert: Alert, target: str,
+             settings: Settings, now: float) -> dict[str, Any]:  # noqa: ARG002 - Channel.send
+        with Path(target).open("a", encoding="utf-8") as out:
             out.write(json.dumps({"id": alert.id, "status": alert.status, "model": alert.model,
                                   "message": alert.message, "at": now}) + "\n")
         return {"bytes": Path(target).stat().st_size}

@@ -55,8 +55,8 @@ def test_register_a_custom_model_from_yaml_and_json(cli, tmp_path) -> None:
     ('{"decision_threshold": 0.5, "accuracy_threshold": 0.8}', "config.tuning: required"),
     ('{"decision_threshold": 0.5, "accuracy_threshold": 0.8, "colour": 1, "tuning": {}}',
      "config.colour: unknown field"),
-    ('{"decision_threshold": 0.5, "accuracy_threshold": 0.8, "tuning": {"parameter": "t", '
-     '"min": 0.1, "max": 0.9, "step": 0.1, "metric": "auc"}}',
+    (('{"decision_threshold": 0.5, "accuracy_threshold": 0.8, "tuning": {"parameter": "t", '
+      '"min": 0.1, "max": 0.9, "step": 0.1, "metric": "auc"}}'),
      "config.tuning.metric: expected one of f1, precision, recall, accuracy, f_beta, cost"),
     ("[1, 2]", "must hold an object"),
 ])
@@ -194,8 +194,8 @@ def test_approval_compares_people_and_guards_what_clients_read(cli, monkeypatch)
     latest = cli("update-config", "queue-anomaly", "--set", "decision_threshold=0.55",
                  "--actor", "alice", expect=1)
     assert latest.stderr.strip().splitlines() == [
-        "error: changing queue-anomaly 1.0.0 (the latest version, which clients read while "
-        "nothing is in production) needs --approved-by NAME (MLOPS_REQUIRE_APPROVAL is on)"]
+        ("error: changing queue-anomaly 1.0.0 (the latest version, which clients read while "
+         "nothing is in production) needs --approved-by NAME (MLOPS_REQUIRE_APPROVAL is on)")]
     newer = cli("register-model", "queue-anomaly", "--version", "1.1.0", "--actor", "alice",
                 expect=1)
     assert "it becomes the latest version" in newer.stderr

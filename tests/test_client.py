@@ -3,6 +3,7 @@ caller's back, a cheap public import."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import subprocess
@@ -85,7 +86,7 @@ def test_messages_stay_within_the_workers_limits() -> None:
     stamps = [NOW - 60.0 * i for i in range(1200)]
     slices = message_slices(stamps, None)
     assert [hi - lo for lo, hi in slices] == [CLIENT_TIME_BUCKETS] * 9 + [48]
-    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:])) and slices[-1][1] == 1200
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(slices)) and slices[-1][1] == 1200
     heavy = message_slices([NOW] * 500, ["1.0.0"] * 500, [602] * 500)
     assert len(heavy) == 2 and heavy[0][1] * 602 <= CLIENT_CONTAINERS
     assert message_slices([NOW] * 25_000, None) == [(0, 10_000), (10_000, 20_000),

@@ -13,8 +13,10 @@ import pytest
 from mlops_tasks.embedded import EmbeddedRedis
 
 
-def mlops(*args: str, data_dir: Path, expect: int = 0, **extra: str) -> subprocess.CompletedProcess:
-    """Run the real CLI with no REDIS_URL (so the embedded Redis is used) and check its exit code."""
+def mlops(*args: str, data_dir: Path, expect: int = 0,
+          **extra: str) -> subprocess.CompletedProcess:
+    """Run the real CLI with no REDIS_URL (so the embedded Redis is used) and check its exit
+    code."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
     env.update(MLOPS_DATA_DIR=str(data_dir), **extra)
     result = subprocess.run([sys.executable, "-m", "mlops_tasks.cli.main", *args], env=env,

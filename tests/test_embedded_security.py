@@ -42,8 +42,8 @@ def stop_servers(tmp_path: Path) -> Iterator[None]:
         if not entry.name.isdigit():
             continue
         try:
-            cwd = os.readlink(entry / "cwd")
-            exe = os.path.basename(os.readlink(entry / "exe"))
+            cwd = str((entry / "cwd").readlink())
+            exe = (entry / "exe").readlink().name
         except OSError:
             continue
         if exe.startswith("redis") and (cwd == root or cwd.startswith(root + "/")):
@@ -151,7 +151,7 @@ def test_a_data_dir_others_can_write_is_refused_in_one_line(tmp_path: Path, mode
     line = _one_error_line(result)
     assert line.startswith(f"error: MLOPS_DATA_DIR {data}: expected a folder owned by uid 0")
     assert f"mode {mode:04o}" in line and f"chmod 700 {data}" in line
-    assert os.listdir(data) == []
+    assert list(data.iterdir()) == []
 
 
 def test_a_data_dir_owned_by_another_user_is_refused(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_a_data_dir_owned_by_another_user_is_refused(tmp_path: Path) -> None:
     # then it is refused in one line naming the owner
     line = _one_error_line(result)
     assert f"MLOPS_DATA_DIR {data}" in line and f"owner uid {NOBODY}" in line
-    assert os.listdir(data) == []
+    assert list(data.iterdir()) == []
 
 
 def test_a_missing_data_dir_is_created_private_with_its_parents(tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ def test_a_symlink_planted_where_we_write_never_touches_its_target(tmp_path: Pat
     line = _one_error_line(result)
     assert f"{data / name} is a symbolic link" in line
     assert victim.read_text() == "precious\n"
-    assert set(os.listdir(data)) <= {name, "redis.lock"}  # no server ever started
+    assert {p.name for p in data.iterdir()} <= {name, "redis.lock"}  # no server ever started
 
 
 def test_a_forged_pid_file_never_gets_its_process_signalled(
@@ -318,7 +318,7 @@ def test_a_long_data_dir_without_a_private_runtime_folder_is_refused(tmp_path: P
     # then it is refused in one line asking for a shorter data directory, and nothing listens
     line = _one_error_line(result)
     assert "too long for the Redis socket" in line and "choose a shorter MLOPS_DATA_DIR" in line
-    assert os.listdir(shared) == []
+    assert list(shared.iterdir()) == []
 
 
 def test_append_only_files_log_and_pid_file_are_private(tmp_path: Path) -> None:

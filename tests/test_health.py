@@ -3,6 +3,7 @@ verdict, called as library functions against a real Redis (and a real Celery wor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -35,12 +36,9 @@ def run_job(r: redis.Redis, job: str, at: float, fail: bool = False) -> None:
     """One run of ``job`` recorded the way workers record it, at ``at`` on a fake clock."""
     clock = Clock()
     clock.now = at
-    try:
-        with jobs.recorded(r, job, clock=clock):
-            if fail:
-                raise RuntimeError("registry unreadable")
-    except RuntimeError:
-        pass
+    with contextlib.suppress(RuntimeError), jobs.recorded(r, job, clock=clock):
+        if fail:
+            raise RuntimeError("registry unreadable")
 
 
 def every_job_ran(r: redis.Redis, settings: Settings, now: float) -> None:
@@ -138,8 +136,8 @@ def test_a_job_that_missed_two_intervals_is_unhealthy(r: redis.Redis,
     interval = late.interval_s(settings)
     assert verdict.problems == [
         f"{late.name}: last ran {3 * interval}s ago, more than two intervals of {interval}s",
-        f"{never.name}: never ran although beat has been up for {3 * 86400}s "
-        f"(interval {never.interval_s(settings)}s)"]
+        (f"{never.name}: never ran although beat has been up for {3 * 86400}s "
+         f"(interval {never.interval_s(settings)}s)")]
 
 
 @pytest.mark.parametrize(("failures", "status", "healthy"), [
@@ -191,8 +189,8 @@ def test_a_pool_without_a_worker_is_unhealthy() -> None:
     pools = (PoolLiveness("events", ("mlops.events",), ("events@h",)),
              PoolLiveness("tuning", ("mlops.tuning",), ()))
     verdict = health.evaluate(pools=pools)
-    assert verdict.problems == ["pool tuning: no worker consumes mlops.tuning "
-                                "(start `mlops worker --pool tuning`)"]
+    assert verdict.problems == [("pool tuning: no worker consumes mlops.tuning "
+                                 "(start `mlops worker --pool tuning`)")]
 
 
 @pytest.mark.usefixtures("worker")

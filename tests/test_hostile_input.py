@@ -149,7 +149,7 @@ def test_the_decoder_turns_oversized_and_deep_bodies_into_small_stand_ins() -> N
     batch = predictions("b1", [0.5], metadata=[nested(40)])
     deep = json.dumps([[batch], {}, {}])
     out = codec.bounded_loads(deep.encode())
-    [[stand_in], kwargs, _] = out
+    [[stand_in], _, _] = out
     assert stand_in["batch_id"] == "b1" and stand_in["model"] == MODEL
     assert stand_in[events.REJECTED_KEY] == "message: nested deeper than 32 levels"
 
@@ -327,9 +327,9 @@ def test_a_write_that_fails_midway_is_never_counted_twice(ingestor: Ingestor, ra
 def test_names_must_match_in_full(name: str, redis_url: str) -> None:
     """Given a model name with a trailing newline (which `$` used to accept) or otherwise
     invalid, when a client records with it, then it is refused naming the field."""
-    with MonitoringClient(flush_interval_ms=10_000) as client:
-        with pytest.raises(ValueError, match="model: expected a model name"):
-            client.record_prediction(name, 0.5)
+    with MonitoringClient(flush_interval_ms=10_000) as client, \
+            pytest.raises(ValueError, match="model: expected a model name"):
+        client.record_prediction(name, 0.5)
 
 
 def test_rejected_names_are_escaped_and_bounded(ingestor: Ingestor, raw: redis.Redis,
@@ -369,7 +369,7 @@ def test_journal_replay_dead_letters_what_fails_validation(ingestor: Ingestor,
     raw.set(keys.journal_entry(MODEL, "garbage"), b"\xff\xfe not json")
     raw.zadd(keys.journal(MODEL), {"garbage": now - 9000})
     sent: list[str] = []
-    replayed = journal.replay(raw, [MODEL], 7200, lambda task, body: sent.append(body["batch_id"]))
+    replayed = journal.replay(raw, [MODEL], 7200, lambda _task, body: sent.append(body["batch_id"]))
     assert sent == ["ok"] and replayed == {MODEL: 1}
     reasons = {x["batch_id"]: x["reason"] for x in letters(raw)}
     assert set(reasons) == {"deep", "huge", "garbage"}

@@ -1,4 +1,5 @@
-"""The ingest path against a real Redis: exact metrics, delayed labels, dead letters, idempotency."""
+"""The ingest path against a real Redis: exact metrics, delayed labels, dead letters,
+idempotency."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def test_a_stream_of_labeled_events_gives_scikit_learn_metrics(ingestor, reader)
     late = [i for i in range(n) if not immediate[i]]
     for b in range(0, len(late), 700):
         chunk = late[b:b + 700]
-        ingestor.ingest_labels(labels(f"l{b}", [f"id-{i:x}" for i in chunk], actual[chunk].tolist()))
+        ingestor.ingest_labels(labels(f"l{b}", [f"id-{i:x}" for i in chunk],
+                                      actual[chunk].tolist()))
         order.extend(chunk)
     order = np.array(order)
 
@@ -96,7 +98,7 @@ def test_delayed_labels_orphans_and_pending_counts(ingestor, reader, raw) -> Non
     ids = [f"q{i}" for i in range(300)]
     ingestor.ingest_predictions(predictions("p", [0.7] * 300, prediction_id=ids))
     assert reader.pending(MODEL) == 300
-    result = ingestor.ingest_labels(labels("l", ids[:100] + ["ghost-1", "ghost-2"],
+    result = ingestor.ingest_labels(labels("l", [*ids[:100], "ghost-1", "ghost-2"],
                                            [1] * 100 + [0, 1]))
     assert (result["joined"], result["orphans"]) == (100, 2)
     assert reader.pending(MODEL) == 200

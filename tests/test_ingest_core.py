@@ -65,7 +65,7 @@ def test_valid_events_pass_and_scalars_broadcast() -> None:
 ])
 def test_a_bad_field_rejects_only_its_event(cols, reason) -> None:
     good = {k: ([v[0]] if isinstance(v, list) else v) for k, v in cols.items()}
-    merged = {k: (v + [None] if isinstance(v, list) and k != "score" else v)
+    merged = {k: ([*v, None] if isinstance(v, list) and k != "score" else v)
               for k, v in good.items()}
     merged["score"] = cols["score"] + [0.25]
     preds, rejects = events.decode_predictions(batch(**merged), now=NOW, max_age_s=MAX_AGE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,8 +46,9 @@ def test_every_entry_is_complete_and_unique() -> None:
 
 def test_a_function_that_does_not_import_is_named() -> None:
     broken = dataclasses.replace(JOBS[0], function="mlops_tasks.jobs:no_such_function")
-    with pytest.raises(ImportError, match="job ml-performance-monitoring: "
-                                          "'mlops_tasks.jobs:no_such_function' names no function"):
+    with pytest.raises(ImportError, match=re.escape(
+            "job ml-performance-monitoring: 'mlops_tasks.jobs:no_such_function' names no "
+            "function")):
         broken.load()
 
 
@@ -82,10 +84,10 @@ class ProbeWorker(WorkerProcess):
     """A plain Celery worker (no -Q, no time-limit option) of a table holding the probe job."""
 
     def spawn(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.job_probe", "worker", *self.args], cwd=REPO,
-            env=self.env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+        with self.log_path.open("wb") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.job_probe", "worker", *self.args], cwd=REPO,
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def probe_command(url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

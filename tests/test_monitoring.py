@@ -311,8 +311,8 @@ def test_run_times_out_cleanly_when_no_worker_listens(tmp_path) -> None:
         assert result.returncode == 1
         assert result.stdout == ""
         assert result.stderr.strip().splitlines() == [
-            "error: no worker answered on queue mlops.monitoring within 1.5s "
-            "(start one with `mlops worker`)"]
+            ("error: no worker answered on queue mlops.monitoring within 1.5s "
+             "(start one with `mlops worker`)")]
     finally:
         server.stop()
 

@@ -113,7 +113,7 @@ def test_the_client_validates_every_argument(redis_url) -> None:
             (lambda: client.record_prediction(MODEL, 0.5, metadata=[1]),
              "metadata: expected an object"),
             (lambda: client.record_ground_truth(MODEL, "id", None), "actual: expected"),
-            (lambda: client.record_ground_truth(MODEL, 7, True), "prediction_id: expected"),
+            (lambda: client.record_ground_truth(MODEL, 7, actual=True), "prediction_id: expected"),
             (lambda: client.record_batch(MODEL, [0.1, 2.0]), r"scores\[1\]: expected a number"),
             (lambda: client.record_batch(MODEL, [0.1, None]), r"scores\[1\]: required"),
             (lambda: client.record_batch(MODEL, [[0.1]]),

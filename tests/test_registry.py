@@ -125,7 +125,7 @@ def test_deploy_records_who_and_when_and_rollback_returns(registry: Registry) ->
     back = registry.rollback("n1-detector", actor="carol")
     assert back["version"] == "1.0.0" and back["action"] == "rollback"
     assert registry.deployment("n1-detector", "staging")["version"] == "1.1.0"
-    with pytest.raises(ConflictError, match="no version below 1.0.0"):
+    with pytest.raises(ConflictError, match=r"no version below 1\.0\.0"):
         registry.rollback_version("n1-detector", actor="carol")
     registry.deploy("n1-detector", "1.1.0", "production", actor="bob")
     assert registry.rollback_version("n1-detector", actor="carol")["version"] == "1.0.0"
@@ -305,9 +305,9 @@ def test_semantic_versions_sort_by_precedence() -> None:
 
 def test_model_names_and_versions_are_validated(registry: Registry) -> None:
     cfg = builtin_models(registry.settings)[0].config
-    with pytest.raises(ValidationError, match="^name: expected a model name"):
+    with pytest.raises(ValidationError, match=r"^name: expected a model name"):
         registry.register("Bad Name{x}", "1.0.0", cfg, actor="a")
-    with pytest.raises(ValidationError, match="^version: expected a semantic version"):
+    with pytest.raises(ValidationError, match=r"^version: expected a semantic version"):
         registry.register("custom", "1.0", cfg, actor="a")
 
 

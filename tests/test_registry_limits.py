@@ -19,7 +19,8 @@ CONFIG = {"decision_threshold": 0.5, "accuracy_threshold": 0.8,
 # 9 levels of 9 aliases: 9**9 (387 million) strings from a file of about 540 bytes
 BILLION_LAUGHS = "\n".join(
     ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'] +
-    [f"{b}: &{b} [{','.join(['*' + a] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]) + "\n"
+    [f"{b}: &{b} [{','.join(['*' + a] * 9)}]"
+     for a, b in zip("abcdefgh", "bcdefghi", strict=True)]) + "\n"
 
 
 def one_line_error(result) -> str:
@@ -139,14 +140,14 @@ def test_quote_and_shorten_bound_any_value() -> None:
 
 @pytest.mark.parametrize("name", ["fraud\n", "fraud\r\n", "\nfraud", "fraud\x00", "Fraud"])
 def test_a_model_name_is_matched_whole(name) -> None:
-    with pytest.raises(ValidationError, match="^name: expected a model name"):
+    with pytest.raises(ValidationError, match=r"^name: expected a model name"):
         validate_model_name(name)
 
 
 @pytest.mark.parametrize("version", ["1.0.0\n", "1.0.0-rc.1\n", "1.0.0+build\n",
                                      "1.0.0-" + "a" * 100])
 def test_a_version_is_matched_whole_and_short(version) -> None:
-    with pytest.raises(ValidationError, match="^version: expected a semantic version"):
+    with pytest.raises(ValidationError, match=r"^version: expected a semantic version"):
         semver.validate(version)
     if version.endswith("\n"):
         with pytest.raises(ValidationError):
@@ -156,8 +157,8 @@ def test_a_version_is_matched_whole_and_short(version) -> None:
 def test_names_with_a_trailing_newline_are_refused_by_the_cli(cli) -> None:
     cli("register-all-models")
     line = one_line_error(cli("register-model", "fraud\n", expect=1))
-    assert line == "error: name: expected a model name of lowercase letters, digits, '.', '_' " \
-                   "or '-' (1-64 characters, starting with a letter or digit), got 'fraud\\n'"
+    assert line == ("error: name: expected a model name of lowercase letters, digits, '.', '_' "
+                    "or '-' (1-64 characters, starting with a letter or digit), got 'fraud\\n'")
     line = one_line_error(cli("register-model", "n1-detector", "--version", "1.0.0\n",
                               expect=1))
     assert "version: expected a semantic version" in line and "'1.0.0\\n'" in line

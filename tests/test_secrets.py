@@ -28,7 +28,7 @@ from .redis_server import RedisServer, free_port
 from .test_scheduler import COMPRESSED, leader, runs
 
 # A password with the characters that break naive URL parsing; percent-encoded in the URL.
-PASSWORD = "Zq81xMv#Kp42Lw/Hy7Rt?Ux93"
+PASSWORD = "Zq81xMv#Kp42Lw/Hy7Rt?Ux93"  # noqa: S105 - made up, to find leaks of it
 
 
 def leaks(text: str, secret: str) -> list[str]:
@@ -246,7 +246,7 @@ def test_flower_api_workers_shows_no_redis_password(secured, tmp_path: Path) -> 
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/workers?refresh=1",
                                          headers={"Authorization": auth})
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http
                 body = response.read().decode()
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return None
@@ -319,7 +319,7 @@ def test_a_password_given_as_a_query_parameter_works_and_stays_hidden(tmp_path: 
         assert result.returncode == 0, result.stderr
         [conf] = json.loads(result.stdout).values()
         assert conf["result_backend"] == f"redis://127.0.0.1:{server.port}/0"
-        assert conf["broker_password"] == conf["redis_password"] == "********"
+        assert conf["broker_password"] == conf["redis_password"] == "********"  # noqa: S105 - mask
         assert leaks(result.stdout + result.stderr, PASSWORD) == []
         assert leaks(worker.log(), PASSWORD) == []
     finally:

@@ -79,8 +79,8 @@ def test_a_bad_value_stops_every_command(cli, monkeypatch) -> None:
         result = cli(*args, expect=1)
         assert result.stdout == ""
         assert result.stderr.strip().splitlines() == [
-            "error: AUTO_TUNING_ENABLED='maybe' is not allowed: expected a boolean "
-            "(true/false, 1/0, yes/no, on/off)"]
+            ("error: AUTO_TUNING_ENABLED='maybe' is not allowed: expected a boolean "
+             "(true/false, 1/0, yes/no, on/off)")]
 
 
 def test_config_check_lists_problems_and_masks_secrets(cli, monkeypatch) -> None:

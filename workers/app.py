@@ -70,7 +70,7 @@ def _setup_logging(**_: Any) -> None:
 
 
 @signals.worker_ready.connect
-def _auto_register(sender: Any = None, **_: Any) -> None:
+def _auto_register(**_: Any) -> None:
     from .runtime import auto_register  # noqa: PLC0415 - needs the configured app
 
     auto_register()
@@ -89,7 +89,7 @@ def _pool_child(**_: Any) -> None:
     MemoryError (and is dead-lettered) instead of the kernel killing the child, which would
     deliver the message again, forever (task_reject_on_worker_lost)."""
     limit = Settings.from_env().worker_max_memory_mb * 1024 * 1024
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))

@@ -42,7 +42,8 @@ def _guarded(batch: Any, kind: str, run: Callable[[], dict[str, Any]]) -> dict[s
     except MemoryError:
         # past the child's address-space ceiling (MLOPS_WORKER_MAX_MEMORY_MB): this batch alone
         # fails; one summary letter, since looking at its events may need memory too
-        log.error("ingest ran out of memory; batch dead-lettered", extra={"kind": kind})
+        log.error(  # noqa: TRY400 - no traceback: formatting one needs memory too
+            "ingest ran out of memory; batch dead-lettered", extra={"kind": kind})
         return runtime().ingestor.reject_batch(
             batch, "processing failed: MemoryError (MLOPS_WORKER_MAX_MEMORY_MB reached)", kind,
             summary=True)
@@ -53,7 +54,8 @@ def _guarded(batch: Any, kind: str, run: Callable[[], dict[str, Any]]) -> dict[s
 
 
 @app.task(name=TASK_INGEST_PREDICTIONS, **_INGEST)
-def ingest_predictions(self: Any, batch: dict[str, Any]) -> dict[str, Any]:
+def ingest_predictions(self: Any,  # noqa: ARG001 - bound, as ingest_labels (shared options)
+                       batch: dict[str, Any]) -> dict[str, Any]:
     return _guarded(batch, "predictions", lambda: runtime().ingestor.ingest_predictions(batch))
 
 

@@ -52,7 +52,7 @@ _runtime: tuple[int, Runtime] | None = None
 
 def runtime() -> Runtime:
     """This process's runtime (a forked child builds its own)."""
-    global _runtime
+    global _runtime  # noqa: PLW0603 - one per process, rebuilt in a forked child
     if _runtime is None or _runtime[0] != os.getpid():
         _runtime = (os.getpid(), Runtime(Settings.from_env()))
     return _runtime[1]

@@ -1,1 +1,2 @@
-"""Alerting: alert state and no-flood rules, silences, channels (log, webhooks), notification log."""
+"""Alerting: alert state and no-flood rules, silences, channels (log, webhooks), notification
+log."""

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from ..settings import Settings
-from .channels import DeliveryError, Receiver, configured
+from .channels import Channel, DeliveryError, Receiver, configured
 from .model import Alert
 from .store import AlertStore
 
@@ -67,13 +67,19 @@ def deliver(settings: Settings, store: AlertStore, delivery: Any,
                      "no such firing alert (unknown, or resolved since)")
     entry.update(model=alert.model, version=alert.version, kind=alert.kind,
                  severity=alert.severity)
+    return _attempt(settings, store, receiver, channel, alert, entry, attempt)
+
+
+def _attempt(settings: Settings, store: AlertStore, receiver: Receiver, channel: Channel,
+             alert: Alert, entry: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """Send a delivery that :func:`deliver` resolved; raise DeliveryError to be retried."""
     try:
         sent = channel.send(alert, receiver.target, settings, store.clock())
     except DeliveryError as exc:
         if not exc.retryable or attempt >= settings.webhook_max_retries:
             return _fail(store, entry, exc)
         store.log_notification({**entry, "result": "retrying", "error": str(exc)})
-        log.warning(f"{entry['channel']} delivery attempt failed, retrying",
+        log.warning("%s delivery attempt failed, retrying", entry["channel"],
                     extra={**entry, "error": str(exc)})
         raise
     except Exception as exc:  # noqa: BLE001 - a channel's bug fails this delivery, not the worker
@@ -113,11 +119,11 @@ def _sent(store: AlertStore, entry: dict[str, Any], sent: dict[str, Any]) -> dic
 
 def _fail(store: AlertStore, entry: dict[str, Any], exc: DeliveryError) -> dict[str, Any]:
     store.log_notification({**entry, "result": "failed", "error": str(exc)})
-    log.error(f"{entry['channel']} delivery failed", extra={**entry, "error": str(exc)})
+    log.error("%s delivery failed", entry["channel"], extra={**entry, "error": str(exc)})
     return {"result": "failed", "error": str(exc)}
 
 
 def _drop(store: AlertStore, entry: dict[str, Any], reason: str) -> dict[str, Any]:
-    log.warning(f"{entry['channel']} delivery dropped: {reason}", extra=entry)
+    log.warning("%s delivery dropped: %s", entry["channel"], reason, extra=entry)
     store.log_notification({**entry, "result": "dropped", "error": reason})
     return {"result": "dropped", "error": reason}

@@ -15,7 +15,8 @@ def severity_rank(severity: str | None) -> int:
 
 
 def fingerprint(model: str, version: str, kind: str) -> str:
-    return hashlib.sha1(f"{model}|{version}|{kind}".encode()).hexdigest()[:16]
+    digest = hashlib.sha1(f"{model}|{version}|{kind}".encode(), usedforsecurity=False)
+    return digest.hexdigest()[:16]
 
 
 @dataclass

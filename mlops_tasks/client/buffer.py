@@ -14,6 +14,7 @@ Fork: ``restart_in_child`` gives an object a fresh start in every forked child (
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -413,18 +414,20 @@ class ForkAware(Protocol):
 
 
 _IN_CHILD: weakref.WeakSet[ForkAware] = weakref.WeakSet()
-_fork_hook_installed = False
 
 
 def restart_in_child(obj: ForkAware) -> None:
     """Call ``obj._after_fork()`` in every forked child, as long as ``obj`` lives."""
-    global _fork_hook_installed
     _IN_CHILD.add(obj)
-    if not _fork_hook_installed:
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-        _fork_hook_installed = True
+    _install_fork_hook()
+
+
+@functools.cache
+def _install_fork_hook() -> None:
+    """Register the hook once per process (a child inherits both the hook and this cache)."""
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _after_fork_in_child() -> None:
     for obj in list(_IN_CHILD):
-        obj._after_fork()
+        obj._after_fork()  # noqa: SLF001 - the ForkAware hook, private to its owner's API

@@ -28,7 +28,7 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -278,7 +278,7 @@ class MonitoringClient:
             log.warning("client closed with unsent events", extra={
                 "unsent": unsent, "last_error": self._buffer.last_error})
 
-    def __enter__(self) -> MonitoringClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,19 +21,20 @@ DEFAULT_TIMEOUT_S = 5.0
 def bounded(fn: Callable[[], T], timeout_s: float, what: str) -> T:
     """``fn()``, or ProbeTimeoutError naming ``what`` when it takes longer than ``timeout_s``.
     An exception raised by ``fn`` is raised here."""
-    box: dict[str, object] = {}
+    value: list[T] = []
+    error: list[BaseException] = []
 
     def run() -> None:
         try:
-            box["value"] = fn()
+            value.append(fn())
         except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            box["error"] = exc
+            error.append(exc)
 
     thread = threading.Thread(target=run, name=f"mlops-probe-{what}", daemon=True)
     thread.start()
     thread.join(timeout_s)
     if thread.is_alive():
         raise ProbeTimeoutError(f"{what} did not answer within {timeout_s:g}s")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+    if error:
+        raise error[0]
+    return value[0]

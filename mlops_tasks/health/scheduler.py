@@ -67,7 +67,7 @@ def last_sent_at(client: redis.Redis, job: str) -> float | None:
     if not raw:
         return None
     # redbeat imports celery: only when beat has left an entry to decode
-    from redbeat.decoder import RedBeatJSONDecoder  # noqa: PLC0415
+    from redbeat.decoder import RedBeatJSONDecoder  # noqa: PLC0415 - see above
 
     last = json.loads(raw, cls=RedBeatJSONDecoder).get("last_run_at")
     return last.timestamp() if last is not None and last.year > 1 else None

@@ -9,6 +9,7 @@ and retention), the limits of a message, and how a rejected event is kept in its
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -364,8 +365,6 @@ def original_event(msg: dict[str, Any], index: int) -> dict[str, Any]:
     if isinstance(msg.get("timestamp_ms"), list) and index < len(msg["timestamp_ms"]):
         base = msg.get("timestamp_base")
         if isinstance(base, (int, float)) and isinstance(msg["timestamp_ms"][index], int):
-            try:
+            with contextlib.suppress(OverflowError):
                 event["timestamp"] = base + msg["timestamp_ms"][index] / 1000.0
-            except OverflowError:
-                pass
     return event

@@ -81,13 +81,12 @@ def _groups(versions: list[str], times: np.ndarray, g: Granularity
             ) -> list[tuple[str, int, np.ndarray]]:
     """(version, bucket start, indices) for every group of events."""
     starts = (np.floor(times / g.size_s).astype(np.int64)) * g.size_s
-    out = []
+    out: list[tuple[str, int, np.ndarray]] = []
     for version in sorted(set(versions)):
         vmask = np.fromiter((v == version for v in versions), dtype=bool, count=len(versions))
         vstarts = starts[vmask]
         vidx = np.flatnonzero(vmask)
-        for start in np.unique(vstarts):
-            out.append((version, int(start), vidx[vstarts == start]))
+        out.extend((version, int(start), vidx[vstarts == start]) for start in np.unique(vstarts))
     return out
 
 

@@ -32,7 +32,7 @@ log = logging.getLogger("mlops.ingest")
 LABEL_RETRY_DELAYS_S = (1.0, 5.0, 30.0)
 
 def _name_digest(model: Any) -> str:
-    return hashlib.sha1(repr(model)[:1000].encode()).hexdigest()[:12]
+    return hashlib.sha1(repr(model)[:1000].encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 def _valid_name(name: Any) -> bool:
@@ -123,7 +123,7 @@ def _batch_ref(msg: Any) -> str:
         head = json.dumps(msg, default=str, sort_keys=True)
     except (TypeError, ValueError, RecursionError):
         head = type(msg).__name__
-    return "invalid-" + hashlib.sha1(head.encode()).hexdigest()[:16]
+    return "invalid-" + hashlib.sha1(head.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 class Ingestor:
@@ -273,7 +273,7 @@ class Ingestor:
         out = predicted.copy()
         unknown = out < 0
         if unknown.any():
-            for version in set(versions[i] for i in np.flatnonzero(unknown)):
+            for version in {versions[i] for i in np.flatnonzero(unknown)}:
                 mask = unknown & np.fromiter((v == version for v in versions), dtype=bool,
                                              count=len(versions))
                 cut = threshold_bin(self.models.threshold(model, version))

@@ -155,7 +155,7 @@ class TuningSpec:
                 if data.get(key) is not None:
                     raise ValidationError(f"{path}.{key}: only allowed with metric cost")
         return cls(parameter=parameter, min=lo, max=hi, step=step, window_s=window_s,
-                   metric=metric, enabled=_bool(data, "enabled", path, True), beta=beta,
+                   metric=metric, enabled=_bool(data, "enabled", path, default=True), beta=beta,
                    cost_fp=cost_fp, cost_fn=cost_fn)
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,7 +167,7 @@ class TuningSpec:
 
     def grid(self) -> list[float]:
         """The candidate thresholds: min, min+step, ..., max (inclusive), rounded to 1e-9."""
-        n = int(math.floor((self.max - self.min) / self.step + 1e-9)) + 1
+        n = math.floor((self.max - self.min) / self.step + 1e-9) + 1
         return [round(self.min + i * self.step, 9) for i in range(n)]
 
 
@@ -207,7 +207,7 @@ class ModelConfig:
             accuracy_threshold=_number(data, "accuracy_threshold", path, lo=0, hi=1),
             severity=_choice(data, "severity", path, SEVERITIES, default="warning"),
             tuning=TuningSpec.from_dict(data["tuning"], f"{path}.tuning"),
-            enabled=_bool(data, "enabled", path, True),
+            enabled=_bool(data, "enabled", path, default=True),
             params=dict(params),
         )
         check_size(path, config.to_dict())

@@ -93,7 +93,7 @@ def _parse(text: str, path: Path) -> Any:
         if path.suffix.lower() == ".json":
             return json.loads(text)
         _check_yaml_events(text, where)
-        return yaml.load(text, Loader=_Loader)  # a safe loader; aliases refused
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except ValidationError:
         raise
     except json.JSONDecodeError as exc:

@@ -486,7 +486,7 @@ class _UnchangedError(Exception):
 def person(name: str | None) -> str:
     """A name as approval compares it: Unicode NFKC, case-folded, invisible format characters
     (zero-width spaces, direction marks) dropped, whitespace collapsed, so 'Alice', ' alice ',
-    full-width 'ＡＬＩＣＥ' and 'ali' + U+200B + 'ce' are one person."""  # noqa: RUF002
+    full-width 'ＡＬＩＣＥ' and 'ali' + U+200B + 'ce' are one person."""  # noqa: RUF002 - the example
     if not name:
         return ""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())

@@ -25,10 +25,11 @@ class LogChannel:
     def receiver_name(self, target: str) -> str:
         return target  # the logger's name
 
-    def send(self, alert: Alert, target: str, settings: Settings, now: float) -> dict[str, Any]:
+    def send(self, alert: Alert, target: str,
+             settings: Settings, now: float) -> dict[str, Any]:  # noqa: ARG002 - Channel.send
         logger = logging.getLogger(target)
         if alert.status == "resolved":
-            logger.info(f"{alert.message} (resolved)", extra={
+            logger.info("%s (resolved)", alert.message, extra={
                 "alert_id": alert.id, "model": alert.model, "version": alert.version,
                 "kind": alert.kind, "status": "resolved"})
         else:

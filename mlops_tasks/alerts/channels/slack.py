@@ -31,7 +31,8 @@ def payload(alert: Alert, now: float) -> dict[str, Any]:
 
 
 class SlackChannel(WebhookChannel):
-    def payload(self, alert: Alert, receiver: str, now: float) -> dict[str, Any]:
+    def payload(self, alert: Alert, receiver: str,  # noqa: ARG002 - WebhookChannel.payload
+                now: float) -> dict[str, Any]:
         return payload(alert, now)
 
 
