@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redbeat import RedBeatScheduler
@@ -42,7 +42,7 @@ def connect_redbeat(app: Any) -> redis.Redis:
     return client
 
 
-class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]
+class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat is untyped (Any)
     def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
         self._client: redis.Redis = connect_redbeat(app)
         super().__init__(app, *args, **kwargs)
@@ -93,7 +93,7 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]
     def _models_monitored(self) -> int | str:
         """Models deployed to production; a registry that cannot be read must not stop beat."""
         try:
-            names = self._client.smembers(keys.MODELS)
+            names = cast("set[str]", self._client.smembers(keys.MODELS))
             pipe = self._client.pipeline(transaction=False)
             for name in names:
                 pipe.hexists(keys.deployments(name), "production")

@@ -11,7 +11,7 @@ import click
 from mlops_tasks.settings import Settings
 
 if TYPE_CHECKING:  # imported when first used: a command that needs no Redis loads none of it
-    import redis
+    from redis import Redis
 
     from mlops_tasks.registry import Registry
     from mlops_tasks.services import Services
@@ -61,11 +61,11 @@ class App:
         return self._services
 
     @property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> Redis:
         return self.services.redis
 
     @property
-    def raw(self) -> redis.Redis:
+    def raw(self) -> Redis:
         """A client for binary values (histograms, packed records)."""
         return self.services.raw
 
@@ -87,7 +87,7 @@ class App:
     def windows(self) -> WindowReader:
         return self.services.windows
 
-    def plain_redis(self) -> redis.Redis:
+    def plain_redis(self) -> Redis:
         """A bare connection (no Celery), for health checks."""
         from mlops_tasks.connection import call, connect  # noqa: PLC0415 - redis-py
 

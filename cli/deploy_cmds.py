@@ -90,7 +90,7 @@ def deployment_status(app: App, name: str, limit: int, as_json: bool) -> None:
     """Where each version of a model is deployed, and the deployment history."""
     reg = app.registry
     deployments = reg.deployments(name)
-    status = {
+    status: dict[str, Any] = {  # the --json document
         "name": name,
         "versions": reg.versions(name),
         "environments": {

@@ -10,7 +10,7 @@ from .queues import ALL_QUEUES, MONITORING_QUEUE, ROUTES
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from kombu import Queue
+    from kombu.entity import Queue
 
 # Soft shutdown: a cold shutdown (SIGQUIT, a second Ctrl-C, or SIGTERM with Celery's
 # REMAP_SIGTERM=SIGQUIT) first waits this long for the tasks in progress. An ingest batch
@@ -75,9 +75,11 @@ def task_queues() -> tuple[Queue, ...]:
     """The three queues, declared as Celery would create them on first use (a direct exchange
     of the queue's name, bound with that routing key), so that a worker started without ``-Q``
     consumes all of them and producers without this declaration reach the same queues."""
-    from kombu import Exchange, Queue  # noqa: PLC0415 - only a worker configuration needs it
+    from kombu.entity import Exchange, Queue  # noqa: PLC0415 - only a worker configuration needs it
 
-    return tuple(Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES)
+    # kombu's constructors are unannotated
+    return tuple(Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
+                 for name in ALL_QUEUES)
 
 
 def task_routes() -> dict[str, dict[str, str]]:

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import redis
 from redis.backoff import NoBackoff
@@ -441,7 +442,13 @@ def _listener(path: Path) -> tuple[int | None, int | None] | None:
         return pid, uid
 
 
-def _no_client_setinfo() -> dict[str, None]:
+class _NoClientSetinfo(TypedDict, total=False):
+    driver_info: None
+    lib_name: None
+    lib_version: None
+
+
+def _no_client_setinfo() -> _NoClientSetinfo:
     """redis-py >= 8 spells "send no CLIENT SETINFO" ``driver_info=None``; 5 to 7 need
     ``lib_name=None, lib_version=None`` (deprecated, with a warning, in 8)."""
     if "driver_info" in inspect.signature(redis.Redis.__init__).parameters:

@@ -13,7 +13,7 @@ def ratio(num: float, den: float) -> float | None:
     return float(num) / float(den) if den else None
 
 
-def confusion_metrics(tp: int, fp: int, tn: int, fn: int) -> dict[str, Any]:
+def confusion_metrics(tp: float, fp: float, tn: float, fn: float) -> dict[str, Any]:
     """accuracy, precision, recall, f1 and false-positive rate of a confusion matrix.
 
     A metric whose denominator is zero is None (JSON null), never 0."""

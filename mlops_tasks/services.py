@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import redis
+from redis import Redis
 
 from .alerts.service import AlertService, Dispatch
 from .alerts.store import AlertStore
@@ -19,8 +19,8 @@ from .windows import WindowReader
 @dataclass
 class Services:
     settings: Settings
-    redis: redis.Redis
-    raw: redis.Redis
+    redis: Redis
+    raw: Redis
     registry: Registry
     windows: WindowReader
     alerts: AlertService

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import redis
@@ -86,7 +86,8 @@ class WindowReader:
     # ------------------------------------------------------------ count windows
     def recent(self, model: str, version: str, n: int = RECENT_SIZE) -> dict[str, np.ndarray]:
         """The last ``n`` labeled outcomes, newest first."""
-        return unpack_ring(self.redis.lrange(keys.recent(model, version), 0, n - 1))
+        packed = cast("list[bytes]", self.redis.lrange(keys.recent(model, version), 0, n - 1))
+        return unpack_ring(packed)
 
     def count_window(self, model: str, version: str, n: int) -> dict[str, Any]:
         return ring_metrics(self.recent(model, version, n))

@@ -328,7 +328,8 @@ def prediction_id(value: Any, field: str = "prediction_id") -> str:
     _refuse(field, AN_ID, value)
 
 
-def id_column(values: Sequence[Any], *, required: bool) -> tuple[list[str | None], Problems]:
+def id_column(values: Sequence[Any] | np.ndarray, *,
+              required: bool) -> tuple[list[str | None], Problems]:
     out: list[str | None] = []
     problems: Problems = []
     for i, v in enumerate(values):

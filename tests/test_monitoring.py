@@ -353,7 +353,7 @@ def test_compare_versions_gives_the_significance_of_the_difference(pipe: Pipelin
         reg.current("n1-detector")["config"]), actor="t")
     pipe.deploy("n1-detector")  # unversioned events go to production's 1.0.0
     pipe.feed("n1-detector", 2000, 0.80)
-    pipe.ingestor.models._entries.clear()
+    pipe.ingestor.models.clear()
     for lo in range(0, 2000, 1000):
         pipe.ingestor.ingest_predictions({
             "v": 1, "kind": "predictions", "batch_id": f"v2-{lo}", "model": "n1-detector",

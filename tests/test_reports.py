@@ -148,7 +148,7 @@ def test_compare_versions_reads_each_version_since_its_first_event(pipe: Pipelin
         reg.current("n1-detector")["config"]), actor="t")
     pipe.deploy("n1-detector")  # unversioned events go to production's 1.0.0
     pipe.feed("n1-detector", 1000, 0.80)
-    pipe.ingestor.models._entries.clear()
+    pipe.ingestor.models.clear()
     pipe.ingestor.ingest_predictions({
         "v": 1, "kind": "predictions", "batch_id": "v11", "model": "n1-detector",
         "n": 1000, "score": [0.5] * 1000, "predicted": [1] * 1000,

@@ -30,7 +30,7 @@ TASK_MODULES = [
 ]
 
 
-class MlopsCelery(Celery):  # type: ignore[misc]
+class MlopsCelery(Celery):  # type: ignore[misc]  # Celery is untyped (a subclass of Any)
     def on_configure(self) -> None:
         """The configuration, from the environment. A method rather than a receiver of the
         ``on_configure`` signal: Celery logs a receiver's exception and carries on with its
@@ -63,33 +63,33 @@ for _job in JOBS:
              time_limit=_job.time_limit_s, shared=False)(job_task(_job))
 
 
-@signals.setup_logging.connect
+@signals.setup_logging.connect  # type: ignore[untyped-decorator]  # Celery is untyped
 def _setup_logging(**_: Any) -> None:
     """Our structured logging instead of Celery's."""
     configure_logging(Settings.from_env())
 
 
-@signals.worker_ready.connect
+@signals.worker_ready.connect  # type: ignore[untyped-decorator]  # Celery is untyped
 def _auto_register(**_: Any) -> None:
     from .runtime import auto_register  # noqa: PLC0415 - needs the configured app
 
     auto_register()
 
 
-@signals.worker_init.connect
+@signals.worker_init.connect  # type: ignore[untyped-decorator]  # Celery is untyped
 def _bounded_decoding(**_: Any) -> None:
     """Messages are decoded in the worker's main process: bound what one may cost there (see
     mlops_tasks/ingest/codec.py)."""
     codec.install()
 
 
-@signals.worker_process_init.connect
+@signals.worker_process_init.connect  # type: ignore[untyped-decorator]  # Celery is untyped
 def _pool_child(**_: Any) -> None:
     """Each pool child gets an address-space ceiling: a batch that needs more fails alone with
     MemoryError (and is dead-lettered) instead of the kernel killing the child, which would
     deliver the message again, forever (task_reject_on_worker_lost)."""
     limit = Settings.from_env().worker_max_memory_mb * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))

@@ -53,13 +53,13 @@ def _guarded(batch: Any, kind: str, run: Callable[[], dict[str, Any]]) -> dict[s
             batch, f"processing failed: {type(exc).__name__}: {str(exc)[:200]}", kind)
 
 
-@app.task(name=TASK_INGEST_PREDICTIONS, **_INGEST)
+@app.task(name=TASK_INGEST_PREDICTIONS, **_INGEST)  # type: ignore[untyped-decorator]  # Celery is untyped
 def ingest_predictions(self: Any,  # noqa: ARG001 - bound, as ingest_labels (shared options)
                        batch: dict[str, Any]) -> dict[str, Any]:
     return _guarded(batch, "predictions", lambda: runtime().ingestor.ingest_predictions(batch))
 
 
-@app.task(name=TASK_INGEST_LABELS, **_INGEST)
+@app.task(name=TASK_INGEST_LABELS, **_INGEST)  # type: ignore[untyped-decorator]  # Celery is untyped
 def ingest_labels(self: Any, batch: dict[str, Any]) -> dict[str, Any]:
     def requeue(retry: dict[str, Any], countdown_s: float) -> None:
         journal.record(runtime().services.redis, retry["model"], retry["batch_id"],

@@ -54,8 +54,8 @@ def _statuses(models: Sequence[ModelResult]) -> dict[str, int]:
     return out
 
 
-@app.task(name=TASK_DELIVER_WEBHOOK, bind=True, acks_late=True, ignore_result=True,
-          max_retries=None)
+@app.task(  # type: ignore[untyped-decorator]  # Celery is untyped
+    name=TASK_DELIVER_WEBHOOK, bind=True, acks_late=True, ignore_result=True, max_retries=None)
 def deliver_webhook(self: Any, delivery: Any) -> dict[str, Any]:
     """One attempt of ``{"alert_id", "status", "receiver"}`` (see alerts/delivery.py); each
     retry rebuilds the body and signs it with a fresh timestamp."""

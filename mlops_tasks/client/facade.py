@@ -104,7 +104,11 @@ class MonitoringClient:
         self._versions: set[str] = set()
         self._start(closed=False)
         ref = weakref.ref(self)
-        atexit.register(lambda: (c := ref()) is not None and c.close())
+        def close_at_exit() -> None:
+            client = ref()
+            if client is not None:
+                client.close()
+        atexit.register(close_at_exit)
         restart_in_child(self)
 
     def _start(self, closed: bool) -> None:

@@ -16,8 +16,9 @@ server, the Prometheus collector) calls these functions; none re-implements a ru
 Results are frozen dataclasses; ``to_dict()`` gives the documented JSON.
 """
 
+from ..errors import ProbeTimeoutError
 from .beat import BeatInstance, BeatState, beat_state
-from .probe import DEFAULT_TIMEOUT_S, ProbeTimeoutError, bounded
+from .probe import DEFAULT_TIMEOUT_S, bounded
 from .queues import QueueDepths, broker_client, queue_depths
 from .scheduler import JobStatus, SchedulerStatus, read_scheduler, scheduler_status
 from .verdict import (

@@ -24,9 +24,10 @@ from typing import Any, Literal
 
 import redis
 
+from ..errors import ProbeTimeoutError
 from ..settings import Settings
 from ..timefmt import iso
-from .probe import DEFAULT_TIMEOUT_S, ProbeTimeoutError, bounded
+from .probe import DEFAULT_TIMEOUT_S, bounded
 from .queues import QueueDepths, queue_depths
 from .scheduler import SchedulerStatus, read_scheduler
 from .workers import ActiveQueues, PoolLiveness, worker_liveness

@@ -225,8 +225,7 @@ def batch_header(msg: Any, kind: str) -> tuple[str, str, int]:
     batch_id = msg.get("batch_id")
     if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 128:
         raise BatchError(f"batch_id: {expected('a string of 1-128 characters', batch_id)}")
-    model = msg.get("model")
-    validate_model_name(model, "model")
+    model = validate_model_name(msg.get("model"), "model")
     n = msg.get("n")
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise BatchError(f"n: expected the number of events, got {short_repr(n)}")
@@ -316,7 +315,9 @@ def decode_labels(msg: dict[str, Any], *, now: float,
     keep = check.valid_mask()
     _check_time_buckets(timestamp[keep], None)
     idx = np.flatnonzero(keep)
-    return Labels(prediction_id=[ids[i] for i in idx], actual=actual[keep],
+    # a row without an id has a problem, so no kept row lacks one: nothing is dropped here
+    return Labels(prediction_id=[pid for i in idx if (pid := ids[i]) is not None],
+                  actual=actual[keep],
                   timestamp=timestamp[keep], index=idx), check.rejects()
 
 
@@ -341,7 +342,7 @@ def _bounded(value: Any) -> Any:
     return value
 
 
-def original_event(msg: dict[str, Any], index: int) -> dict[str, Any]:
+def original_event(msg: object, index: int) -> dict[str, Any]:
     """Rebuild event ``index`` of a batch as the producer sent it (for dead letters), each value
     bounded in size."""
     n = msg.get("n") if isinstance(msg, dict) else None

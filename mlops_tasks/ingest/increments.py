@@ -53,8 +53,8 @@ class BucketDelta:
         self.hist += other.hist
         for k, v in other.counts.items():
             self.counts[k] += v
-        for k, v in other.sums.items():
-            self.sums[k] += v
+        for k, total in other.sums.items():
+            self.sums[k] += total
 
 
 @dataclass

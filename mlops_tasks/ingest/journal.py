@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import redis
@@ -99,19 +99,19 @@ def replay(raw: redis.Redis, models: list[str], replay_after_s: float,
     replayed: dict[str, int] = {}
     rejected: dict[str, int] = {}
     for model in models:
-        old = client.zrangebyscore(keys.journal(model), 0, now - replay_after_s,
-                                   start=0, num=REPLAY_BATCH)
+        old = cast("list[bytes | str]", client.zrangebyscore(
+            keys.journal(model), 0, now - replay_after_s, start=0, num=REPLAY_BATCH))
         for raw_id in old:
             batch_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-            raw = client.get(keys.journal_entry(model, batch_id))
-            if raw is None:  # expired: nothing left to send
+            entry = cast("bytes | None", client.get(keys.journal_entry(model, batch_id)))
+            if entry is None:  # expired: nothing left to send
                 client.zrem(keys.journal(model), batch_id)
                 continue
             try:
-                task, body = decode(raw)
+                task, body = decode(entry)
                 events.check_message(task, body)
             except ValueError as exc:  # BatchError, LimitError: never sent again
-                _reject(client, model, batch_id, raw, str(exc), now)
+                _reject(client, model, batch_id, entry, str(exc), now)
                 rejected[model] = rejected.get(model, 0) + 1
                 continue
             send(task, body)
@@ -136,7 +136,7 @@ def _reject(client: redis.Redis, model: str, batch_id: str, raw: bytes, reason: 
               "events": None, "bytes": len(raw)}
     pipe = client.pipeline(transaction=True)
     for cmd in AggregateStore.dead_letter_commands(model, [letter]):
-        pipe.execute_command(*cmd)
+        pipe.execute_command(*cmd)  # type: ignore[no-untyped-call]  # unannotated in redis-py
     pipe.delete(keys.journal_entry(model, batch_id))
     pipe.zrem(keys.journal(model), batch_id)
     pipe.execute()

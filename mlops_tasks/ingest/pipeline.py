@@ -8,9 +8,9 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeGuard, TypeVar
 
 import numpy as np
 import redis
@@ -31,11 +31,14 @@ log = logging.getLogger("mlops.ingest")
 # an orphan: its prediction may still be in flight (different batches go to different workers).
 LABEL_RETRY_DELAYS_S = (1.0, 5.0, 30.0)
 
+K = TypeVar("K")
+T = TypeVar("T")
+
 def _name_digest(model: Any) -> str:
     return hashlib.sha1(repr(model)[:1000].encode(), usedforsecurity=False).hexdigest()[:12]
 
 
-def _valid_name(name: Any) -> bool:
+def _valid_name(name: object) -> TypeGuard[str]:
     try:
         events.validate_model_name(name, "model")
     except ValidationError:
@@ -44,8 +47,8 @@ def _valid_name(name: Any) -> bool:
 
 
 @dataclass
-class _Entry:
-    value: Any
+class _Entry(Generic[T]):
+    value: T
     expires: float
 
 
@@ -56,15 +59,24 @@ class ModelCache:
     registry: Registry
     ttl_s: float = 5.0
     clock: Callable[[], float] = time.monotonic
-    _entries: dict[tuple[str, ...], _Entry] = field(default_factory=dict)
+    _versions: dict[str, _Entry[frozenset[str] | None]] = field(default_factory=dict)
+    _defaults: dict[str, _Entry[str]] = field(default_factory=dict)
+    _thresholds: dict[tuple[str, str], _Entry[float]] = field(default_factory=dict)
 
-    def _get(self, key: tuple[str, ...], load: Callable[[], Any], refresh: bool = False) -> Any:
+    def clear(self) -> None:
+        """Forget every fact: the next read of each goes to the registry."""
+        self._versions.clear()
+        self._defaults.clear()
+        self._thresholds.clear()
+
+    def _get(self, entries: dict[K, _Entry[T]], key: K, load: Callable[[], T],
+             refresh: bool = False) -> T:
         now = self.clock()
-        hit = self._entries.get(key)
+        hit = entries.get(key)
         if hit is not None and hit.expires > now and not refresh:
             return hit.value
         value = load()
-        self._entries[key] = _Entry(value, now + self.ttl_s)
+        entries[key] = _Entry(value, now + self.ttl_s)
         return value
 
     def versions(self, model: str, refresh: bool = False) -> frozenset[str] | None:
@@ -76,13 +88,13 @@ class ModelCache:
                 return frozenset(self.registry.versions(model))
             except (NotFoundError, ValidationError):
                 return None
-        return self._get(("versions", model), load, refresh)
+        return self._get(self._versions, model, load, refresh)
 
     def default_version(self, model: str) -> str:
-        return self._get(("default", model), lambda: self.registry.default_version(model))
+        return self._get(self._defaults, model, lambda: self.registry.default_version(model))
 
     def threshold(self, model: str, version: str) -> float:
-        return self._get(("threshold", model, version), lambda: float(
+        return self._get(self._thresholds, (model, version), lambda: float(
             self.registry.current(model, version)["config"]["decision_threshold"]))
 
 
@@ -148,17 +160,17 @@ class Ingestor:
         model = msg.get("model") if isinstance(msg, dict) else None
         given_n = msg.get("n") if isinstance(msg, dict) else None
         n = given_n if type(given_n) is int and 0 < given_n <= events.MAX_EVENTS else 1
-        registered = _valid_name(model) and self._check_model(model) is None
-        owner = model if registered else keys.UNROUTED
+        name = model if _valid_name(model) and self._check_model(model) is None else None
+        owner = keys.UNROUTED if name is None else name
         if summary:
             letters = [_summary_letter(msg, batch_id, model, given_n, reason, now)]
         else:
             letters = [_letter(msg, batch_id, model, i, reason, now) for i in range(n)]
         cmds = self.store.dead_letter_commands(owner, letters)
-        if not registered:
+        if name is None:
             cmds += self.store.unrouted_name_commands(_given_name(model) or "-", len(letters))
-        if registered:  # remembered like any batch: a copy of an applied one changes nothing
-            done = self._apply(model, batch_id, cmds)
+        if name is not None:  # remembered like any batch: a copy of an applied one changes nothing
+            done = self._apply(name, batch_id, cmds)
         else:  # under _unrouted, batches of different models share nothing but their id
             done = self.store.apply(owner, f"{_name_digest(model)}:{batch_id}", cmds,
                                     marker_only=True)
@@ -173,7 +185,7 @@ class Ingestor:
                 "dead_letters": len(letters) if done.applied else 0}
 
     def _apply(self, model: str, batch_id: str, cmds: list[store.Command],
-               pending: list[tuple[bytes, bytes]] = ()) -> store.Applied:
+               pending: Sequence[tuple[bytes, bytes]] = ()) -> store.Applied:
         done = self.store.apply(model, batch_id, cmds, pending)
         if done.status == store.PARTIAL:
             log.error("batch partly applied: a write failed after others were done; marked "
@@ -283,7 +295,13 @@ class Ingestor:
     def _pending(self, model: str, preds: events.Predictions, versions: list[str],
                  bins: np.ndarray, predicted: np.ndarray,
                  unlabeled: np.ndarray) -> list[tuple[bytes, bytes]]:
-        idx = [i for i in np.flatnonzero(unlabeled) if preds.prediction_id[i] is not None]
+        idx: list[int] = []
+        ids: list[str] = []
+        for i in np.flatnonzero(unlabeled):
+            pid = preds.prediction_id[i]
+            if pid is not None:
+                idx.append(int(i))
+                ids.append(pid)
         if not idx:
             return []
         vidx_of = {v: self.store.version_index(model, v) for v in {versions[i] for i in idx}}
@@ -291,8 +309,7 @@ class Ingestor:
         records = pack_pending(bins[sel], preds.score[sel], preds.timestamp[sel],
                                preds.latency_ms[sel],
                                np.array([vidx_of[versions[i]] for i in idx]), predicted[sel])
-        return [(id_digest(preds.prediction_id[i]), rec)
-                for i, rec in zip(idx, records, strict=True)]
+        return [(id_digest(pid), rec) for pid, rec in zip(ids, records, strict=True)]
 
     # ------------------------------------------------------------------ labels
     def ingest_labels(self, msg: Any,

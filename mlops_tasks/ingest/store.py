@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import redis
@@ -93,7 +93,7 @@ class AggregateStore:
         return idx
 
     def version_names(self, model: str) -> dict[int, str]:
-        raw = self.redis.hgetall(keys.version_index(model))
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(keys.version_index(model)))
         return {int(v): k.decode() for k, v in raw.items()}
 
     # --------------------------------------------------------------- commands
@@ -157,7 +157,7 @@ class AggregateStore:
         return keys.batch_done(model, batch_id), keys.producer_seen(model, seq[0]), str(seq[1])
 
     def apply(self, model: str, batch_id: str, commands: list[Command],
-              pending: list[tuple[bytes, bytes]] = (), *,
+              pending: Sequence[tuple[bytes, bytes]] = (), *,
               marker_only: bool = False) -> Applied:
         """Run a batch's writes once, and forget its journal entry. With ``marker_only`` the
         batch is remembered by a marker even if its id has a sequence. Raises KeyTypeError

@@ -79,13 +79,13 @@ def _bool(data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
 
 
 def _choice(data: Mapping[str, Any], key: str, path: str, options: tuple[str, ...],
-            default: Any = ...) -> str:
+            default: str | None = None) -> str:
     if key not in data:
-        if default is ...:
+        if default is None:
             raise ValidationError(f"{path}.{key}: required (one of {', '.join(options)})")
         return default
     value = data[key]
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise ValidationError(
             f"{path}.{key}: expected one of {', '.join(options)}, got {quote(value)}")
     return value

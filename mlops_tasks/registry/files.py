@@ -72,11 +72,12 @@ def _check_yaml_events(text: str, where: str) -> None:
     object is built (so an alias bomb never expands)."""
     depth = 0
     for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+        anchor = getattr(event, "anchor", None)  # an alias's name, or a node's anchor
+        if isinstance(event, yaml.AliasEvent) or anchor is not None:
             sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
             raise ValidationError(
                 f"{where}: YAML anchors and aliases are not allowed, found "
-                f"{sign}{shorten(event.anchor)}{_mark(event)}")
+                f"{sign}{shorten(anchor)}{_mark(event)}")
         if isinstance(event, _OPENS):
             depth += 1
             if depth > MAX_NESTING:

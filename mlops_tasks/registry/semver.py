@@ -30,7 +30,11 @@ def validate(version: str, field: str = "version") -> str:
     return version
 
 
-def sort_key(version: str) -> tuple:
+# major, minor, patch, 1 for a release (0 for a pre-release), the pre-release identifiers
+SortKey = tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]
+
+
+def sort_key(version: str) -> SortKey:
     """Order by precedence: 1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-beta < 1.0.0 < 1.0.1."""
     m = _SEMVER.fullmatch(version)
     if not m:

@@ -83,9 +83,13 @@ def score(c: Confusion, metric: str, *, beta: float | None = None,
     if metric in METRIC_NAMES:
         return metrics(c)[metric]
     if metric == "f_beta":
+        if beta is None:
+            raise ValueError("metric f_beta: beta is required")
         b2 = float(beta) ** 2
         return _div((1 + b2) * c.tp, (1 + b2) * c.tp + b2 * c.fn + c.fp)
     if metric == "cost":
+        if cost_fp is None or cost_fn is None:
+            raise ValueError("metric cost: cost_fp and cost_fn are required")
         n = c.tp + c.fp + c.tn + c.fn
         return -_div(float(cost_fp) * c.fp + float(cost_fn) * c.fn, n)
     raise ValueError(f"metric: unknown metric {metric!r}")
