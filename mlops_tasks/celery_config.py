@@ -124,6 +124,10 @@ def worker_config(settings: Settings, broker_url: str, backend_url: str) -> dict
         # progress is failing anyway. Cancelling is safe: an ingest batch is applied by one Lua
         # script behind a done marker (idempotent), and a job run again recomputes its result.
         # Celery 6 makes this the default; Celery 5 warns on every connection loss until set.
+        # The price: the cancelled child gets SIGTERM, so a job records no outcome and its
+        # per-model locks stay until they expire (LOCK_TTL_S, 10 min: a rerun within that time
+        # reports those models as already_running), and a webhook cancelled mid-POST may be
+        # delivered twice (receivers dedupe by alert id and timestamp).
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_soft_shutdown_timeout": SOFT_SHUTDOWN_S,
         # A child whose resident memory grew past half its address-space ceiling (set in

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -97,6 +98,14 @@ JOBS: tuple[Job, ...] = (
         soft_time_limit_s=840, time_limit_s=900),
 )
 BY_TASK = {j.task: j for j in JOBS}
+
+
+def time_limit_reached(exc: BaseException) -> bool:
+    """Celery's soft time limit (billiard's SoftTimeLimitExceeded) ends a whole job run: it is
+    never one model's failure, so the per-model handlers of a job raise it again. Looked up
+    among loaded modules: where billiard is not loaded, no such exception can be raised."""
+    limits = sys.modules.get("billiard.exceptions")
+    return limits is not None and isinstance(exc, limits.SoftTimeLimitExceeded)
 
 
 @contextmanager

@@ -150,3 +150,35 @@ def test_a_new_job_needs_one_function_and_one_entry(tmp_path: Path) -> None:
         if worker:
             worker.stop()
         server.stop()
+
+
+def test_a_soft_time_limit_ends_the_whole_run_not_one_model(pipe: Any) -> None:
+    """Given a per-model check that hits Celery's soft time limit, when a job runs it over the
+    production models, then the limit ends the whole run (the job records a failure) instead of
+    being reported as one model's failure while the run goes on; other errors stay per model."""
+    import logging
+
+    from billiard.exceptions import SoftTimeLimitExceeded
+
+    from mlops_tasks import keys
+    from mlops_tasks.monitoring.targets import check_each
+
+    pipe.deploy("n1-detector")
+    pipe.deploy("waf-behavioral")
+    seen: list[str] = []
+
+    def over_time(target: Any) -> Any:
+        seen.append(target.name)
+        raise SoftTimeLimitExceeded
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        check_each(pipe.svc, None, "monitoring", over_time, keys.monitor_status,
+                   logging.getLogger("test"), "failed", ())
+    assert len(seen) == 1
+
+    def broken(target: Any) -> Any:
+        raise RuntimeError("one model")
+
+    results = check_each(pipe.svc, None, "monitoring", broken, keys.monitor_status,
+                         logging.getLogger("test"), "failed", ())
+    assert [r.to_dict()["status"] for r in results] == ["failed", "failed"]

@@ -226,16 +226,26 @@ class Buffer:
                 self.wake.set()
 
     def add_messages(self, messages: list[Outbound]) -> None:
-        """Whole messages (``record_batch``), after the rows recorded before them."""
+        """Whole messages (``record_batch``), after the rows recorded before them. While it
+        waits for room (``overflow="block"``) it holds the drain lock, so it moves the rows other
+        threads record meanwhile to the outbox itself: the sender, which cannot drain them now,
+        sends them and makes the room."""
         with self._drain_lock:
             self._drain_locked()
-            with self._lock:
-                for msg in messages:
-                    full = self._accepted - self._finished + msg.events > self.max_buffer
-                    if (self.closed or full) and not self._make_room(msg.events):
-                        continue
-                    self._outbox.append(msg)
-                    self._accepted += msg.events
+            for msg in messages:
+                while True:
+                    with self._lock:
+                        full = self._accepted - self._finished + msg.events > self.max_buffer
+                        if not (self.closed or full):
+                            self._outbox.append(msg)
+                            self._accepted += msg.events
+                            break
+                        if self.closed or self.overflow != "block":
+                            self._make_room(msg.events)  # counts and logs the drop
+                            break
+                        self.wake.set()
+                        self._space.wait(0.1)
+                    self._drain_locked()
         self.wake.set()
 
     def _make_room(self, events: int) -> bool:

@@ -8,8 +8,8 @@ process never gets a private Redis as a side effect of creating a client:
 
     broker   the ``broker_url`` argument, CELERY_BROKER_URL, the ``redis_url`` argument,
              REDIS_URL, else the embedded Redis if it runs
-    Redis    the ``redis_url`` argument, REDIS_URL, the embedded Redis if it runs, else a broker
-             given explicitly (argument or CELERY_BROKER_URL) when it is a Redis
+    Redis    the ``redis_url`` argument, REDIS_URL, a broker given explicitly (argument or
+             CELERY_BROKER_URL) when it is a Redis, else the embedded Redis if it runs
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..connection import redis_py_url, resolve_broker_url, resolve_redis_url
-from ..errors import RedisUnavailableError
 from ..settings import Settings
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+socket://")
@@ -49,10 +48,11 @@ class Endpoints:
         """In redis-py's spelling; RedisUnavailableError when there is none."""
         if self.redis_given:
             return redis_py_url(self.redis_given)
-        try:
-            return redis_py_url(resolve_redis_url(self.settings, start=False))
-        except RedisUnavailableError:
-            broker = self.broker_given or self.settings.celery_broker_url
-            if broker and broker.startswith(_REDIS_SCHEMES):
-                return redis_py_url(broker)
-            raise
+        if self.settings.redis_url:
+            return redis_py_url(self.settings.redis_url)
+        # a Redis broker named explicitly comes before an embedded Redis that happens to run:
+        # the journal belongs next to the queue its batches go to
+        broker = self.broker_given or self.settings.celery_broker_url
+        if broker and broker.startswith(_REDIS_SCHEMES):
+            return redis_py_url(broker)
+        return redis_py_url(resolve_redis_url(self.settings, start=False))

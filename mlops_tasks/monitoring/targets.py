@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, Self, TypeVar
 
+from ..jobs import time_limit_reached
 from ..locks import model_lock
 from ..registry import Registry
 from ..services import Services
@@ -77,6 +78,8 @@ def check_each(svc: Services, model: str | None, job: str, check: Callable[[Targ
                     result = NotChecked(t.name, t.version, "already_running",
                                         f"another {job} run holds this model")
         except Exception as exc:  # one model's failure is reported (and logged), not raised
+            if time_limit_reached(exc):
+                raise
             log.exception(failure_message, extra={"model": t.name, "reason": str(exc)})
             result = NotChecked(t.name, t.version, "failed", f"{type(exc).__name__}: {exc}")
         result = result.checked(at)

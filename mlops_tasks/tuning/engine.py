@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import keys
+from ..jobs import time_limit_reached
 from ..locks import model_lock
 from ..monitoring.targets import Target, targets
 from ..registry.config import TuningSpec
@@ -170,6 +171,8 @@ def run_tuning(svc: Services, model: str | None = None, dry_run: bool = False) -
             try:
                 runs.append(tune(svc, t, dry_run))
             except Exception as exc:  # one model's failure is reported (and logged)
+                if time_limit_reached(exc):
+                    raise
                 log.exception("auto-tuning failed",
                               extra={"model": t.name, "reason": str(exc)})
                 runs.append(TuningSkipped(t.name, t.version,
