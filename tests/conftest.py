@@ -183,3 +183,22 @@ def pipe(redis_url: str) -> Any:
     from .pipeline_support import Pipeline
 
     return Pipeline(redis_url)
+
+
+@pytest.fixture
+def ingestor(registry: Registry, raw: redis.Redis) -> Any:
+    """The worker's ingest pipeline on the test's Redis, the catalogue registered, no cache."""
+    from mlops_tasks.ingest.pipeline import Ingestor
+
+    from .test_registry import register_catalogue
+
+    register_catalogue(registry)
+    return Ingestor(registry.settings, registry, raw, cache_ttl_s=0)
+
+
+@pytest.fixture
+def reader(registry: Registry, raw: redis.Redis) -> Any:
+    """The windows of the aggregates on the test's Redis."""
+    from mlops_tasks.windows import WindowReader
+
+    return WindowReader(raw, registry.settings)

@@ -47,17 +47,6 @@ def predictions(batch_id: str, scores: Any, **cols: Any) -> dict[str, Any]:
             "model": cols.pop("model", MODEL), "n": n, "score": scores, **cols}
 
 
-@pytest.fixture
-def ingestor(registry: Registry, raw: redis.Redis) -> Ingestor:
-    register_catalogue(registry)
-    return Ingestor(registry.settings, registry, raw, cache_ttl_s=0)
-
-
-@pytest.fixture
-def reader(registry: Registry, raw: redis.Redis) -> WindowReader:
-    return WindowReader(raw, registry.settings)
-
-
 def letters(raw: redis.Redis, model: str = MODEL) -> list[dict[str, Any]]:
     return [json.loads(x) for x in raw.lrange(keys.dead_letters(model), 0, -1)]
 

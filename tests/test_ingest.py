@@ -7,29 +7,12 @@ import time
 
 import numpy as np
 import pytest
-import redis
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from mlops_tasks import keys
-from mlops_tasks.ingest.pipeline import Ingestor
 from mlops_tasks.ingest.store import id_digest
-from mlops_tasks.registry import Registry
-from mlops_tasks.windows import WindowReader
-
-from .test_registry import register_catalogue
 
 MODEL = "n1-detector"
-
-
-@pytest.fixture
-def ingestor(registry: Registry, raw: redis.Redis) -> Ingestor:
-    register_catalogue(registry)
-    return Ingestor(registry.settings, registry, raw, cache_ttl_s=0)
-
-
-@pytest.fixture
-def reader(registry: Registry, raw: redis.Redis) -> WindowReader:
-    return WindowReader(raw, registry.settings)
 
 
 def predictions(batch_id: str, scores, **cols) -> dict:
