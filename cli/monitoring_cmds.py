@@ -122,32 +122,44 @@ def degradation_report(app: App, period: str, as_json: bool) -> None:
          for a in incidents]) if incidents else "no degradation incidents")
 
 
+def _trend_table(doc: dict[str, Any]) -> str:
+    """One model's trends: a sparkline, min, max and last value per metric."""
+    series = doc["series"]
+    rows = []
+    for k, values in series.items():
+        if k == "day":
+            continue
+        known = [v for v in values if v is not None]
+        last = known[-1] if known else None
+        rows.append([k, sparkline(values), fmt(min(known)) if known else "-",
+                     fmt(max(known)) if known else "-", fmt(last)])
+    return f"{doc['name']} v{doc['version']}, {series['day'][0]} .. {series['day'][-1]}\n\n" + \
+        table(["metric", "trend", "min", "max", "last"], rows)
+
+
 @click.command("performance-trends")
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--last-month", "days", flag_value=30, default=True, type=int,
               help="The last 30 days (default).")
 @click.option("--days", "days", type=click.IntRange(2, 366), help="Another number of days.")
-@click.option("--version", metavar="V", help="Version (default: production's, else latest).")
+@click.option("--version", metavar="V",
+              help="Version (default: production's, else latest); needs NAME.")
 @json_option
 @pass_app
-def performance_trends(app: App, name: str, days: int, version: str | None,
+def performance_trends(app: App, name: str | None, days: int, version: str | None,
                        as_json: bool) -> None:
-    """Daily metrics with a sparkline per metric."""
-    doc = reports.performance_trends(app.services, name, days, version).to_dict()
-    series = doc["series"]
+    """Daily metrics with a sparkline per metric.
 
-    def human() -> str:
-        rows = []
-        for k, values in series.items():
-            if k == "day":
-                continue
-            known = [v for v in values if v is not None]
-            last = known[-1] if known else None
-            rows.append([k, sparkline(values), fmt(min(known)) if known else "-",
-                         fmt(max(known)) if known else "-", fmt(last)])
-        return f"{name} v{doc['version']}, {series['day'][0]} .. {series['day'][-1]}\n\n" + \
-            table(["metric", "trend", "min", "max", "last"], rows)
-    emit(as_json, doc, human)
+    Of NAME, or of every registered model without it."""
+    if name is None:
+        if version is not None:
+            raise click.UsageError("--version needs a model NAME")
+        every = reports.all_performance_trends(app.services, days).to_dict()
+        emit(as_json, every, lambda: "\n\n".join(_trend_table(d) for d in every["models"])
+             or "no models registered")
+        return
+    doc = reports.performance_trends(app.services, name, days, version).to_dict()
+    emit(as_json, doc, lambda: _trend_table(doc))
 
 
 @click.command("compare-versions")

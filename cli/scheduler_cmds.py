@@ -19,11 +19,14 @@ def scheduler_group() -> None:
     """Beat and the scheduled jobs."""
 
 
-@scheduler_group.command("status")
-@json_option
-@pass_app
-def status_cmd(app: App, as_json: bool) -> None:
-    """Every job's last run, success rate and next run; beat's leader and heartbeat."""
+STATUS_HELP = "Every job's last run, success rate and next run; beat's leader and heartbeat."
+HEALTH_HELP = ("Exit 1 when beat's heartbeat is stale, a job missed two intervals or failed 3 "
+               "times in a row; say which (and what is only degraded, such as a job that failed "
+               "once).")
+
+
+def show_status(app: App, as_json: bool) -> None:
+    """`scheduler status` and its alias `scheduler-status`."""
     status = health.scheduler_status(app.redis, app.settings).to_dict()
 
     def human() -> str:
@@ -41,18 +44,42 @@ def status_cmd(app: App, as_json: bool) -> None:
     emit(as_json, status, human)
 
 
-@scheduler_group.command("health")
-@json_option
-@pass_app
-def health_cmd(app: App, as_json: bool) -> None:
-    """Exit 1 when beat's heartbeat is stale, a job missed two intervals or failed 3 times in a
-    row; say which (and what is only degraded, such as a job that failed once)."""
+def show_health(app: App, as_json: bool) -> None:
+    """`scheduler health` and its alias `scheduler-health`."""
     verdict = health.check_health(app.redis, app.settings).verdict
     lines = ([f"unhealthy: {p}" for p in verdict.problems]
              + [f"degraded: {w}" for w in verdict.warnings])
     emit(as_json, verdict.to_dict(), "\n".join(lines) or "scheduler healthy")
     if not verdict.healthy:
         sys.exit(EXIT_FAILURE)
+
+
+@scheduler_group.command("status", help=STATUS_HELP)
+@json_option
+@pass_app
+def status_cmd(app: App, as_json: bool) -> None:
+    show_status(app, as_json)
+
+
+@scheduler_group.command("health", help=HEALTH_HELP)
+@json_option
+@pass_app
+def health_cmd(app: App, as_json: bool) -> None:
+    show_health(app, as_json)
+
+
+@click.command("scheduler-status", help=f"Alias of `scheduler status`: {STATUS_HELP}")
+@json_option
+@pass_app
+def scheduler_status_alias(app: App, as_json: bool) -> None:
+    show_status(app, as_json)
+
+
+@click.command("scheduler-health", help=f"Alias of `scheduler health`: {HEALTH_HELP}")
+@json_option
+@pass_app
+def scheduler_health_alias(app: App, as_json: bool) -> None:
+    show_health(app, as_json)
 
 
 @click.command("cleanup-old-data")
@@ -73,4 +100,6 @@ def cleanup_old_data(app: App, older_than: str, dry_run: bool, as_json: bool) ->
 
 def register(group: click.Group) -> None:
     group.add_command(scheduler_group)
+    group.add_command(scheduler_status_alias)
+    group.add_command(scheduler_health_alias)
     group.add_command(cleanup_old_data)

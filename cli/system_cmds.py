@@ -12,9 +12,12 @@ import redis
 
 from mlops_tasks import keys
 from mlops_tasks.connection import call, connect
+from mlops_tasks.durations import parse_duration
 from mlops_tasks.embedded import EmbeddedRedis
 from mlops_tasks.errors import ConflictError
 from mlops_tasks.registry import Registry
+from mlops_tasks.registry.store import CacheEntry
+from mlops_tasks.reports.config_diff import config_diff
 from mlops_tasks.settings import check_env, describe, mask_url
 
 from .context import EXIT_FAILURE, App, json_option, pass_app
@@ -51,6 +54,32 @@ def config_check(as_json: bool) -> None:
     emit(as_json, doc, human)
     if problems:
         sys.exit(EXIT_FAILURE)
+
+
+@config_group.command("diff")
+@click.argument("name", required=False)
+@click.option("--since", metavar="DURATION",
+              help='Only changes this recent: 7d, 24h, "1 week ago" (default: all).')
+@json_option
+@pass_app
+def config_diff_cmd(app: App, name: str | None, since: str | None, as_json: bool) -> None:
+    """Configuration changes from the audit trail: before and after per field, with actor."""
+    since_ts = None if since is None else app.services.clock() - parse_duration(since, "--since")
+    diff = config_diff(app.services.registry, name, since_ts)
+
+    def human() -> str:
+        if not diff.changes:
+            return "no configuration changes" + (f" since {diff.since}" if diff.since else "")
+        rows: list[list[Any]] = []
+        for c in diff.changes:
+            head = [c.at, c.model, c.version, c.revision, c.action, c.actor]
+            for i, f in enumerate(c.fields):
+                rows.append([*(head if i == 0 else [""] * len(head)), f.field, f.before, f.after])
+            if not c.fields:
+                rows.append([*head, "-", None, None])
+        return table(
+            ["at", "model", "version", "rev", "action", "actor", "field", "before", "after"], rows)
+    emit(as_json, diff.to_dict(), human)
 
 
 @click.group("cache")
@@ -123,6 +152,33 @@ def cache_health(app: App, as_json: bool) -> None:
             out += "\nwarning: Redis keeps nothing on disk; the registry is lost if it restarts"
         return out
     emit(as_json, doc, human)
+
+
+def _cache_report(entries: list[CacheEntry], verb: str, as_json: bool) -> None:
+    doc = {verb: sum(1 for e in entries if e.status in {"cleared", "cached"}),
+           "entries": [e.to_dict() for e in entries]}
+    emit(as_json, doc, lambda: table(
+        ["model", "target", "status", "version", "revision"],
+        [[e.model, e.target, e.status, e.version, e.revision] for e in entries])
+        + f"\n\n{doc[verb]} entr{'y' if doc[verb] == 1 else 'ies'} {verb}")
+
+
+@cache_group.command("clear")
+@click.option("--model", metavar="M", help="Only this model (default: every model).")
+@json_option
+@pass_app
+def cache_clear(app: App, model: str | None, as_json: bool) -> None:
+    """Delete the resolved-configuration read cache (never a registry record)."""
+    _cache_report(app.services.registry.clear_cache(model), "cleared", as_json)
+
+
+@cache_group.command("warmup")
+@click.option("--model", metavar="M", help="Only this model (default: every model).")
+@json_option
+@pass_app
+def cache_warmup(app: App, model: str | None, as_json: bool) -> None:
+    """Resolve and cache every model's production and latest configurations."""
+    _cache_report(app.services.registry.warm_cache(model), "cached", as_json)
 
 
 @click.group("redis")

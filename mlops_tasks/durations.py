@@ -1,4 +1,4 @@
-"""Human durations on the command line: 90s, 15m, 2h, 7d, 90days, 1w."""
+"""Human durations on the command line: 90s, 15m, 2h, 7d, 90days, 1w, "1 week ago"."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ _UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
           "d": 86400, "day": 86400, "days": 86400,
           "w": 604800, "week": 604800, "weeks": 604800}
 MAX_DURATION_S = 3650 * 86400
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)(?:\s+ago)?\s*$")
 
 
 def parse_duration(text: str, option: str = "duration") -> float:
-    """Seconds in ``text``; a bare number is seconds."""
+    """Seconds in ``text``; a bare number is seconds; a trailing "ago" (``1 week ago``,
+    ``3 days ago``) reads as the same duration, for options that name a point in the past."""
     m = _DURATION.match(str(text).lower())
     if not m or (m[2] and m[2] not in _UNITS):
         raise ValidationError(

@@ -37,10 +37,26 @@ from .limits import encode_record, quote
 ENVIRONMENTS = ("staging", "production")
 LATEST = "latest"
 CACHE_TARGETS = (*ENVIRONMENTS, LATEST)
+WARM_TARGETS = ("production", LATEST)  # what `mlops cache warmup` resolves
 # An approval names a person; these are policies, not people (the auto-tuner used one).
 NOT_A_PERSON_PREFIXES = ("policy:",)
 
 Reader = redis.Redis | Pipeline
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """What `mlops cache clear` / `cache warmup` did to one model's cached target."""
+
+    model: str
+    target: str  # production, staging or latest
+    status: str  # cleared, empty (nothing was cached), cached, not deployed
+    version: str | None = None  # the version cached (warmup)
+    revision: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "target": self.target, "status": self.status,
+                "version": self.version, "revision": self.revision}
+
 
 @dataclass
 class _Change:
@@ -160,12 +176,17 @@ class Registry:
             raise ValidationError(f"target: expected one of {', '.join(CACHE_TARGETS)}, "
                                   f"got {quote(target)}")
         validate_model_name(name)
-        cache_key = keys.config_cache(name, target)
-        cached = self._cached_get(keys=[cache_key, keys.cache_stats(name)],
-                                      args=[keys.F_CACHE_HITS, keys.F_CACHE_MISSES])
+        cached = self._cached_get(keys=[keys.config_cache(name, target), keys.cache_stats(name)],
+                                  args=[keys.F_CACHE_HITS, keys.F_CACHE_MISSES])
         if cached is not None:
             hit: dict[str, Any] = json.loads(cached)
             return hit
+        return self._fill_cache(name, target)
+
+    def _fill_cache(self, name: str, target: str) -> dict[str, Any]:
+        """Resolve ``target``'s configuration and cache it, in a transaction on the epoch so a
+        change committed meanwhile is never cached; counts neither a hit nor a miss."""
+        cache_key = keys.config_cache(name, target)
 
         def fill(pipe: Pipeline) -> dict[str, Any]:
             if target == LATEST:
@@ -183,6 +204,39 @@ class Registry:
             return value
 
         return self._transaction(fill, keys.epoch(name))
+
+    def _cache_names(self, name: str | None) -> list[str]:
+        if name is None:
+            return self.model_names()
+        self.meta(name)
+        return [name]
+
+    def clear_cache(self, name: str | None = None) -> list[CacheEntry]:
+        """Delete the resolved-configuration read cache of one model or all of them (never a
+        registry record); one entry per model and target, saying whether one was cached."""
+        names = self._cache_names(name)
+        pipe = self.redis.pipeline(transaction=False)
+        for n in names:
+            for target in CACHE_TARGETS:
+                pipe.delete(keys.config_cache(n, target))
+        deleted = iter(pipe.execute())
+        return [CacheEntry(model=n, target=t, status="cleared" if next(deleted) else "empty")
+                for n in names for t in CACHE_TARGETS]
+
+    def warm_cache(self, name: str | None = None) -> list[CacheEntry]:
+        """Resolve and cache the production and latest configurations of one model or all of
+        them; a model not in production says so rather than failing the rest."""
+        out = []
+        for n in self._cache_names(name):
+            for target in WARM_TARGETS:
+                try:
+                    value = self._fill_cache(n, target)
+                except NotFoundError:
+                    out.append(CacheEntry(model=n, target=target, status="not deployed"))
+                    continue
+                out.append(CacheEntry(model=n, target=target, status="cached",
+                                      version=value["version"], revision=value["revision"]))
+        return out
 
     def cache_stats(self) -> dict[str, int]:
         hits = misses = 0

@@ -15,7 +15,8 @@ JSON; the rule inside (a test, a recommendation, a threshold) is a pure function
     alerts.py              alert_listing                         firing and recent alerts
     degradation_report.py  degradation_report                    degradation and drift incidents
     daily_summary.py       daily_summary                         the last 24 hours of each model
-    trends.py              performance_trends                    daily metrics over days
+    trends.py              performance_trends, all_performance_trends  daily metrics over days
+    config_diff.py         config_diff; field_changes (pure)     configuration changes, by field
 
 numpy and scipy are imported inside the functions that need them, so importing a report
 module (as every CLI command module does) stays cheap.
@@ -23,6 +24,7 @@ module (as every CLI command module does) stays cheap.
 
 from .alerts import AlertEntry, alert_listing
 from .common import resolve_version
+from .config_diff import ConfigChange, ConfigDiff, FieldChange, config_diff, field_changes
 from .daily_summary import DailySummary, ModelDay, daily_summary
 from .degradation_report import DegradationReport, degradation_report
 from .details import PerformanceDetails, performance_details
@@ -37,18 +39,25 @@ from .recommendations import (
     recommend,
 )
 from .sufficiency import DataSufficiency, Requirements, WindowSufficiency, data_sufficiency, judge
-from .trends import PerformanceTrends, TrendPoint, performance_trends
+from .trends import (
+    AllTrends,
+    PerformanceTrends,
+    TrendPoint,
+    all_performance_trends,
+    performance_trends,
+)
 from .tuning_report import ModelTuning, TuningReport, summarize, tuning_report
 from .versions import AccuracyDifference, VersionComparison, accuracy_difference, compare_versions
 
 __all__ = [
-    "AccuracyDifference", "AlertEntry", "Coverage", "DailySummary", "DataSufficiency",
-    "DegradationReport", "ErrorAnalysis", "ErrorBand", "GroundTruthReport", "LabelDelay",
-    "ModelDay", "ModelRecommendation", "ModelSummary", "ModelTuning", "PerformanceDetails",
-    "PerformanceTrends", "Recommendation", "Recommendations", "Requirements", "TrendPoint",
-    "TuningReport", "VersionComparison", "WindowSufficiency", "accuracy_difference",
-    "alert_listing", "analyze_errors", "compare_versions", "daily_summary",
-    "data_sufficiency", "degradation_report", "error_bands", "improvement_recommendations",
-    "judge", "model_summary", "performance_details", "performance_summary", "performance_trends",
+    "AccuracyDifference", "AlertEntry", "AllTrends", "ConfigChange", "ConfigDiff", "Coverage",
+    "DailySummary", "DataSufficiency", "DegradationReport", "ErrorAnalysis", "ErrorBand",
+    "FieldChange", "GroundTruthReport", "LabelDelay", "ModelDay", "ModelRecommendation",
+    "ModelSummary", "ModelTuning", "PerformanceDetails", "PerformanceTrends", "Recommendation",
+    "Recommendations", "Requirements", "TrendPoint", "TuningReport", "VersionComparison",
+    "WindowSufficiency", "accuracy_difference", "alert_listing", "all_performance_trends",
+    "analyze_errors", "compare_versions", "config_diff", "daily_summary", "data_sufficiency",
+    "degradation_report", "error_bands", "field_changes", "improvement_recommendations", "judge",
+    "model_summary", "performance_details", "performance_summary", "performance_trends",
     "recommend", "resolve_version", "summarize", "tuning_report", "validate_ground_truth",
 ]

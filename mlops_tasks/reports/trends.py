@@ -1,4 +1,5 @@
-"""Daily metrics of one model over a number of days (`mlops performance-trends`)."""
+"""Daily metrics of one model, or of every model, over a number of days
+(`mlops performance-trends`)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,20 @@ def performance_trends(svc: Services, name: str, days: int,
         points.append(TrendPoint(day=day(start), predictions=m["predictions"],
                                  labeled=m["count"], **{k: m[k] for k in RATES}))
     return PerformanceTrends(name=name, version=version, days=days, points=tuple(points))
+
+
+@dataclass(frozen=True)
+class AllTrends:
+    """The trends of every registered model (`mlops performance-trends` without NAME)."""
+
+    days: int
+    models: tuple[PerformanceTrends, ...]  # by model name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"days": self.days, "models": [t.to_dict() for t in self.models]}
+
+
+def all_performance_trends(svc: Services, days: int) -> AllTrends:
+    """Daily metrics of every registered model's default version (production's, else latest)."""
+    return AllTrends(days=days, models=tuple(performance_trends(svc, name, days)
+                                             for name in svc.registry.model_names()))
