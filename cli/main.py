@@ -89,6 +89,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scheduler": ("scheduler_cmds", "Beat and the scheduled jobs."),
     "cleanup-old-data": ("scheduler_cmds", (
         "Delete old performance data, expired pending labels, old dead letters and history.")),
+    "scheduler-status": ("scheduler_cmds", (
+        "Alias of `scheduler status`: Every job's last run, success rate and next run; beat's "
+        "leader and heartbeat.")),
+    "scheduler-health": ("scheduler_cmds", (
+        "Alias of `scheduler health`: Exit 1 when beat's heartbeat is stale, a job missed two "
+        "intervals or failed 3 times in a row; say which (and what is only degraded, such as a "
+        "job that failed once).")),
     "verify-systems": ("verify_cmds", (
         "Check Redis, the broker, each worker pool, beat, the registry catalogue and the "
         "metrics pipeline (a synthetic event through the real path); exit 1 if any check fails.")),
