@@ -324,6 +324,10 @@ class Settings:
     flower_basic_auth: str | None = setting(
         "MLOPS_FLOWER_BASIC_AUTH", credentials(), None,
         "Flower's user:password pairs; `mlops flower` refuses to start without", secret=True)
+    serve_basic_auth: str | None = setting(
+        "MLOPS_SERVE_BASIC_AUTH", credentials(), None,
+        "user:password pairs guarding /metrics and /health of `mlops serve` (/health/live and "
+        "/health/ready stay open)", secret=True)
     monitoring_log: Path | None = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
         "MLOPS_MONITORING_LOG", path(), None,
         "monitoring log file (default: <data dir>/logs/ml-monitoring.log)")

@@ -1,0 +1,232 @@
+"""The Prometheus collector of `mlops serve`: every value read from Redis at scrape time.
+
+It runs in the one server process (never in prefork worker children) with its own
+``CollectorRegistry``. Reads are grouped: one pipeline for every model's registry facts and
+counters, one for every model's windows, then the scheduler, beat and queue probes.
+
+Windows of the quality metrics: ``last_100`` and ``last_1000`` (the recent ring, one LRANGE),
+``last_hour`` (minute buckets) and ``since_deployment`` (the version's totals).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from .. import keys
+from ..health import QueueDepths, queue_depths, read_scheduler
+from ..ingest.increments import RECENT_SIZE, unpack_ring
+from ..metrics import confusion_metrics
+from ..registry import semver
+from ..settings import Settings
+from ..timebuckets import bucket_range, covering
+from ..windows import COUNT_WINDOWS, LAST_HOUR_S, counter_metrics, ring_metrics
+
+QUALITY = ("accuracy", "precision", "recall", "f1", "false_positive_rate")
+CONFUSION = ("tp", "fp", "tn", "fn")
+
+# Sums fields over a model's window buckets on the server: one reply per model, not one per
+# minute bucket (61 for the last hour).
+#   KEYS  the bucket hashes (keys.agg) of one model: one hash tag, so one slot on a cluster
+#   ARGV  the fields to sum
+#   reply the sums, in ARGV's order, as strings
+SUM_FIELDS_LUA = """
+local sums = {}
+for j = 1, #ARGV do sums[j] = 0 end
+for _, key in ipairs(KEYS) do
+  local values = redis.call('HMGET', key, unpack(ARGV))
+  for j = 1, #ARGV do sums[j] = sums[j] + (tonumber(values[j]) or 0) end
+end
+for j = 1, #ARGV do sums[j] = tostring(sums[j]) end
+return sums
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _hash(raw: dict[Any, Any]) -> dict[str, float]:
+    return {_text(k): float(v) for k, v in raw.items()}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    name: str
+    version: str
+    windows: dict[str, dict[str, Any]]
+    totals: dict[str, float]
+    decision_threshold: float | None
+    pending: int
+    dead_letters: int
+    alerts: dict[tuple[str, str], int]  # (kind, severity) -> firing
+    cache: dict[str, int]  # hits, misses
+
+
+def _version(deployed: Any, versions: list[Any]) -> str | None:
+    if deployed:
+        return str(json.loads(deployed)["version"])
+    ordered = semver.ordered([_text(v) for v in versions])
+    return ordered[-1] if ordered else None
+
+
+def read_models(raw: redis.Redis, settings: Settings, now: float) -> list[ModelFacts]:
+    """Every registered model's facts, in two pipelined round trips (after SMEMBERS)."""
+    names = sorted(_text(n) for n in raw.smembers(keys.MODELS))
+    if not names:
+        return []
+    pipe = raw.pipeline(transaction=False)
+    for n in names:
+        pipe.exists(keys.meta(n))
+        pipe.hget(keys.deployments(n), "production")
+        pipe.hkeys(keys.versions(n))
+        pipe.hgetall(keys.counters(n))
+        pipe.hget(keys.pending_meta(n), keys.F_PENDING_COUNT)
+        pipe.hvals(keys.alerts_active(n))
+        pipe.hgetall(keys.cache_stats(n))
+    first = pipe.execute()
+    gran = covering(LAST_HOUR_S, settings.retention_days)
+    starts = bucket_range(now, LAST_HOUR_S, gran)
+    found: list[tuple[str, str, list[Any]]] = []
+    sum_fields = raw.register_script(SUM_FIELDS_LUA)
+    pipe = raw.pipeline(transaction=False)
+    for i, n in enumerate(names):
+        exists, deployed, versions, *_ = first[i * 7:(i + 1) * 7]
+        version = _version(deployed, versions) if exists else None
+        if version is None:
+            continue
+        found.append((n, version, first[i * 7:(i + 1) * 7]))
+        pipe.hgetall(keys.total(n, version))
+        pipe.lrange(keys.recent(n, version), 0, RECENT_SIZE - 1)
+        pipe.lindex(keys.revisions(n, version), -1)
+        sum_fields(keys=[keys.agg(n, version, gran.code, s) for s in starts], args=CONFUSION,
+                   client=pipe)
+    second = pipe.execute()
+    per = 4
+    out = []
+    for j, (n, version, (_, _, _, counters, pending, alerts, cache)) in enumerate(found):
+        total_raw, recent, revision, hour = second[j * per:(j + 1) * per]
+        totals = _hash(total_raw)
+        ring = unpack_ring(list(recent))
+        windows = {w: ring_metrics({k: a[:size] for k, a in ring.items()})
+                   for w, size in COUNT_WINDOWS.items()}
+        windows["since_deployment"] = counter_metrics(totals)
+        windows["last_hour"] = confusion_metrics(*(float(v) for v in hour))
+        threshold = None
+        if revision:
+            threshold = json.loads(revision).get("config", {}).get("decision_threshold")
+        firing = Counter((str(a.get("kind")), str(a.get("severity")))
+                         for a in (json.loads(v) for v in alerts))
+        stats = _hash(cache)
+        out.append(ModelFacts(
+            name=n, version=version, windows=windows, totals=totals,
+            decision_threshold=None if threshold is None else float(threshold),
+            pending=int(pending or 0),
+            dead_letters=int(_hash(counters).get(keys.F_DEAD_LETTERS, 0)),
+            alerts=dict(firing),
+            cache={"hit": int(stats.get(keys.F_CACHE_HITS, 0)),
+                   "miss": int(stats.get(keys.F_CACHE_MISSES, 0))}))
+    return out
+
+
+class MlopsCollector(Collector):
+    """Reads Redis at every ``collect()``; a failed read fails the scrape."""
+
+    def __init__(self, client: redis.Redis, raw: redis.Redis, broker: redis.Redis | None,
+                 settings: Settings) -> None:
+        self.client = client
+        self.raw = raw
+        self.broker = broker
+        self.settings = settings
+
+    def collect(self) -> Iterator[Metric]:
+        now = time.time()
+        yield from model_metrics(read_models(self.raw, self.settings, now))
+        yield from scheduler_metrics(self.client, self.settings, now)
+        if self.broker is not None:
+            yield from queue_metrics(queue_depths(self.broker))
+
+
+def model_metrics(models: Iterable[ModelFacts]) -> Iterator[Metric]:
+    models = list(models)
+    quality = {m: GaugeMetricFamily(f"mlops_model_{m}", f"{m.replace('_', ' ')} of the model "
+                                    "version in the window", labels=["model", "version", "window"])
+               for m in QUALITY}
+    mv = ["model", "version"]
+    predictions = CounterMetricFamily("mlops_predictions", "predictions ingested since the "
+                                      "version's first event", labels=mv)
+    truth = CounterMetricFamily("mlops_ground_truth", "labels joined to predictions since the "
+                                "version's first event", labels=mv)
+    threshold = GaugeMetricFamily("mlops_decision_threshold", "decision threshold in force",
+                                  labels=mv)
+    pending = GaugeMetricFamily("mlops_pending_labels", "predictions awaiting their label",
+                                labels=["model"])
+    dead = CounterMetricFamily("mlops_dead_letters", "events rejected by ingest",
+                               labels=["model"])
+    firing = GaugeMetricFamily("mlops_alerts_firing", "alerts firing now",
+                               labels=["model", "kind", "severity"])
+    cache = CounterMetricFamily("mlops_registry_cache_requests", "reads of the resolved "
+                                "configuration cache", labels=["result"])
+    hits = Counter[str]()
+    for m in models:
+        for window, values in m.windows.items():
+            for name, family in quality.items():
+                if values.get(name) is not None:
+                    family.add_metric([m.name, m.version, window], float(values[name]))
+        predictions.add_metric([m.name, m.version], m.totals.get("n", 0.0))
+        truth.add_metric([m.name, m.version], m.totals.get("labeled", 0.0))
+        if m.decision_threshold is not None:
+            threshold.add_metric([m.name, m.version], m.decision_threshold)
+        pending.add_metric([m.name], m.pending)
+        dead.add_metric([m.name], m.dead_letters)
+        for (kind, severity), n in sorted(m.alerts.items()):
+            firing.add_metric([m.name, kind, severity], n)
+        hits.update(m.cache)
+    for result in ("hit", "miss"):
+        cache.add_metric([result], hits[result])
+    yield from quality.values()
+    yield from (predictions, truth, threshold, pending, dead, firing, cache)
+
+
+def scheduler_metrics(client: redis.Redis, settings: Settings, now: float) -> Iterator[Metric]:
+    status = read_scheduler(client, settings, now)
+    last = GaugeMetricFamily("mlops_scheduler_job_last_success_timestamp_seconds",
+                             "when the job last succeeded (Unix time)", labels=["job"])
+    failures = GaugeMetricFamily("mlops_scheduler_job_consecutive_failures",
+                                 "failures of the job in a row", labels=["job"])
+    for job in status.jobs:
+        if job.last_success_at is not None:
+            last.add_metric([job.name], job.last_success_at)
+        failures.add_metric([job.name], job.consecutive_failures)
+    age = GaugeMetricFamily("mlops_beat_heartbeat_age_seconds",
+                            "age of the beat leader's heartbeat (absent without a leader)")
+    if status.beat.heartbeat_age_s is not None:
+        age.add_metric([], status.beat.heartbeat_age_s)
+    yield from (last, failures, age)
+
+
+def queue_metrics(depths: QueueDepths) -> Iterator[Metric]:
+    depth = GaugeMetricFamily("mlops_queue_depth", "messages waiting in the queue",
+                              labels=["queue"])
+    for q, n in depths.waiting.items():
+        depth.add_metric([q], n)
+    unacked = GaugeMetricFamily("mlops_queue_unacked", "messages taken by a worker and not yet "
+                                "acknowledged (kombu keeps one count for every queue: "
+                                'queue="all")', labels=["queue"])
+    unacked.add_metric(["all"], depths.unacked)
+    yield from (depth, unacked)
+
+
+def metrics_registry(collector: MlopsCollector) -> CollectorRegistry:
+    """A registry of its own holding only ``collector`` (no process or platform metrics)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry

@@ -1,0 +1,168 @@
+"""`mlops serve`: health endpoints and /metrics, against a real server process and real Redis."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from .processes import MlopsProcess
+
+
+class ServeProcess(MlopsProcess):
+    command = "serve"
+
+    def spawn(self) -> None:
+        """`mlops serve`; until the command table lists it, its click command directly."""
+        from mlops_tasks.cli.main import COMMANDS
+
+        if "serve" in COMMANDS:
+            super().spawn()
+            return
+        code = "from mlops_tasks.cli.serve_cmds import serve; serve(prog_name='mlops serve')"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code, *self.args], env=self.env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start(self, port: int, timeout: float = 30.0) -> ServeProcess:
+        """Spawn and wait until /health/live answers."""
+        self.port = port
+        self.spawn()
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited: {self.log()[-2000:]}")
+            try:
+                if self.get("/health/live")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"serve not up: {self.log()[-2000:]}")
+
+    def get(self, path: str, auth: str | None = None,
+            timeout: float = 15.0) -> tuple[int, str]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        if auth:
+            req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http://127.0.0.1
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def serve(redis_url: str, tmp_path: Path) -> Iterator[Any]:
+    """A factory of `mlops serve` processes, stopped after the test."""
+    started: list[ServeProcess] = []
+
+    def start(url: str = redis_url, **env: str) -> ServeProcess:
+        proc = ServeProcess(url, tmp_path, "--port", str(port := free_port()), **env)
+        started.append(proc)
+        return proc.start(port)
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def samples(text: str) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, []).append(s)
+    return out
+
+
+def test_live_ready_and_health_answer(serve: Any) -> None:
+    """Given Redis up, live and ready answer 200 and /health holds check_health's document."""
+    server = serve()
+    assert server.get("/health/live") == (200, '{"status": "ok"}')
+    assert server.get("/health/ready") == (200, '{"status": "ready"}')
+    status, body = server.get("/health")
+    # no beat and no workers here: unhealthy, with the reasons
+    assert status == 503
+    assert '"scheduler"' in body and '"queues"' in body and '"redis"' in body
+    assert server.get("/health/redis")[0] == 200
+    assert server.get("/health/nonsense")[0] == 404
+    assert server.get("/health/scheduler")[0] == 503  # no beat leader
+
+
+def test_ready_fails_when_redis_is_unreachable(serve: Any) -> None:
+    """Given Redis on a closed port, ready is 503 while live stays 200."""
+    server = serve(f"redis://127.0.0.1:{free_port()}/0")
+    assert server.get("/health/live")[0] == 200
+    started = time.monotonic()
+    assert server.get("/health/ready")[0] == 503
+    assert time.monotonic() - started < 10
+    assert server.get("/health")[0] == 503
+
+
+def test_metrics_hold_registered_models(serve: Any, ingestor: Any, tmp_path: Path) -> None:
+    """Given events ingested for n1-detector, /metrics parses and holds its metrics."""
+    n = 200
+    ingestor.ingest_predictions({
+        "v": 1, "kind": "predictions", "batch_id": "b1", "model": "n1-detector", "n": n,
+        "score": [0.9 if i % 2 else 0.1 for i in range(n)],
+        "actual": [i % 2 if i % 10 else 1 - i % 2 for i in range(n)]})
+    server = serve()
+    status, text = server.get("/metrics")
+    assert status == 200, text
+    found = samples(text)
+    for name in ("mlops_model_accuracy", "mlops_model_precision", "mlops_model_recall",
+                 "mlops_model_f1", "mlops_model_false_positive_rate"):
+        windows = {s.labels["window"] for s in found[name]
+                   if s.labels["model"] == "n1-detector"}
+        assert windows == {"last_100", "last_1000", "since_deployment", "last_hour"}, name
+    accuracy = {s.labels["window"]: s.value for s in found["mlops_model_accuracy"]
+                if s.labels["model"] == "n1-detector"}
+    assert accuracy["since_deployment"] == pytest.approx(0.9)
+    assert accuracy["last_hour"] == pytest.approx(0.9)
+    assert accuracy["last_100"] == pytest.approx(0.9)
+    predictions = {s.labels["model"]: s.value for s in found["mlops_predictions_total"]}
+    assert predictions["n1-detector"] == n
+    assert {s.labels["model"] for s in found["mlops_decision_threshold"]} >= {
+        "n1-detector", "waf-behavioral", "queue-anomaly"}
+    for name in ("mlops_ground_truth_total", "mlops_pending_labels", "mlops_dead_letters_total",
+                 "mlops_scheduler_job_consecutive_failures", "mlops_queue_depth",
+                 "mlops_queue_unacked", "mlops_registry_cache_requests_total"):
+        assert name in found, name
+    promtool = shutil.which("promtool")
+    if promtool:
+        out = tmp_path / "metrics.txt"
+        out.write_text(text)
+        check = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                               capture_output=True, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_basic_auth_guards_metrics_and_health(serve: Any) -> None:
+    """Given MLOPS_SERVE_BASIC_AUTH, /metrics and /health need it; live and ready stay open."""
+    server = serve(MLOPS_SERVE_BASIC_AUTH="ops:s3cret:x")
+    for path in ("/metrics", "/health", "/health/redis"):
+        assert server.get(path)[0] == 401, path
+        assert server.get(path, auth="ops:wrong")[0] == 401, path
+    assert server.get("/metrics", auth="ops:s3cret:x")[0] == 200
+    assert server.get("/health/redis", auth="ops:s3cret:x")[0] == 200
+    assert server.get("/health/live")[0] == 200
+    assert server.get("/health/ready")[0] == 200
