@@ -96,6 +96,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Alias of `scheduler health`: Exit 1 when beat's heartbeat is stale, a job missed two "
         "intervals or failed 3 times in a row; say which (and what is only degraded, such as a "
         "job that failed once).")),
+    "serve": ("serve_cmds", (
+        "Serve /health/live, /health/ready, /health, /health/<component> and /metrics.")),
     "verify-systems": ("verify_cmds", (
         "Check Redis, the broker, each worker pool, beat, the registry catalogue and the "
         "metrics pipeline (a synthetic event through the real path); exit 1 if any check fails.")),
