@@ -21,34 +21,16 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from .. import keys
+from .. import keys, lua_scripts
 from ..health import QueueDepths, queue_depths, read_scheduler
 from ..ingest.increments import RECENT_SIZE, unpack_ring
-from ..metrics import confusion_metrics
+from ..metrics import CONFUSION, confusion_metrics
 from ..registry import semver
 from ..settings import Settings
 from ..timebuckets import bucket_range, covering
 from ..windows import COUNT_WINDOWS, LAST_HOUR_S, counter_metrics, ring_metrics
 
 QUALITY = ("accuracy", "precision", "recall", "f1", "false_positive_rate")
-CONFUSION = ("tp", "fp", "tn", "fn")
-
-# Sums fields over a model's window buckets on the server: one reply per model, not one per
-# minute bucket (61 for the last hour).
-#   KEYS  the bucket hashes (keys.agg) of one model: one hash tag, so one slot on a cluster
-#   ARGV  the fields to sum
-#   reply the sums, in ARGV's order, as strings
-SUM_FIELDS_LUA = """
-local sums = {}
-for j = 1, #ARGV do sums[j] = 0 end
-for _, key in ipairs(KEYS) do
-  local values = redis.call('HMGET', key, unpack(ARGV))
-  for j = 1, #ARGV do sums[j] = sums[j] + (tonumber(values[j]) or 0) end
-end
-for j = 1, #ARGV do sums[j] = tostring(sums[j]) end
-return sums
-"""
-
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -96,7 +78,7 @@ def read_models(raw: redis.Redis, settings: Settings, now: float) -> list[ModelF
     gran = covering(LAST_HOUR_S, settings.retention_days)
     starts = bucket_range(now, LAST_HOUR_S, gran)
     found: list[tuple[str, str, list[Any]]] = []
-    sum_fields = raw.register_script(SUM_FIELDS_LUA)
+    sum_fields = raw.register_script(lua_scripts.source("sum_fields.lua"))
     pipe = raw.pipeline(transaction=False)
     for i, n in enumerate(names):
         exists, deployed, versions, *_ = first[i * 7:(i + 1) * 7]
