@@ -10,7 +10,6 @@ import pytest
 import redis
 
 from mlops_tasks import keys
-from mlops_tasks.cli import main
 from mlops_tasks.durations import parse_duration
 from mlops_tasks.registry import Registry, builtin_models
 from mlops_tasks.reports.config_diff import field_changes
@@ -19,37 +18,10 @@ if TYPE_CHECKING:
     from .conftest import Cli
     from .pipeline_support import Pipeline
 
-# The lines cli/main.py's COMMANDS table needs for the top-level aliases; the tests add them
-# when the table does not have them yet, so they pass before and after it does.
-ALIASES = {
-    "scheduler-status": ("scheduler_cmds", (
-        "Alias of `scheduler status`: Every job's last run, success rate and next run; beat's "
-        "leader and heartbeat.")),
-    "scheduler-health": ("scheduler_cmds", (
-        "Alias of `scheduler health`: Exit 1 when beat's heartbeat is stale, a job missed two "
-        "intervals or failed 3 times in a row; say which (and what is only degraded, such as a "
-        "job that failed once).")),
-}
-
-
-@pytest.fixture
-def aliases(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, entry in ALIASES.items():
-        if name not in main.COMMANDS:
-            monkeypatch.setitem(main.COMMANDS, name, entry)
-
-
 def _records(raw: redis.Redis) -> dict[bytes, Any]:
     """Every project key but the read cache, with its serialized value."""
     return {k: raw.dump(k) for k in raw.scan_iter(match=keys.ALL)
             if b":cache:" not in k and not k.endswith(b":stats:cache")}
-
-
-def test_alias_lines_match_the_commands(aliases: None) -> None:
-    """Given the alias lines this module reports for COMMANDS, then they match click's help."""
-    commands = main.module_commands("scheduler_cmds")
-    for name, (_, help_text) in ALIASES.items():
-        assert commands[name].get_short_help_str(limit=1000) == help_text
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -147,7 +119,7 @@ def test_field_changes_compares_nested_fields() -> None:
         {"field": "tuning.min", "before": 0.5, "after": 0.6}]
 
 
-def test_scheduler_aliases_print_what_the_group_prints(cli: Cli, aliases: None) -> None:
+def test_scheduler_aliases_print_what_the_group_prints(cli: Cli) -> None:
     """Given no beat running, then `scheduler-status` and `scheduler-health` print the JSON and
     exit code of `scheduler status` and `scheduler health`."""
     assert cli.json("scheduler-status") == cli.json("scheduler", "status")
