@@ -96,7 +96,8 @@ class App:
         return client
 
     def log_to_stderr(self) -> None:
-        """For commands that run a job here: its log lines and alerts go to stderr."""
+        """For commands that run a job here: its log lines and alerts go where
+        MLOPS_LOG_STRATEGY says, as in the workers (stderr unless a file or syslog strategy)."""
         from mlops_tasks.logs import configure_logging  # noqa: PLC0415 - on first use
 
         configure_logging(self.settings)

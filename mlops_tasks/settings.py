@@ -140,6 +140,18 @@ def path() -> Parser:
     return Parser(parse, "a filesystem path")
 
 
+def syslog_address() -> Parser:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value.startswith("/"):
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError
+        return value
+    return Parser(parse, "a socket path such as /dev/log, or host:port (UDP)")
+
+
 def setting(env: str, parser: Parser, default: Any, doc: str, *, secret: bool = False) -> Any:
     return field(default=default, metadata={"env": env, "parser": parser, "doc": doc,
                                             "secret": secret})
@@ -335,6 +347,20 @@ class Settings:
                              "info", "log level")
     log_format: str = setting("MLOPS_LOG_FORMAT", choice("json", "text"), "json",
                               "log line format")
+    log_strategy: str | None = setting(
+        "MLOPS_LOG_STRATEGY", choice("console", "json", "file", "syslog", "split"), None,
+        "where logs go: console (human lines on stderr, coloured on a terminal), json (one "
+        "object per line on stderr), file (<log dir>/application.log, reopened after an "
+        "external logrotate), syslog, split (application.log plus ml-monitoring.log with the "
+        "monitoring, degradation, tuning, alert, scheduler and cleanup lines); unset: json or "
+        "console after MLOPS_LOG_FORMAT, with the monitoring log as before")
+    log_dir: Path | None = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
+        "MLOPS_LOG_DIR", path(), None,
+        "folder of application.log and ml-monitoring.log (default: <data dir>/logs)")
+    syslog_address: str | None = setting(
+        "MLOPS_SYSLOG_ADDRESS", syslog_address(), None,
+        "syslog receiver of the syslog strategy: a socket path or host:port over UDP "
+        "(default: /dev/log when it exists, else localhost:514)")
 
     # --- derived ---------------------------------------------------------------------------
     @property
@@ -351,8 +377,12 @@ class Settings:
         return [u.strip() for u in (self.webhook_urls or "").split(",") if u.strip()]
 
     @property
+    def log_dir_path(self) -> Path:
+        return self.log_dir or self.effective_data_dir / "logs"
+
+    @property
     def monitoring_log_path(self) -> Path:
-        return self.monitoring_log or self.effective_data_dir / "logs" / "ml-monitoring.log"
+        return self.monitoring_log or self.log_dir_path / "ml-monitoring.log"
 
     @property
     def nplusone_decision_threshold(self) -> float:

@@ -265,7 +265,7 @@ def test_a_webhook_receiver_gets_a_signed_alertmanager_payload(worker, redis_url
     assert a["labels"] == {"alertname": "accuracy_below_threshold", "model": "waf-behavioral",
                            "version": "1.0.0", "severity": "critical"}
     assert a["annotations"]["summary"] == \
-        "WAF Behavioral Performance Critical: Accuracy dropped to 80.00%"
+        "WAF Behavioral Performance Warning (critical): Accuracy dropped to 80.00%"
     log = wait_for(lambda: [n for n in pipe.svc.alerts.store.notifications()
                             if n["channel"] == "webhook"], what="notification log")
     assert log[0]["result"] == "sent" and log[0]["http_status"] == 200

@@ -22,8 +22,10 @@ KIND = "accuracy_below_threshold"
 
 def accuracy_message(display_name: str, severity: str, accuracy: float) -> str:
     """As the original system wrote it: N+1 Detector Performance Warning: Accuracy dropped to
-    78.50%."""
-    return (f"{display_name} Performance {severity.title()}: Accuracy dropped to "
+    78.50%. Every severity keeps "Performance Warning", which the runbook greps for, and names
+    itself when it is not a warning: WAF Behavioral Performance Warning (critical): ..."""
+    label = "" if severity == "warning" else f" ({severity})"
+    return (f"{display_name} Performance Warning{label}: Accuracy dropped to "
             f"{accuracy * 100:.2f}%")
 
 
