@@ -4,6 +4,8 @@
                 /health/<component>, /metrics
     probes.py   readiness and the health document, every probe bounded by a timeout
     metrics.py  the Prometheus collector, reading Redis at scrape time
+    activity.py its event counts: alerts fired, tuning runs, scheduled job runs
+    liveness.py mlops_workers_alive from the workers' last answer, asked in the background
     auth.py     basic authentication (MLOPS_SERVE_BASIC_AUTH), compared in constant time
 """
 
@@ -18,6 +20,7 @@ from ..health import ActiveQueues
 from ..health.queues import REDIS_SCHEMES
 from ..settings import Settings, mask_url
 from .app import make_app, run
+from .liveness import LivenessCache
 from .metrics import MlopsCollector, metrics_registry
 from .probes import Probes
 
@@ -38,7 +41,9 @@ def serve(settings: Settings, redis_url: str, host: str, port: int, *,
               else None)
     probes = Probes(settings=settings, client=client, broker=broker, pools=pools,
                     active_queues=active_queues)
-    registry = metrics_registry(MlopsCollector(client, raw, broker, settings))
+    liveness = (LivenessCache(pools, active_queues)
+                if pools is not None and active_queues is not None else None)
+    registry = metrics_registry(MlopsCollector(client, raw, broker, settings, liveness))
     app = make_app(probes, registry, settings.serve_basic_auth)
     log.info("serving health and metrics on http://%s:%d (Redis %s)", host, port,
              mask_url(redis_url))

@@ -2,7 +2,8 @@
 
 It runs in the one server process (never in prefork worker children) with its own
 ``CollectorRegistry``. Reads are grouped: one pipeline for every model's registry facts and
-counters, one for every model's windows, then the scheduler, beat and queue probes.
+counters, one for every model's windows, then the event counts (``activity.py``), the
+scheduler, beat and queue probes, and the workers' liveness as last asked (``liveness.py``).
 
 Windows of the quality metrics: ``last_100`` and ``last_1000`` (the recent ring, one LRANGE),
 ``last_hour`` (minute buckets) and ``since_deployment`` (the version's totals).
@@ -29,6 +30,14 @@ from ..registry import semver
 from ..settings import Settings
 from ..timebuckets import bucket_range, covering
 from ..windows import COUNT_WINDOWS, LAST_HOUR_S, counter_metrics, ring_metrics
+from .activity import (
+    TuningCounts,
+    alert_metrics,
+    job_run_metrics,
+    read_alerts_fired,
+    tuning_metrics,
+)
+from .liveness import LivenessCache, worker_metrics
 
 QUALITY = ("accuracy", "precision", "recall", "f1", "false_positive_rate")
 
@@ -123,18 +132,27 @@ class MlopsCollector(Collector):
     """Reads Redis at every ``collect()``; a failed read fails the scrape."""
 
     def __init__(self, client: redis.Redis, raw: redis.Redis, broker: redis.Redis | None,
-                 settings: Settings) -> None:
+                 settings: Settings, liveness: LivenessCache | None = None) -> None:
         self.client = client
         self.raw = raw
         self.broker = broker
         self.settings = settings
+        self.liveness = liveness
+        self.tuning = TuningCounts()
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
-        yield from model_metrics(read_models(self.raw, self.settings, now))
+        models = read_models(self.raw, self.settings, now)
+        names = [m.name for m in models]
+        yield from model_metrics(models)
+        yield from alert_metrics(read_alerts_fired(self.raw, names))
+        yield from tuning_metrics(self.tuning.read(self.raw, names))
         yield from scheduler_metrics(self.client, self.settings, now)
+        yield from job_run_metrics(self.client)
         if self.broker is not None:
             yield from queue_metrics(queue_depths(self.broker))
+        if self.liveness is not None:
+            yield from worker_metrics(self.liveness.current())
 
 
 def model_metrics(models: Iterable[ModelFacts]) -> Iterator[Metric]:
