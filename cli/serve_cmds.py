@@ -24,6 +24,7 @@ def serve(app: App, host: str, port: int) -> None:
     from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
     from mlops_tasks.workers.pools import POOLS  # noqa: PLC0415 - the workers' own table
 
+    app.log_to_stderr()  # MLOPS_LOG_STRATEGY, like the workers and beat
     # the dedicated pools; "all" is served whenever they are
     pools = {name: pool.queues for name, pool in POOLS.items() if name != "all"}
     run(app.settings, app.redis_url, host, port, pools=pools,

@@ -124,6 +124,7 @@ def recorded(client: redis.Redis, job: str,
                                 "last_error": f"{type(exc).__name__}: {exc}"[:500],
                                 "last_failure_at": clock()})
         pipe.hincrby(key, "consecutive_failures", 1)
+        pipe.hincrby(key, "failures", 1)
         pipe.hincrby(key, "runs", 1)
         pipe.lpush(keys.job_outcomes(job), 0)
         pipe.ltrim(keys.job_outcomes(job), 0, OUTCOMES_KEPT - 1)

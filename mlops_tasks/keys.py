@@ -48,6 +48,7 @@ Monitoring and alerting, per model ``m``
     mlops:{m}:alerts:active             HASH    fingerprint -> firing alert (JSON)
     mlops:{m}:alerts:history            LIST    fired and resolved alerts (JSON), newest first,
                                                 capped
+    mlops:{m}:alerts:fired              HASH    "<kind>:<severity>" -> alerts fired (/metrics)
 
     mlops:{m}:tuning:history            LIST    tuning runs (JSON), newest first, capped
     mlops:{m}:tuning:applied            STRING  time of the last applied tuning (cool-down)
@@ -247,6 +248,11 @@ def alerts_active(name: str) -> str:
 
 def alerts_history(name: str) -> str:
     return f"{_model(name)}:alerts:history"
+
+
+def alerts_fired(name: str) -> str:
+    """HASH ``"<kind>:<severity>"`` -> alerts fired (new ones, silenced or not); never trimmed."""
+    return f"{_model(name)}:alerts:fired"
 
 
 def tuning_history(name: str) -> str:

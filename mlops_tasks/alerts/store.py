@@ -34,13 +34,6 @@ NOTIFICATION_LOG_CAP = 10_000
 T = TypeVar("T")
 
 
-def fired_counts(model: str) -> str:
-    """``mlops:{m}:alerts:fired``, a HASH ``"<kind>:<severity>"`` -> alerts fired (new, silenced
-    or not) since this counter was added; never trimmed. Read by the ``/metrics`` collector.
-    Its entry belongs in ``keys.py`` beside ``alerts_history``."""
-    return f"{keys.alerts_active(model).rpartition(':')[0]}:fired"
-
-
 @dataclass(frozen=True)
 class Decision:
     alert: Alert
@@ -91,7 +84,7 @@ class AlertStore:
             pipe.hset(key, fp, json.dumps(alert.to_dict()))
             if raw is None:
                 self._history(pipe, alert, "fired", now)
-                pipe.hincrby(fired_counts(alert.model), f"{alert.kind}:{alert.severity}", 1)
+                pipe.hincrby(keys.alerts_fired(alert.model), f"{alert.kind}:{alert.severity}", 1)
             return Decision(alert, notify, reason)
 
         return self._transaction(tx, key)

@@ -27,7 +27,6 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .. import keys
-from ..alerts.store import fired_counts
 from ..jobs import JOBS, OUTCOMES_KEPT
 
 # KEYS[1] a model's tuning history (LIST of runs as JSON). Returns {applied, not applied}: how
@@ -105,7 +104,7 @@ class TuningCounts:
 def read_alerts_fired(raw: redis.Redis, names: Sequence[str]) -> dict[str, dict[str, int]]:
     pipe = raw.pipeline(transaction=False)
     for n in names:
-        pipe.hgetall(fired_counts(n))
+        pipe.hgetall(keys.alerts_fired(n))
     return {n: {_text(k): int(v) for k, v in found.items()}
             for n, found in zip(names, pipe.execute(), strict=True)}
 
