@@ -26,23 +26,8 @@ from typing import Any
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from .. import keys
+from .. import keys, lua_scripts
 from ..jobs import JOBS, OUTCOMES_KEPT
-
-# KEYS[1] a model's tuning history (LIST of runs as JSON). Returns {applied, not applied}: how
-# many kept runs have ``applied`` true, and how many not. Read-only.
-COUNT_APPLIED = """
-local applied, other = 0, 0
-for _, run in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  local ok, decoded = pcall(cjson.decode, run)
-  if ok and type(decoded) == 'table' and decoded['applied'] == true then
-    applied = applied + 1
-  else
-    other = other + 1
-  end
-end
-return {applied, other}
-"""
 
 F_FAILURES = "failures"  # of jobs.facts: failed runs in all, when the writer keeps it
 
@@ -72,7 +57,7 @@ class TuningCounts:
             pipe.llen(keys.tuning_history(n))
             pipe.lindex(keys.tuning_history(n), 0)
         heads = pipe.execute()
-        count = raw.register_script(COUNT_APPLIED)
+        count = raw.register_script(lua_scripts.source("count_applied.lua"))
         out: dict[str, TuningFacts] = {}
         with self._lock:
             stale = []
