@@ -176,29 +176,3 @@ def test_the_package_exports_its_public_api_lazily() -> None:
     import mlops_tasks.client as client_package
 
     assert client_package.__all__ == ["MonitoringClient", "ValidationError"]
-
-
-def test_a_blocking_batch_does_not_wait_for_rows_only_it_can_move(redis_url: str) -> None:
-    """Given a blocking client whose buffer other threads keep full with single predictions,
-    when a detector's record_batch waits for room, then the rows recorded meanwhile still reach
-    the broker (record_batch moves them, since it holds the drain lock) and every call returns
-    with every event sent: nothing waits for work that only the waiting call could do."""
-    import threading
-
-    client = MonitoringClient(redis_url, redis_url=redis_url, max_buffer=10, overflow="block",
-                              flush_interval_ms=60_000, batch_size=100_000)
-    try:
-        singles = threading.Thread(
-            target=lambda: [client.record_prediction("n1-detector", 0.5) for _ in range(30)])
-        batch = threading.Thread(
-            target=lambda: client.record_batch("n1-detector", [0.4] * 8))
-        singles.start()
-        batch.start()
-        singles.join(30)
-        batch.join(30)
-        assert not singles.is_alive() and not batch.is_alive(), client.stats()
-        assert client.flush(30)
-        stats = client.stats()
-        assert stats["sent"] == 38 and stats["dropped"] == 0
-    finally:
-        client.close()
