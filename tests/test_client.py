@@ -176,3 +176,30 @@ def test_the_package_exports_its_public_api_lazily() -> None:
     import mlops_tasks.client as client_package
 
     assert client_package.__all__ == ["MonitoringClient", "ValidationError"]
+
+
+def test_a_full_blocking_buffer_is_sent_at_once_whoever_waits(redis_url: str) -> None:
+    """Given a blocking client with a long flush interval whose buffer another thread keeps full
+    with single predictions, when a detector's record_batch waits for room too, then every call
+    returns with every event sent: a caller waiting for room wakes the sender, and record_batch,
+    which holds the drain lock while it waits, moves the rows recorded meanwhile itself."""
+    import threading
+
+    client = MonitoringClient(redis_url, redis_url=redis_url, max_buffer=10, overflow="block",
+                              flush_interval_ms=60_000, batch_size=100_000)
+    try:
+        for _ in range(20):
+            singles = threading.Thread(
+                target=lambda: [client.record_prediction("n1-detector", 0.5) for _ in range(30)])
+            batch = threading.Thread(
+                target=lambda: client.record_batch("n1-detector", [0.4] * 8))
+            singles.start()
+            batch.start()
+            singles.join(20)
+            batch.join(20)
+            assert not singles.is_alive() and not batch.is_alive(), client.stats()
+        assert client.flush(30)
+        stats = client.stats()
+        assert stats["sent"] == 20 * 38 and stats["dropped"] == 0
+    finally:
+        client.close()

@@ -254,6 +254,7 @@ class Buffer:
         if self.overflow == "block" and not self.closed:
             while self._accepted - self._finished + events > self.max_buffer and \
                     not self.closed:
+                self.wake.set()  # a full buffer is a reason to send now, not at the next tick
                 self._space.wait(0.5)
             if not self.closed:
                 return True
