@@ -5,6 +5,9 @@ wait for the lock and take over within MLOPS_BEAT_LOCK_TIMEOUT_S + MLOPS_BEAT_MA
 the leader's death. Every process, leader or standby, keeps a heartbeat key with a TTL, so
 `mlops scheduler status` can tell who leads and who waits. Redbeat keeps each entry's last run
 in Redis, so a job that missed its slots while everything was down runs once on recovery.
+
+`mlops scheduler restart` leaves a request in Redis (mlops_tasks/restart.py); at its next tick a
+beat process releases its lock and heartbeat and re-executes its own command line.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -24,6 +28,7 @@ from redbeat import RedBeatScheduler
 from mlops_tasks import keys
 from mlops_tasks.connection import connect, resolve_redis_url
 from mlops_tasks.jobs import JOBS
+from mlops_tasks.restart import beat_restart_request
 from mlops_tasks.settings import Settings
 
 log = logging.getLogger("mlops.scheduler")
@@ -50,6 +55,7 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat is unty
         self._started_at = time.time()
         self._announced = False
         self._stop = threading.Event()
+        self._restart_seen = self._restart_request()
         if not kwargs.get("lazy"):  # celery also builds a lazy instance just to print its info
             threading.Thread(target=self._heartbeat_loop, name="mlops-beat-heartbeat",
                              daemon=True).start()
@@ -80,6 +86,9 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat is unty
                 log.warning("beat heartbeat failed", extra={"error": str(exc)})
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        request = self._restart_request()
+        if request is not None and request != self._restart_seen:
+            self._reexec(request)
         interval = super().tick(*args, **kwargs)
         if not self._announced:
             self._announced = True
@@ -89,6 +98,23 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat is unty
                      extra={"instance": self.instance_id,
                             "jobs": [j.name for j in JOBS]})
         return float(interval)
+
+    def _restart_request(self) -> str | None:
+        try:
+            return beat_restart_request(self._client)
+        except redis.RedisError:
+            return None  # redbeat's own tick reports the outage
+
+    def _reexec(self, request: str) -> None:
+        """Release the lock and heartbeat, then become a fresh process with the same pid and
+        command line (``sys.orig_argv``: also right when started with ``python -m``)."""
+        log.info("scheduler restarting on request", extra={"request": request,
+                                                            "instance": self.instance_id})
+        self.close()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - our own argv
 
     def _models_monitored(self) -> int | str:
         """Models deployed to production; a registry that cannot be read must not stop beat."""

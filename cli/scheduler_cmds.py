@@ -68,6 +68,37 @@ def health_cmd(app: App, as_json: bool) -> None:
     show_health(app, as_json)
 
 
+@scheduler_group.command("restart")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=60.0,
+              show_default=True, help="Seconds to wait for every pool and beat to come back.")
+@json_option
+@pass_app
+def restart_cmd(app: App, timeout_s: float, as_json: bool) -> None:
+    """Replace every worker pool's processes and re-execute every beat, losing no message.
+
+    Pool children finish their task first; beat resumes from the schedule in Redis. Exit 1
+    when something was not restarted (a solo pool, a timeout) or nothing is running."""
+    from mlops_tasks.restart import restart  # noqa: PLC0415 - imports Celery's app
+    from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
+
+    report = restart(celery_app.control, app.redis, app.settings, timeout_s)
+
+    def human() -> str:
+        rows = [["worker", w.worker, w.pool.rsplit(":", 1)[0].rsplit(".", 1)[-1],
+                 "yes" if w.restarted else "no",
+                 w.detail or f"{len(w.children_before)} -> {len(w.children_after)} children"]
+                for w in report.workers]
+        rows += [["beat", f"{b.instance}@{b.host} (pid {b.pid})", b.role,
+                  "yes" if b.restarted else "no", b.detail or f"now {b.new_instance}"]
+                 for b in report.beats]
+        if not rows:
+            return "nothing to restart: no worker answered and no beat is running"
+        return table(["what", "process", "pool/role", "restarted", "detail"], rows)
+    emit(as_json, report.to_dict(), human)
+    if not report.ok:
+        sys.exit(EXIT_FAILURE)
+
+
 @click.command("scheduler-status", help=f"Alias of `scheduler status`: {STATUS_HELP}")
 @json_option
 @pass_app

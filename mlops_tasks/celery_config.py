@@ -134,6 +134,9 @@ def worker_config(settings: Settings, broker_url: str, backend_url: str) -> dict
         # workers/app.py) is replaced after its task: one big batch leaves no bloated child.
         "worker_max_memory_per_child": settings.worker_max_memory_mb * 1024 // 2,
         "worker_prefetch_multiplier": 4,
+        # `mlops scheduler restart` replaces pool children through the pool_restart command
+        # (mlops_tasks/restart.py); modules are never reloaded.
+        "worker_pool_restarts": True,
         # Flower and `celery events` see every task.
         "worker_send_task_events": True,
         "task_send_sent_event": True,

@@ -59,6 +59,7 @@ Global
     mlops:jobs:<job>:outcomes           LIST    1/0 outcomes of its last 100 runs
     mlops:beat:instance:<id>            HASH    a beat process: host, pid, role, heartbeat (TTL)
     mlops:beat:leader                   STRING  the leading beat's last heartbeat (JSON, TTL)
+    mlops:beat:restart                  STRING  the latest `scheduler restart` request (JSON)
     mlops:beat:redbeat:<job>            HASH    celery-redbeat's schedule entry of a job (field
                                                 meta: its last run)
     mlops:beat:redbeat:lock             STRING  celery-redbeat's lock
@@ -277,6 +278,7 @@ def job_outcomes(job: str) -> str:
 
 BEAT_PREFIX = f"{PREFIX}:beat"
 BEAT_LEADER = f"{BEAT_PREFIX}:leader"
+BEAT_RESTART = f"{BEAT_PREFIX}:restart"
 REDBEAT_PREFIX = f"{BEAT_PREFIX}:redbeat:"  # celery-redbeat's redbeat_key_prefix
 REDBEAT_LOCK = f"{REDBEAT_PREFIX}lock"  # celery-redbeat's redbeat_lock_key
 REDBEAT_META_FIELD = "meta"  # field of a redbeat entry holding its last_run_at (JSON)
