@@ -83,7 +83,7 @@ class RestartReport:
     @property
     def ok(self) -> bool:
         """Everything that was running was restarted, and something was running."""
-        parts = [*self.workers, *self.beats]
+        parts: list[WorkerRestart | BeatRestart] = [*self.workers, *self.beats]
         return bool(parts) and all(p.restarted for p in parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,7 +109,8 @@ def restart(control: Control, client: redis.Redis, settings: Settings, timeout_s
     while True:
         _check_workers(control, workers, inspect_timeout)
         _check_beats(client, settings, beat_results)
-        pending = [p for p in [*workers, *beat_results] if not p.restarted and not p.detail]
+        parts: list[WorkerRestart | BeatRestart] = [*workers, *beat_results]
+        pending = [p for p in parts if not p.restarted and not p.detail]
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(POLL_S)
