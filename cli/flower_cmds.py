@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import click
 
-from mlops_tasks.errors import ConfigError
+from mlops_tasks.flower_auth import run_flower
 
 from .context import App, pass_app
 
@@ -20,19 +20,20 @@ from .context import App, pass_app
 def flower(app: App, address: str, port: int, flower_args: tuple[str, ...]) -> None:
     """Start Flower with HTTP basic authentication from MLOPS_FLOWER_BASIC_AUTH.
 
-    The credentials go to Flower through its environment (FLOWER_BASIC_AUTH), not the command
-    line, so they never show in the process list.
+    Every URL that shows data (pages, API, /metrics) answers 401 without the credentials; only
+    static files and /healthcheck are open. The credentials go to Flower through its
+    environment, not the command line, so they never show in the process list.
     """
-    auth = app.settings.flower_basic_auth
-    if not auth:
-        raise ConfigError("MLOPS_FLOWER_BASIC_AUTH is not set: Flower never runs without "
-                          "authentication (expected user:password pairs separated by commas)")
-    os.environ["FLOWER_BASIC_AUTH"] = auth
-    # an `mlops` command starts the embedded Redis when there is no REDIS_URL
-    app.redis_url  # noqa: B018 - read for that side effect
-    from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
 
-    celery_app.start(["flower", f"--address={address}", f"--port={port}", *flower_args])
+    def load_celery_app() -> Any:
+        # an `mlops` command starts the embedded Redis when there is no REDIS_URL
+        app.redis_url  # noqa: B018 - read for that side effect
+        from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
+
+        return celery_app
+
+    run_flower(app.settings.flower_basic_auth, address=address, port=port,
+               extra_args=flower_args, load_celery_app=load_celery_app)
 
 
 def register(group: click.Group) -> None:
