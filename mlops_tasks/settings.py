@@ -265,12 +265,22 @@ class Settings:
     baseline_size: int = setting(
         "MLOPS_BASELINE_SIZE", number(int, 10), 1000,
         "labeled predictions after deployment that form a version's baseline")
+    baseline_max: int = setting(
+        "MLOPS_BASELINE_MAX", number(int, 10), 50000,
+        "a baseline grows with every check interval that leaves the longest window, up to this")
+    false_alarms_per_month: float = setting(
+        "MLOPS_FALSE_ALARMS_PER_MONTH", number(float, 0, None, lo_open=True), 1.0,
+        "budget of false degradation (and drift) alerts per model-month under stationary "
+        "traffic; sets the level of every test")
+    drift_min_distance: float = setting(
+        "MLOPS_DRIFT_MIN_DISTANCE", number(float, 0, 1), 0.05,
+        "smallest Kolmogorov-Smirnov distance between score distributions reported as drift")
     degradation_window_s: int = setting(
         "MLOPS_DEGRADATION_WINDOW_S", number(int, 60), 3600,
         "window of current performance compared with the baseline")
     degradation_min_percent: float = setting(
-        "MLOPS_DEGRADATION_MIN_PERCENT", number(float, 0, 100, lo_open=True), 5.0,
-        "smallest relative accuracy drop (percent) that can be flagged")
+        "MLOPS_DEGRADATION_MIN_PERCENT", number(float, 0, 100, lo_open=True), 1.0,
+        "practical margin: a drop is flagged once the data show it exceeds this many percent")
     significance_level: float = setting(
         "MLOPS_SIGNIFICANCE_LEVEL", number(float, 0, 0.5, lo_open=True), 0.05,
         "p-value below which a drop or a drift is significant")
