@@ -1,15 +1,15 @@
 """Flower behind HTTP basic authentication on every URL that shows data.
 
 Flower authenticates most of its pages and API itself, but not all: its ``/metrics`` answers
-anyone with every task and worker name, and ``FLOWER_UNAUTHENTICATED_API`` opens the API. Rather
-than patching the handlers that are open today (a Flower upgrade can add more), :func:`run_flower`
-starts Flower's own ``celery flower`` command with one change: the application class it builds
-checks the credentials in the one place every request passes through, tornado's
-``Application.get_handler_delegate``, before any Flower code sees the request. A request without
-the credentials is answered 401 by :class:`_Unauthorized`, whatever its URL or method, unless
-its handler is in the allow-list (static files and ``/healthcheck``, which show nothing). A new
-route in a later Flower is therefore closed by default, and a route this gate cannot see (a
-target that is not a request handler) stops Flower from starting.
+anyone with every task and worker name, and ``FLOWER_UNAUTHENTICATED_API`` opens its API when no
+authentication is configured. Rather than patching the handlers that are open today (a Flower
+upgrade can add more), :func:`run_flower` starts Flower's own ``celery flower`` command with one
+change: the application class it builds checks the credentials in the one place every request
+passes through, tornado's ``Application.get_handler_delegate``, before any Flower code sees the
+request. A request without the credentials is answered 401 by :class:`_Unauthorized`, whatever
+its URL or method, unless its handler is in the allow-list (static files and ``/healthcheck``,
+which show nothing). A new route in a later Flower is therefore closed by default, and a route
+this gate cannot see (a target that is not a request handler) stops Flower from starting.
 
 Flower keeps its own basic authentication too (``FLOWER_BASIC_AUTH``, set from the same value),
 so the two checks agree; the credentials never appear on a command line.

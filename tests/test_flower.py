@@ -326,3 +326,39 @@ def test_is_authorized(header: str | None, allowed: bool) -> None:
 def test_credentials_never_show_in_a_repr() -> None:
     assert "pw" not in repr(Credentials.parse("ops:pw"))
 
+
+
+# --- the gate fails closed ----------------------------------------------------------------------
+
+def test_an_application_with_a_route_the_gate_cannot_see_does_not_start() -> None:
+    """Given a route whose target is not a request handler (it would bypass
+    get_handler_delegate), when the gated application is built, then it refuses to."""
+    import tornado.routing
+    import tornado.web
+
+    from mlops_tasks.errors import MlopsError
+    from mlops_tasks.flower_auth import gated_application
+
+    class Page(tornado.web.RequestHandler):
+        def get(self) -> None:
+            self.write("data")
+
+    gated = gated_application(tornado.web.Application, Credentials.parse("ops:pw"))
+    gated([(r"/page", Page),
+           (r"/nested/.*", tornado.routing.RuleRouter([(r"/nested/page", Page)]))])
+    with pytest.raises(MlopsError, match="routes the authentication gate cannot check"):
+        gated([(r"/page", Page), (r"/raw", tornado.web.Application([(r"/raw", Page)]))])
+
+
+def test_a_flower_that_builds_its_application_elsewhere_is_refused(monkeypatch) -> None:
+    """Given a Flower whose command no longer instantiates flower.app.Flower, when the gate is
+    put in place, then it refuses instead of starting Flower open."""
+    import flower.command
+
+    from mlops_tasks.errors import MlopsError
+    from mlops_tasks.flower_auth import gated_flower_command
+
+    monkeypatch.setattr(flower.command, "Flower", type("Other", (), {}))
+    with (pytest.raises(MlopsError, match="authentication gate cannot be put in place"),
+          gated_flower_command(Credentials.parse("ops:pw"))):
+        pass
