@@ -106,6 +106,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Start the scheduler (celery beat with the project's schedule and leader lock).")),
     "flower": ("flower_cmds", (
         "Start Flower with HTTP basic authentication from MLOPS_FLOWER_BASIC_AUTH.")),
+    "up": ("up_cmds", (
+        "Start Redis, the worker pools, beat, Flower and serve here; Ctrl-C stops them all.")),
     "demo": ("demo_cmds", (
         "Register and deploy the built-in models, start a worker, stream synthetic predictions "
         "through the client and show what the workers aggregated.")),
