@@ -32,17 +32,24 @@ def sparkline(values: list[float | None]) -> str:
 
 def _degradation_row(r: DegradationCheck | NotChecked) -> list[Any]:
     if isinstance(r, NotChecked):
-        return [r.name, r.version, r.status, pct(None), pct(None), "-", fmt(None), fmt(None),
-                r.reason]
+        return [r.name, r.version, r.status, pct(None), pct(None), "-", fmt(None), "-",
+                fmt(None), r.reason]
     e = r.evidence
+    drop = "-"
+    if e is not None:
+        drop = f"{e.degradation_percent:.1f}%"
+        if e.drop_ci95:
+            drop += f" [{e.drop_ci95[0]:.1f}, {e.drop_ci95[1]:.1f}]"
     return [r.name, r.version, r.status, pct(r.baseline.accuracy), pct(r.current.accuracy),
-            "-" if e is None else f"{e.degradation_percent:.1f}%",
-            fmt(None if e is None else e.p_value), fmt(r.drift.psi), r.reason or ""]
+            drop, fmt(None if e is None else e.p_value),
+            "-" if e is None else f"{e.window_checks}", fmt(r.drift.ks_statistic),
+            r.reason or ""]
 
 
 def _degradation_rows(results: Sequence[DegradationCheck | NotChecked]) -> str:
-    return table(["model", "version", "status", "baseline", "current", "drop", "p-value",
-                  "drift psi", "note"], [_degradation_row(r) for r in results])
+    return table(["model", "version", "status", "baseline", "current", "drop [95% CI]",
+                  "p-value", "checks", "drift KS", "note"],
+                 [_degradation_row(r) for r in results])
 
 
 @click.command("check-degradation")

@@ -45,6 +45,7 @@ Monitoring and alerting, per model ``m``
     mlops:{m}:degradation               STRING  last degradation check (JSON)
     mlops:{m}:baseline:<v>              STRING  the version's baseline metrics and histograms
                                                 (JSON)
+    mlops:{m}:detectors:<v>             STRING  degradation and drift detectors' state (JSON)
     mlops:{m}:alerts:active             HASH    fingerprint -> firing alert (JSON)
     mlops:{m}:alerts:history            LIST    fired and resolved alerts (JSON), newest first,
                                                 capped
@@ -241,6 +242,10 @@ def degradation_status(name: str) -> str:
 
 def baseline(name: str, version: str) -> str:
     return f"{_model(name)}:baseline:{version}"
+
+
+def detector_state(name: str, version: str) -> str:
+    return f"{_model(name)}:detectors:{version}"
 
 
 def alerts_active(name: str) -> str:

@@ -279,14 +279,8 @@ class Settings:
         "MLOPS_DEGRADATION_WINDOW_S", number(int, 60), 3600,
         "window of current performance compared with the baseline")
     degradation_min_percent: float = setting(
-        "MLOPS_DEGRADATION_MIN_PERCENT", number(float, 0, 100, lo_open=True), 1.0,
+        "MLOPS_DEGRADATION_MIN_PERCENT", number(float, 0, 100), 0.5,
         "practical margin: a drop is flagged once the data show it exceeds this many percent")
-    significance_level: float = setting(
-        "MLOPS_SIGNIFICANCE_LEVEL", number(float, 0, 0.5, lo_open=True), 0.05,
-        "p-value below which a drop or a drift is significant")
-    drift_psi_threshold: float = setting(
-        "MLOPS_DRIFT_PSI_THRESHOLD", number(float, 0, None, lo_open=True), 0.2,
-        "population stability index from which a significant score shift is reported")
     alert_repeat_interval_s: int = setting(
         "MLOPS_ALERT_REPEAT_INTERVAL_S", number(int, 1), 3600,
         "a firing alert is sent again at most this often (unless its severity rises)")

@@ -225,6 +225,7 @@ def test_the_runbook_greps_find_their_lines_in_the_monitoring_log(
     pipe.feed("queue-anomaly", 200, 0.95)
     raw.lpush(keys.recent("queue-anomaly", "1.0.0"), b"garbage")
     run_monitoring(pipe.svc)
+    pipe.clock.now += 60  # degradation checks read whole minutes
     run_degradation(pipe.svc)
     # n1-detector: a known better threshold (auto-tuned)
     pipe.deploy("n1-detector")

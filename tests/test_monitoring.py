@@ -111,32 +111,62 @@ def test_one_failing_model_does_not_stop_the_others(pipe: Pipeline, raw,
 
 def test_a_drop_is_flagged_only_when_it_is_significant(pipe: Pipeline,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    """Given baselines of 85% on 1,000 predictions after deployment, an 80% hour on 100
-    predictions is not flagged (p ~ 0.09), while 80% on 20,000 predictions is."""
+    """Given baselines of 85% on 1,000 predictions after deployment, an 80% interval on 100
+    predictions is not flagged, while 80% on 20,000 predictions is: p below the level that
+    the false-alarm budget gives each window."""
     for m in ("n1-detector", "waf-behavioral"):
         pipe.deploy(m, ago_s=7200)
         pipe.feed(m, 1000, 0.85, at=pipe.clock.now - 7000)
     pipe.feed("n1-detector", 100, 0.80)
     pipe.feed("waf-behavioral", 20000, 0.80)
+    pipe.clock.now += 60  # a check reads whole minutes
     with caplog.at_level(logging.INFO):
         result = run_degradation(pipe.svc)
     n1, waf = status(result, "n1-detector"), status(result, "waf-behavioral")
     assert n1["baseline"]["labeled"] == 1000 and n1["baseline"]["accuracy"] == 0.85
-    assert n1["status"] == "ok" and n1["p_value"] == pytest.approx(0.0936, abs=0.001)
-    assert "not below 0.05" in n1["reason"]
-    assert waf["status"] == "degraded" and waf["p_value"] < 1e-4
+    assert n1["current"]["labeled"] == 100 and n1["window_checks"] == 1
+    assert n1["status"] == "ok" and n1["p_value"] > 0.05
+    assert n1["alpha"] == pytest.approx(1 / (2880 * 4))
+    assert "no drop beyond 0.5% shown" in n1["reason"]
+    assert waf["status"] == "degraded" and waf["p_value"] < waf["alpha"]
     assert waf["degradation_percent"] == pytest.approx(5.882, abs=0.01)
-    low, high = waf["current_accuracy_ci95"]
-    assert low < 0.80 < high
+    low, high = waf["drop_ci95"]
+    assert 0 < low < 5.882 < high
     [alert] = pipe.active()
     assert (alert["model"], alert["kind"], alert["severity"]) == (
         "waf-behavioral", "performance_degraded", "critical")
     assert alert["values"]["baseline_accuracy"] == 0.85
+    assert alert["values"]["p_value"] == waf["p_value"]
+    assert alert["values"]["current_labeled"] == 20000
     assert alert["message"] == "WAF Behavioral Performance Degraded (degradation_percent: 5.9%)"
     assert "WAF Behavioral Performance Degraded (degradation_percent: 5.9%)" in caplog.text
     verdict = verify_degradation(pipe.svc, "waf-behavioral")
-    assert verdict["verdict"] == "confirmed degradation" and verdict["test"] == "fisher-exact"
+    assert verdict["verdict"] == "confirmed degradation"
+    assert "Fisher exact p" in verdict["explanation"]
     assert verify_degradation(pipe.svc, "n1-detector")["verdict"] == "false alarm"
+
+
+def test_detector_state_carries_from_check_to_check(pipe: Pipeline) -> None:
+    """Each check feeds the minutes since the previous one to the stored detector: a drop
+    spread over four checks, none of them conclusive alone, is caught by the longer windows,
+    and the alert clears once accuracy is back."""
+    pipe.deploy("n1-detector", ago_s=86400)
+    pipe.feed("n1-detector", 5000, 0.85, at=pipe.clock.now - 86000)
+    checks = []
+    for i in range(12):
+        pipe.feed("n1-detector", 1500, 0.82, seed=100 + i)
+        pipe.clock.now += 900
+        checks.append(status(run_degradation(pipe.svc), "n1-detector"))
+        if checks[-1]["status"] == "degraded":
+            break
+    assert checks[0]["current"]["labeled"] == 1500 and checks[0]["status"] == "ok"
+    assert checks[-1]["status"] == "degraded" and checks[-1]["window_checks"] > 1
+    for i in range(8):
+        pipe.feed("n1-detector", 3000, 0.86, seed=200 + i)
+        pipe.clock.now += 900
+        last = status(run_degradation(pipe.svc), "n1-detector")
+    assert last["status"] == "ok"
+    assert pipe.active() == []
 
 
 def test_a_baseline_is_collected_before_anything_is_compared(pipe: Pipeline) -> None:
@@ -155,7 +185,13 @@ def test_set_baseline_from_a_window(pipe: Pipeline) -> None:
     assert doc["accuracy"] == pytest.approx(
         pipe.svc.windows.count_window("queue-anomaly", "1.0.0", 1000)["accuracy"])
     result = status(run_degradation(pipe.svc, "queue-anomaly"), "queue-anomaly")
+    assert result["status"] == "insufficient_data"  # nothing since the baseline was set
+    pipe.clock.now += 60
+    pipe.feed("queue-anomaly", 500, 0.9)
+    pipe.clock.now += 60
+    result = status(run_degradation(pipe.svc, "queue-anomaly"), "queue-anomaly")
     assert result["baseline"]["source"] == "manual" and result["status"] == "ok"
+    assert result["baseline"]["labeled"] == 1000 and result["current"]["labeled"] == 500
 
 
 def test_a_shift_in_scores_is_reported_as_drift(pipe: Pipeline) -> None:
@@ -164,11 +200,14 @@ def test_a_shift_in_scores_is_reported_as_drift(pipe: Pipeline) -> None:
     pipe.feed("queue-anomaly", 2000, 0.85, at=pipe.clock.now - 7000,
               scores=rng.beta(2, 5, 2000))
     pipe.feed("queue-anomaly", 2000, 0.85, scores=rng.beta(5, 2, 2000))
+    pipe.clock.now += 60
     result = status(run_degradation(pipe.svc), "queue-anomaly")
     assert result["status"] == "ok" and result["drift"]["drifted"] is True
-    assert result["drift"]["psi"] > 0.2
+    assert result["drift"]["ks_statistic"] > 0.3
+    assert result["drift"]["p_value"] < result["drift"]["alpha"]
     [alert] = pipe.active()
     assert (alert["kind"], alert["severity"]) == ("data_drift", "warning")
+    assert alert["message"] == "Queue Anomaly Score Distribution Shifted (ks_distance: 0.772)"
 
 
 def test_a_silence_mutes_matching_alerts_until_it_is_removed(pipe: Pipeline, cli) -> None:
@@ -324,6 +363,7 @@ def test_alert_reports_and_trends(pipe: Pipeline, cli) -> None:
     pipe.feed("waf-behavioral", 5000, 0.7)
     pipe.feed("n1-detector", 500, 0.9)
     run_monitoring(pipe.svc)
+    pipe.clock.now += 60  # degradation checks read whole minutes
     run_degradation(pipe.svc)
     alerts = cli.json("alerts", "--model", "waf-behavioral")["alerts"]
     assert {a["kind"] for a in alerts} == {"accuracy_below_threshold", "performance_degraded"}
@@ -369,7 +409,7 @@ def test_compare_versions_gives_the_significance_of_the_difference(pipe: Pipelin
 def test_check_and_verify_degradation_from_the_cli(pipe: Pipeline, cli) -> None:
     pipe.deploy("n1-detector", ago_s=7200)
     pipe.feed("n1-detector", 1000, 0.85, at=pipe.clock.now - 7000)
-    pipe.feed("n1-detector", 100, 0.80)
+    pipe.feed("n1-detector", 100, 0.80, at=pipe.clock.now - 120)
     doc = cli.json("check-degradation", "n1-detector")
     assert status(doc, "n1-detector")["status"] == "ok"
     verdict = cli.json("verify-degradation", "n1-detector")
@@ -390,6 +430,7 @@ def test_drift_is_reported_before_any_label_arrives(pipe: Pipeline) -> None:
     pipe.ingestor.ingest_predictions({  # no labels at all
         "v": 1, "kind": "predictions", "batch_id": "unlabeled", "model": "queue-anomaly",
         "n": 3000, "score": scores.tolist(), "timestamp": pipe.clock.now})
+    pipe.clock.now += 60
     result = status(run_degradation(pipe.svc), "queue-anomaly")
     assert result["status"] == "insufficient_data" and result["drift"]["drifted"] is True
     assert [a["kind"] for a in pipe.active()] == ["data_drift"]

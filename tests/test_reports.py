@@ -244,6 +244,7 @@ def alerting_waf(pipe: Pipeline) -> None:
     pipe.feed("waf-behavioral", 5000, 0.7)
     pipe.feed("n1-detector", 500, 0.9)
     run_monitoring(pipe.svc)
+    pipe.clock.now += 60  # degradation checks read whole minutes
     run_degradation(pipe.svc)
 
 

@@ -1,10 +1,14 @@
-"""Degradation detection: the current window against the version's baseline, with significance.
+"""Degradation and drift detection: the scheduled job's adapter over monitoring/detectors.py.
 
-A degradation is flagged only when the relative accuracy drop is at least
-``MLOPS_DEGRADATION_MIN_PERCENT`` *and* a one-sided test (two-proportion z-test, or Fisher's
-exact test when a cell is small) gives p < ``MLOPS_SIGNIFICANCE_LEVEL``. Score drift is a
-Kolmogorov-Smirnov test between the baseline's and the current score histograms, reported when
-it is significant and the population stability index reaches ``MLOPS_DRIFT_PSI_THRESHOLD``.
+Each production version has a :class:`DegradationDetector` and a :class:`DriftDetector` whose
+state lives in Redis (``keys.detector_state``). A check reads the whole minutes of labeled
+outcomes and score histograms since the previous check, feeds them to both detectors as one
+interval, stores their state and raises or resolves the alerts. The detectors' docstring
+explains the false-alarm budget, the windows, the margin and the growing baseline.
+
+The baseline starts as the first ``MLOPS_BASELINE_SIZE`` labeled predictions after
+deployment (whole buckets, stored once), or one an operator sets (`mlops set-baseline`); a new
+baseline restarts the detectors from it.
 """
 
 from __future__ import annotations
@@ -18,17 +22,22 @@ import numpy as np
 
 from .. import keys
 from ..alerts.model import Alert
-from ..binning import SCORE_BINS, score_bins
+from ..binning import SCORE_BINS, SCORE_RESOLUTION, score_bins
 from ..durations import parse_duration
 from ..errors import NotFoundError, ValidationError
 from ..metrics import CONFUSION, confusion_from_arrays, confusion_metrics
-from ..results import pair
 from ..services import Services
-from ..settings import Settings
-from ..stats import bootstrap_drop, drop_test, ks_from_histograms, psi, wilson_interval
-from ..timebuckets import MINUTE, bucket_range, covering
+from ..stats import bootstrap_drop, fisher_drop
+from ..timebuckets import MINUTE, Granularity, bucket_range, covering
 from ..timefmt import iso
 from ..windows import COUNT_WINDOWS
+from .detectors import (
+    DegradationDetector,
+    DegradationObservation,
+    DetectorSettings,
+    DriftDetector,
+    DriftObservation,
+)
 from .results import (
     AlertRaised,
     BaselineSummary,
@@ -46,7 +55,9 @@ log = logging.getLogger("mlops.monitoring")
 
 KIND = "performance_degraded"
 DRIFT_KIND = "data_drift"
-DRIFT_MIN_SAMPLES = 100
+DRIFT_BINS = 50  # the drift detector's histogram: 50 bins of 0.02
+DRIFT_BIN_WIDTH = SCORE_RESOLUTION // DRIFT_BINS
+TEST = "score z, Agresti-Caffo adjusted"
 BASELINE_WINDOWS = (*COUNT_WINDOWS, "since_deployment", "last_hour")
 
 
@@ -85,6 +96,19 @@ def capture_baseline(svc: Services, t: Target) -> dict[str, Any] | None:
     now = svc.clock()
     g = covering(max(now - t.deployed_ts, MINUTE.size_s), svc.settings.retention_days)
     starts = bucket_range(now, now - t.deployed_ts + 1, g)
+    labeled = 0
+    for i in range(0, len(starts), 60):
+        chunk = starts[i:i + 60]
+        for j, bucket in enumerate(svc.windows.buckets(t.name, t.version, g, chunk)):
+            labeled += sum(int(bucket.get(k, 0)) for k in CONFUSION)
+            if labeled >= size:
+                return _store_baseline(svc, t, g, starts[:i + j + 1], size, now)
+    return None
+
+
+def _store_baseline(svc: Services, t: Target, g: Granularity, starts: list[int], size: int,
+                    now: float) -> dict[str, Any] | None:
+    """The baseline of these buckets, stored unless another check stored one first."""
     counts = dict.fromkeys(CONFUSION, 0)
     hist = np.zeros((5, SCORE_BINS), dtype=np.int64)
     for i in range(0, len(starts), 60):
@@ -92,16 +116,15 @@ def capture_baseline(svc: Services, t: Target) -> dict[str, Any] | None:
         for k in counts:
             counts[k] += int(data.counts.get(k, 0))
         hist += data.hist
-        if sum(counts.values()) >= size:
-            doc = _baseline_doc(counts, hist[4], hist[:4].sum(axis=0), source="auto",
-                                window=f"first {size} labeled after deployment",
-                                granularity=g.code, set_at=iso(now), set_by="degradation-job")
-            if svc.redis.set(keys.baseline(t.name, t.version), json.dumps(doc), nx=True):
-                log.info("baseline captured", extra={"model": t.name, "version": t.version,
-                                                     "labeled": doc["labeled"],
-                                                     "accuracy": doc["accuracy"]})
-            return get_baseline(svc, t.name, t.version)
-    return None
+    doc = _baseline_doc(counts, hist[4], hist[:4].sum(axis=0), source="auto",
+                        window=f"first {size} labeled after deployment", granularity=g.code,
+                        set_at=iso(now), set_by="degradation-job",
+                        until_ts=starts[-1] + g.size_s)
+    if svc.redis.set(keys.baseline(t.name, t.version), json.dumps(doc), nx=True):
+        log.info("baseline captured", extra={"model": t.name, "version": t.version,
+                                             "labeled": doc["labeled"],
+                                             "accuracy": doc["accuracy"]})
+    return get_baseline(svc, t.name, t.version)
 
 
 def set_baseline(svc: Services, name: str, window: str, actor: str,
@@ -132,103 +155,149 @@ def set_baseline(svc: Services, name: str, window: str, actor: str,
     if doc["labeled"] == 0:
         raise ValidationError(f"--window: {window} holds no labeled predictions of "
                               f"{name} {version}")
-    doc.update(set_at=iso(svc.clock()), set_by=actor, version=version)
+    doc.update(set_at=iso(svc.clock()), until_ts=svc.clock(), set_by=actor, version=version)
     svc.redis.set(keys.baseline(name, version), json.dumps(doc))
     log.info("baseline set", extra={"model": name, "version": version, "window": window,
                                     "actor": actor, "labeled": doc["labeled"]})
     return doc
 
 
-def _drift(s: Settings, base: dict[str, Any], current_hist: np.ndarray) -> Drift:
-    """Score drift between the baseline and the current window, over every prediction's score,
-    labeled or not: operators hear about changed traffic before any label arrives."""
-    h_base = np.asarray(base["hist_all"]) if sum(base["hist_all"]) else \
-        np.asarray(base["hist_labeled"])
-    if h_base.sum() < DRIFT_MIN_SAMPLES or current_hist.sum() < DRIFT_MIN_SAMPLES:
-        return Drift(drifted=False, reason="too few scores to compare")
-    d, p = ks_from_histograms(h_base, current_hist)
-    index = psi(h_base, current_hist)
-    return Drift(drifted=p < s.significance_level and index >= s.drift_psi_threshold,
-                 ks_statistic=d, p_value=p, psi=index)
+def coarse(hist: Any) -> np.ndarray:
+    """A score histogram of ``SCORE_BINS`` bins as the drift detector's ``DRIFT_BINS``."""
+    h = np.asarray(hist, dtype=np.int64)
+    if h.size != SCORE_BINS:
+        return h
+    out: np.ndarray = h[:SCORE_RESOLUTION].reshape(DRIFT_BINS, DRIFT_BIN_WIDTH).sum(axis=1)
+    out[-1] += h[SCORE_RESOLUTION]  # score 1.0
+    return out
 
 
-def _evaluate(svc: Services, t: Target, base: dict[str, Any], exact: bool) -> DegradationCheck:
-    s = svc.settings
-    data = svc.windows.time_window(t.name, t.version, s.degradation_window_s)
-    cur = confusion_metrics(**_counts(data.counts))
+def _detectors(svc: Services, t: Target, base: dict[str, Any]
+               ) -> tuple[DegradationDetector, DriftDetector, float]:
+    """The version's detectors and the end of the last interval they saw: from Redis, or new
+    from the baseline when there is no state yet or the baseline was replaced."""
+    ds = DetectorSettings.from_settings(svc.settings)
+    manual = base.get("source") != "auto"
+    if manual:  # an operator's baseline is used as set, however small, and never grows
+        ds = replace(ds, baseline_min=min(ds.baseline_min, int(base["labeled"]) or 1))
+    raw = svc.redis.get(keys.detector_state(t.name, t.version))
+    state = json.loads(raw) if raw else None
+    if state and state.get("baseline_set_at") == base.get("set_at"):
+        return (DegradationDetector.from_state(state["degradation"], ds),
+                DriftDetector.from_state(state["drift"], ds), float(state["last_end"]))
+    h = base["hist_all"] if sum(base["hist_all"]) else base["hist_labeled"]
+    deg = DegradationDetector(base["tp"] + base["tn"], base["labeled"], ds, grow=not manual)
+    drift = DriftDetector(coarse(h), replace(ds, baseline_min=min(ds.baseline_min,
+                                                                  int(sum(h)) or 1)),
+                          grow=not manual)
+    start = MINUTE.start(svc.clock()) - ds.interval_s
+    until = float(base.get("until_ts") or 0)
+    return deg, drift, max(start, MINUTE.start(until + MINUTE.size_s - 1e-6))
+
+
+def _save(svc: Services, t: Target, base: dict[str, Any], deg: DegradationDetector,
+          drift: DriftDetector, last_end: float) -> None:
+    state = {"baseline_set_at": base.get("set_at"), "last_end": last_end,
+             "degradation": deg.to_state(), "drift": drift.to_state()}
+    svc.redis.set(keys.detector_state(t.name, t.version), json.dumps(state))
+
+
+def _interval(svc: Services, t: Target, last_end: float
+              ) -> tuple[int, int, np.ndarray, float] | None:
+    """Labeled outcomes (correct, total) and the score histogram of the whole minutes since
+    ``last_end``, and the new end; None when no minute has ended since. After an outage longer
+    than the minute buckets are kept, the minutes no longer kept are skipped."""
+    end = MINUTE.start(svc.clock())
+    start = max(int(last_end), end - MINUTE.keep_s + 2 * MINUTE.size_s)
+    starts = list(range(start, end, MINUTE.size_s))
+    if not starts:
+        return None
+    data = svc.windows.sum_buckets(t.name, t.version, MINUTE, starts, with_hist=True)
+    c = _counts(data.counts)
+    return c["tp"] + c["tn"], sum(c.values()), coarse(data.hist[4]), float(end)
+
+
+def _drift_result(o: DriftObservation) -> Drift:
+    if o.reason.startswith(("collecting", "no scores")):
+        return Drift(drifted=False, reason=o.reason)
+    return Drift(drifted=o.drifted, ks_statistic=o.ks_statistic, p_value=o.p_value,
+                 alpha=o.alpha, window_checks=o.window_checks, window_scores=o.window_scores,
+                 baseline_scores=o.baseline_scores)
+
+
+def _result(svc: Services, t: Target, base: dict[str, Any], o: DegradationObservation,
+            drift: DriftObservation) -> DegradationCheck:
+    ds = DetectorSettings.from_settings(svc.settings)
+    window = base["window"]
+    if o.baseline_total != base["labeled"]:
+        window += f", grown to {o.baseline_total}"
     check = DegradationCheck(
-        name=t.name, version=t.version, window_s=s.degradation_window_s,
-        baseline=BaselineSummary(labeled=base["labeled"], accuracy=base["accuracy"],
-                                 f1=base["f1"], source=base["source"], window=base["window"]),
-        current=CurrentWindow(labeled=cur["count"], accuracy=cur["accuracy"], f1=cur["f1"]),
-        drift=_drift(s, base, data.hist[4]), status="insufficient_data",
-        reason="no labeled predictions in the current window")
-    if cur["count"] == 0 or base["accuracy"] in (None, 0):
+        name=t.name, version=t.version,
+        window_s=int((o.window_checks or 1) * ds.interval_s),
+        baseline=BaselineSummary(labeled=o.baseline_total, accuracy=o.baseline_accuracy,
+                                 f1=base["f1"], source=base["source"], window=window),
+        current=CurrentWindow(labeled=o.window_total, accuracy=o.window_accuracy, f1=None),
+        drift=_drift_result(drift), status="insufficient_data", reason=o.reason)
+    if not o.window_total or o.p_value is None or o.drop_percent is None:
         return check
-    x1, n1 = base["tp"] + base["tn"], base["labeled"]
-    x2, n2 = cur["tp"] + cur["tn"], cur["count"]
-    drop = (base["accuracy"] - cur["accuracy"]) / base["accuracy"] * 100
-    f1_drop = None
-    if base["f1"] and cur["f1"] is not None:
-        f1_drop = (base["f1"] - cur["f1"]) / base["f1"] * 100
-    test = drop_test(x1, n1, x2, n2, exact=exact)
-    significant = test.p_value < s.significance_level
-    large = drop >= s.degradation_min_percent
-    reason = None
-    if not large:
-        reason = f"drop {drop:.1f}% is below {s.degradation_min_percent:g}%"
-    elif not significant:
-        reason = f"p = {test.p_value:.3g} is not below {s.significance_level:g}"
     evidence = DropEvidence(
-        degradation_percent=drop, f1_degradation_percent=f1_drop, test=test.method,
-        p_value=test.p_value, significant=significant,
-        current_accuracy_ci95=wilson_interval(x2, n2))
-    return replace(check, evidence=evidence, reason=reason,
-                   status="degraded" if (significant and large) else "ok")
+        degradation_percent=o.drop_percent, drop_ci95=o.drop_ci95, test=TEST,
+        p_value=o.p_value, alpha=o.alpha, significant=o.p_value < o.alpha,
+        window_checks=o.window_checks or 1, margin_percent=ds.margin_percent)
+    return replace(check, evidence=evidence, status="degraded" if o.degraded else "ok",
+                   reason=None if o.degraded else o.reason)
 
 
 def _alert_values(result: DegradationCheck, e: DropEvidence) -> dict[str, Any]:
-    """What a degradation alert records."""
-    return {"degradation_percent": e.degradation_percent,
-            "f1_degradation_percent": e.f1_degradation_percent, "p_value": e.p_value,
-            "test": e.test, "current_accuracy_ci95": pair(e.current_accuracy_ci95),
-            "baseline_accuracy": result.baseline.accuracy,
+    """What a degradation alert records: the evidence an operator judges it by."""
+    return {**e.to_dict(), "baseline_accuracy": result.baseline.accuracy,
+            "baseline_labeled": result.baseline.labeled,
             "current_accuracy": result.current.accuracy,
-            "current_labeled": result.current.labeled,
-            "baseline_labeled": result.baseline.labeled}
+            "current_labeled": result.current.labeled, "window_s": result.window_s}
 
 
-def check(svc: Services, t: Target, exact: bool = False) -> DegradationCheck | NotChecked:
+def _observe(svc: Services, t: Target, base: dict[str, Any]
+             ) -> tuple[DegradationObservation, DriftObservation]:
+    deg, drift, last_end = _detectors(svc, t, base)
+    interval = _interval(svc, t, last_end)
+    if interval is None:  # checked again within the minute: judge what is there
+        return deg.evaluate(), drift.evaluate()
+    correct, total, hist, end = interval
+    observed = deg.observe(correct, total), drift.observe(hist)
+    _save(svc, t, base, deg, drift, end)
+    return observed
+
+
+def check(svc: Services, t: Target) -> DegradationCheck | NotChecked:
     base = capture_baseline(svc, t)
     if base is None:
         labeled = int(svc.windows.totals(t.name, t.version).get("labeled", 0))
         return NotChecked(t.name, t.version, "no_baseline",
                           f"collecting the baseline: {labeled} labeled predictions, "
                           f"{svc.settings.baseline_size} needed after deployment")
-    result = _evaluate(svc, t, base, exact)
-    severity = t.config["severity"]
+    o, d = _observe(svc, t, base)
+    result = _result(svc, t, base, o, d)
     evidence = result.evidence
-    if result.status == "degraded" and evidence is not None:  # degraded: there is evidence
+    if result.status == "degraded" and evidence is not None:
         msg = degradation_message(t.display_name, evidence.degradation_percent)
-        decision = svc.alerts.raise_alert(Alert(t.name, t.version, KIND, severity, msg,
-                                                _alert_values(result, evidence)))
+        decision = svc.alerts.raise_alert(Alert(t.name, t.version, KIND, t.config["severity"],
+                                                msg, _alert_values(result, evidence)))
         result = replace(result, alert=AlertRaised(decision.alert.id, decision.notify))
     elif result.status == "ok":
         svc.alerts.clear(t.name, t.version, KIND)
     drift = result.drift
     if drift.drifted:
-        msg = f"{t.display_name} Score Distribution Shifted (psi: {drift.psi:.2f})"
+        msg = (f"{t.display_name} Score Distribution Shifted "
+               f"(ks_distance: {drift.ks_statistic:.3f})")
         svc.alerts.raise_alert(Alert(t.name, t.version, DRIFT_KIND, "warning", msg,
-                                     {"ks_statistic": drift.ks_statistic,
-                                      "p_value": drift.p_value, "psi": drift.psi}))
+                                     drift.to_dict()))
     elif drift.compared:
         svc.alerts.clear(t.name, t.version, DRIFT_KIND)
     return result
 
 
-def run_degradation(svc: Services, model: str | None = None,
-                    exact: bool = False) -> DegradationResult:
-    results = check_each(svc, model, "degradation", lambda t: check(svc, t, exact),
+def run_degradation(svc: Services, model: str | None = None) -> DegradationResult:
+    results = check_each(svc, model, "degradation", lambda t: check(svc, t),
                          keys.degradation_status, log, "degradation check failed",
                          (KIND, DRIFT_KIND))
     result = DegradationResult(ran_at=iso(svc.clock()), models=results)
@@ -238,28 +307,35 @@ def run_degradation(svc: Services, model: str | None = None,
 
 
 def verify(svc: Services, name: str, reps: int = 20000) -> DegradationVerdict:
-    """Re-check with Fisher's exact test and a bootstrap interval; say if it is a false alarm."""
+    """The detector's current verdict (no new interval) re-checked with Fisher's exact test
+    and a bootstrap interval on the window with the strongest evidence: real, or a false
+    alarm?"""
     t = target(svc.registry, name)
     base = capture_baseline(svc, t) or get_baseline(svc, t.name, t.version)
     if base is None:
         raise NotFoundError(f"{name} {t.version} has no baseline yet (see `mlops set-baseline`)")
-    result = _evaluate(svc, t, base, exact=True)
+    deg, drift, _ = _detectors(svc, t, base)
+    o = deg.evaluate()
+    result = _result(svc, t, base, o, drift.evaluate())
     if result.evidence is None:  # nothing to compare: the check says why
         return DegradationVerdict(result, "insufficient data", result.reason or "")
-    x1, n1 = base["tp"] + base["tn"], base["labeled"]
-    cur = result.current
-    x2 = round((cur.accuracy or 0.0) * cur.labeled)  # evidence: labeled, so an accuracy
-    lo, hi = bootstrap_drop(x1, n1, x2, cur.labeled, reps=reps)
-    confirmed = result.status == "degraded" and lo > 0
+    x1, n1 = o.baseline_correct, o.baseline_total
+    x2, n2 = o.window_correct, o.window_total
+    exact = fisher_drop(x1, n1, x2, n2)
+    lo, hi = bootstrap_drop(x1, n1, x2, n2, reps=reps)
+    confirmed = o.degraded and exact.p_value < o.alpha and lo > 0
     if confirmed:
         explanation = (
-            f"accuracy fell from {base['accuracy']:.2%} to {cur.accuracy:.2%} "
-            f"({result.evidence.degradation_percent:.1f}%), Fisher exact p = "
-            f"{result.evidence.p_value:.3g}, and the 95% bootstrap interval of the drop "
+            f"accuracy fell from {x1 / n1:.2%} to {x2 / n2:.2%} "
+            f"({result.evidence.degradation_percent:.1f}%) over the last "
+            f"{o.window_checks} check(s), Fisher exact p = {exact.p_value:.3g} < "
+            f"{o.alpha:.2g}, and the 95% bootstrap interval of the drop "
             f"[{lo:.3f}, {hi:.3f}] excludes zero")
     else:
-        why = result.reason or (
-            f"the 95% bootstrap interval of the drop [{lo:.3f}, {hi:.3f}] includes zero")
+        why = (o.reason if not o.degraded else
+               f"Fisher exact p = {exact.p_value:.3g} is not below {o.alpha:.2g}"
+               if exact.p_value >= o.alpha else
+               f"the 95% bootstrap interval of the drop [{lo:.3f}, {hi:.3f}] includes zero")
         explanation = f"not a real degradation: {why}"
     return DegradationVerdict(result, "confirmed degradation" if confirmed else "false alarm",
                               explanation, bootstrap_drop_ci95=(lo, hi))

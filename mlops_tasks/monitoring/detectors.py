@@ -61,7 +61,7 @@ class DetectorSettings:
     false_alarms_per_month: float = 1.0
     interval_s: float = 900.0
     windows: tuple[int, ...] = DEFAULT_WINDOWS
-    margin_percent: float = 1.0
+    margin_percent: float = 0.5
     clear_level: float = 0.05
     baseline_min: int = 1000
     baseline_max: int = 50000
@@ -182,7 +182,8 @@ class DegradationDetector:
             self.baseline_correct += correct
             self.baseline_total += total
             return DegradationObservation(
-                False, False, f"collecting the baseline: {self.baseline_total} of "
+                degraded=False, started=False,
+                reason=f"collecting the baseline: {self.baseline_total} of "
                 f"{self.settings.baseline_min} labeled outcomes",
                 baseline_correct=self.baseline_correct, baseline_total=self.baseline_total)
         self.intervals.append((correct, total))
@@ -199,12 +200,12 @@ class DegradationDetector:
         return self._judge(update=False)
 
     def window_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(window lengths, correct, total) of every window that the intervals seen so far
-        fill (at least the shortest)."""
+        """(window lengths, correct, total) of every window; a window longer than the
+        intervals seen so far holds all of them (and counts once)."""
         arr = np.array(self.intervals, dtype=np.int64).reshape(-1, 2)[::-1]  # newest first
         cum = np.vstack([np.zeros((1, 2), dtype=np.int64), np.cumsum(arr, axis=0)])
-        lengths = np.array([w for w in self.settings.windows if w <= len(arr)]
-                           or [min(self.settings.windows)], dtype=np.int64)
+        lengths = np.array(sorted({min(w, max(len(arr), 1)) for w in self.settings.windows}),
+                           dtype=np.int64)
         at = np.minimum(lengths, len(arr))
         return lengths, cum[at, 0], cum[at, 1]
 
@@ -297,7 +298,8 @@ class DriftDetector:
             raise ValueError(f"hist: expected {self.baseline.size} bins, got {h.size}")
         if self.baseline.sum() < self.settings.baseline_min:
             self.baseline = self.baseline + h
-            return DriftObservation(False, False, f"collecting the baseline: "
+            return DriftObservation(drifted=False, started=False,
+                                    reason="collecting the baseline: "
                                     f"{int(self.baseline.sum())} of "
                                     f"{self.settings.baseline_min} scores",
                                     baseline_scores=int(self.baseline.sum()))
@@ -317,9 +319,7 @@ class DriftDetector:
         base = self.baseline if self.baseline is not None else np.zeros(1, dtype=np.int64)
         recent = list(self.intervals)[::-1]
         best: tuple[float, float, int, int] | None = None  # p, d, window, scores
-        for w in s.windows:
-            if w > max(len(recent), 1):
-                continue
+        for w in sorted({min(w, max(len(recent), 1)) for w in s.windows}):
             window = np.sum(recent[:w], axis=0) if recent else np.zeros_like(base)
             d, p = ks_from_histograms(base, window)
             if d < s.drift_min_distance:

@@ -136,13 +136,17 @@ class CurrentWindow(Result):
 
 @dataclass(frozen=True)
 class Drift(Result):
-    """Score drift between the baseline and the current window; ``reason`` says why the
-    scores were not compared (then the statistics are None)."""
+    """Score drift between the baseline and the window with the strongest evidence (see
+    monitoring/detectors.py); ``reason`` says why the scores were not compared (then the
+    statistics are None)."""
 
     drifted: bool
     ks_statistic: float | None = None
     p_value: float | None = None
-    psi: float | None = None
+    alpha: float | None = None  # the level each window's test is held to
+    window_checks: int | None = None
+    window_scores: int | None = None
+    baseline_scores: int | None = None
     reason: str | None = None
 
     @property
@@ -152,26 +156,32 @@ class Drift(Result):
     def to_dict(self) -> dict[str, Any]:
         if not self.compared:
             return {"drifted": self.drifted, "reason": self.reason}
-        return {"ks_statistic": self.ks_statistic, "p_value": self.p_value, "psi": self.psi,
+        return {"ks_statistic": self.ks_statistic, "p_value": self.p_value,
+                "alpha": self.alpha, "window_checks": self.window_checks,
+                "window_scores": self.window_scores, "baseline_scores": self.baseline_scores,
                 "drifted": self.drifted}
 
 
 @dataclass(frozen=True)
 class DropEvidence(Result):
-    """The accuracy drop from the baseline to the current window and its one-sided test."""
+    """The accuracy drop from the baseline to the window with the strongest evidence, and its
+    one-sided test (H0: the drop is at most ``margin_percent``) at the level ``alpha`` that
+    the false-alarm budget gives each window."""
 
-    degradation_percent: float  # relative accuracy drop
-    f1_degradation_percent: float | None
-    test: str  # "z-test" or "fisher-exact"
+    degradation_percent: float  # relative accuracy drop, point estimate
+    drop_ci95: tuple[float, float] | None  # percent
+    test: str
     p_value: float
-    significant: bool  # p_value < MLOPS_SIGNIFICANCE_LEVEL
-    current_accuracy_ci95: tuple[float, float] | None  # Wilson interval
+    alpha: float
+    significant: bool  # p_value < alpha
+    window_checks: int  # the window: this many check intervals, newest
+    margin_percent: float
 
     def to_dict(self) -> dict[str, Any]:
         return {"degradation_percent": self.degradation_percent,
-                "f1_degradation_percent": self.f1_degradation_percent, "test": self.test,
-                "p_value": self.p_value, "significant": self.significant,
-                "current_accuracy_ci95": pair(self.current_accuracy_ci95)}
+                "drop_ci95": pair(self.drop_ci95), "test": self.test,
+                "p_value": self.p_value, "alpha": self.alpha, "significant": self.significant,
+                "window_checks": self.window_checks, "margin_percent": self.margin_percent}
 
 
 @dataclass(frozen=True)
@@ -206,8 +216,8 @@ class DegradationCheck(Result):
 
 @dataclass(frozen=True)
 class DegradationVerdict(Result):
-    """`mlops verify-degradation`: the check with Fisher's exact test, a bootstrap interval of
-    the drop, and whether the degradation is real."""
+    """`mlops verify-degradation`: the detector's current verdict re-checked with Fisher's
+    exact test and a bootstrap interval of the drop, and whether the degradation is real."""
 
     check: DegradationCheck
     verdict: str  # "confirmed degradation", "false alarm" or "insufficient data"
