@@ -6,6 +6,7 @@ import click
 
 from mlops_tasks import reports
 from mlops_tasks.alerts.model import KINDS
+from mlops_tasks.alerts.subjects import silence_alerts
 from mlops_tasks.durations import parse_duration
 from mlops_tasks.timefmt import iso
 
@@ -14,13 +15,14 @@ from .output import emit, fmt, table
 
 
 @click.command("alerts")
-@click.option("--model", metavar="M", help="Only this model.")
+@click.option("--model", metavar="M",
+              help="Only this model, or system subject (a scheduled job's name, registry).")
 @click.option("--since", default="24h", show_default=True, help="How far back, e.g. 2h, 7d.")
 @click.option("--active", "active_only", is_flag=True, help="Only alerts still firing.")
 @json_option
 @pass_app
 def alerts(app: App, model: str | None, since: str, active_only: bool, as_json: bool) -> None:
-    """Alerts fired or resolved recently, and those still firing."""
+    """Alerts fired, resolved or announced recently, and those still firing."""
     found = [a.to_dict() for a in reports.alert_listing(
         app.services, model, parse_duration(since, "--since"), active_only)]
     emit(as_json, {"alerts": found}, lambda: table(
@@ -39,10 +41,10 @@ def alerts(app: App, model: str | None, since: str, active_only: bool, as_json: 
 @pass_app
 def silence(app: App, name: str, kind: str | None, duration: str, reason: str | None,
             actor: str | None, as_json: bool) -> None:
-    """Mute a model's alerts (or one kind of them) for a while."""
-    app.registry.meta(name)
-    s = app.services.alerts.store.add_silence(name, kind, parse_duration(duration, "--for"),
-                                              reason, app.actor(actor))
+    """Mute the alerts of a model or system subject (a scheduled job's name, registry), or
+    one kind of them, for a while."""
+    s = silence_alerts(app.services, name, kind, parse_duration(duration, "--for"), reason,
+                       app.actor(actor))
     emit(as_json, s, f"silence {s['id']}: {name} {kind or 'all alerts'} muted until "
                      f"{s['until']}")
 

@@ -208,6 +208,7 @@ def test_metrics_count_alerts_tuning_runs_and_job_runs(serve: Any, pipe: Any) ->
     # then
     assert by_labels(found, "mlops_alerts_total", "model", "kind", "severity") == {
         ("n1-detector", "accuracy_below_threshold", "warning"): 1.0,
+        ("n1-detector", "auto_tuning_applied", "info"): 1.0,  # an event: counted, not firing
         ("waf-behavioral", "performance_degraded", "critical"): 1.0}
     tuning = by_labels(found, "mlops_tuning_runs_total", "model", "applied")
     assert tuning[("n1-detector", "true")] == 1.0

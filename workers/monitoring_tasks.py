@@ -11,6 +11,7 @@ from mlops_tasks.alerts.delivery import backoff_s, deliver
 from mlops_tasks.ingest import journal
 from mlops_tasks.monitoring.degradation import run_degradation
 from mlops_tasks.monitoring.performance import run_monitoring
+from mlops_tasks.monitoring.system import check_jobs, run_system_checks
 from mlops_tasks.monitoring.targets import ModelResult
 from mlops_tasks.queues import EVENTS_QUEUE, TASK_DELIVER_WEBHOOK
 from mlops_tasks.services import Services
@@ -21,12 +22,18 @@ from .runtime import runtime
 
 def performance_monitoring(svc: Services, summary: dict[str, Any],
                            model: str | None = None) -> dict[str, Any]:
-    """Check the production models, then send again the batches the broker lost."""
+    """Check the production models and, in a run over all of them, the system (see
+    mlops_tasks/monitoring/system.py); then send again the batches the broker lost."""
     result = run_monitoring(svc, model)
     summary.update(_statuses(result.models))
+    out = result.to_dict()
+    if model is None:
+        system = run_system_checks(svc)
+        summary["system_alerting"] = system.alerting
+        out["system"] = system.to_dict()
     replayed = replay_lost_batches()
     summary["replayed_batches"] = sum(replayed.values())
-    return {**result.to_dict(), "replayed_batches": replayed}
+    return {**out, "replayed_batches": replayed}
 
 
 def replay_lost_batches() -> dict[str, int]:
@@ -40,11 +47,16 @@ def replay_lost_batches() -> dict[str, int]:
                           svc.settings.journal_replay_s, send, svc.clock)
 
 
-def degradation_detection(svc: Services, summary: dict[str, Any], model: str | None = None,
-                          exact: bool = False) -> dict[str, Any]:
-    result = run_degradation(svc, model, exact)
+def degradation_detection(svc: Services, summary: dict[str, Any],
+                          model: str | None = None) -> dict[str, Any]:
+    """Check the production models against their baselines and, in a run over all of them,
+    every scheduled job's failures (so a monitoring job that keeps failing is reported)."""
+    result = run_degradation(svc, model)
     summary.update(_statuses(result.models))
-    return result.to_dict()
+    out = result.to_dict()
+    if model is None:
+        out["system"] = check_jobs(svc).to_dict()
+    return out
 
 
 def _statuses(models: Sequence[ModelResult]) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """Delivering an alert to one receiver, recorded in the notification log, for every channel.
 
 :func:`deliver` is one attempt of a queued delivery (the worker's task ``deliver_webhook``
-calls it). The task's message is ``{"alert_id": str, "status": "firing" | "resolved",
+calls it). The task's message is ``{"alert_id": str, "status": "firing" | "resolved" | "event",
 "receiver": int}`` and nothing else is read from it: the receiver is looked up by its number
 in the settings (channels.configured), the body is built from the alert as stored, by the
 receiver's channel, at this attempt. A message naming no stored alert, or an unknown receiver,
@@ -16,12 +16,11 @@ from typing import Any
 
 from ..settings import Settings
 from .channels import Channel, DeliveryError, Receiver, configured
-from .model import Alert
+from .model import FIRING, STATUSES, Alert
 from .store import AlertStore
 
 log = logging.getLogger("mlops.alerts")
 
-STATUSES = ("firing", "resolved")
 # what the notification log and the log lines call a delivery whose receiver is unknown: the
 # queued path began with webhooks, and the task keeps its name
 QUEUED = "webhook"
@@ -63,7 +62,7 @@ def deliver(settings: Settings, store: AlertStore, delivery: Any,
         return _drop(store, entry, "malformed delivery message")
     alert = store.find(alert_id, status)
     if alert is None:
-        return _drop(store, entry, "no such alert" if status == "resolved" else
+        return _drop(store, entry, "no such alert" if status != FIRING else
                      "no such firing alert (unknown, or resolved since)")
     entry.update(model=alert.model, version=alert.version, kind=alert.kind,
                  severity=alert.severity)

@@ -6,6 +6,11 @@ own) as a task on the monitoring queue, retried with exponential backoff, each a
 notification log. The task's message names the alert only (``{"alert_id", "status",
 "receiver"}``): the worker builds and signs the body from the alert as stored, so whoever can
 publish to the broker cannot make it sign a body of their own.
+
+A condition is raised while it holds (:meth:`AlertService.raise_alert`) and cleared when it no
+longer does (:meth:`AlertService.clear`); an event (an info notification) is announced once
+(:meth:`AlertService.announce`) and is never firing. Both go to the same receivers through the
+same silences.
 """
 
 from __future__ import annotations
@@ -35,6 +40,13 @@ class AlertService:
 
     def raise_alert(self, candidate: Alert) -> Decision:
         decision = self.store.fire(candidate)
+        if decision.notify:
+            self._notify(decision.alert, decision.reason)
+        return decision
+
+    def announce(self, event: Alert, occurrence: str) -> Decision:
+        """Record and notify an event (see ``AlertStore.record_event``)."""
+        decision = self.store.record_event(event, occurrence)
         if decision.notify:
             self._notify(decision.alert, decision.reason)
         return decision

@@ -5,9 +5,14 @@
   rose (Alertmanager's ``repeat_interval``).
 * A resolved alert is notified once, if it was ever notified.
 * An alert matching an active silence is recorded but not notified.
+* An event (an info notification: ``auto_tuning_applied``, ``config_updated``,
+  ``cleanup_completed``) is never firing: :meth:`AlertStore.record_event` writes it to the
+  history with status ``event``, counts it like a new alert and notifies it once, unless
+  silenced. Its id comes from what happened (``model.event_id``), so the same occurrence
+  recorded again (a retried job) is a ``duplicate``, recorded and notified once.
 
-Every state change runs in a WATCH/MULTI transaction on the model's active-alerts hash, so two
-monitoring runs at once cannot both decide to notify.
+Every state change runs in a WATCH/MULTI transaction on the model's active-alerts hash (an
+event's on its history), so two monitoring runs at once cannot both decide to notify.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from redis.client import Pipeline
 from .. import keys
 from ..errors import NotFoundError, ValidationError
 from ..timefmt import iso
-from .model import KINDS, Alert, severity_rank
+from .model import EVENT, EVENT_KINDS, FIRING, KINDS, RESOLVED, Alert, event_id, severity_rank
+from .subjects import alert_subjects
 
 HISTORY_CAP = 10_000
 RECENT_HISTORY = 100  # events per model searched first for a resolved alert (then all of them)
@@ -38,7 +44,7 @@ T = TypeVar("T")
 class Decision:
     alert: Alert
     notify: bool
-    reason: str  # new, repeat, escalated, resolved, suppressed, silenced
+    reason: str  # new, repeat, escalated, resolved, suppressed, silenced; events: duplicate
 
 
 class AlertStore:
@@ -50,6 +56,8 @@ class AlertStore:
 
     # ------------------------------------------------------------------ firing / resolving
     def fire(self, candidate: Alert) -> Decision:
+        if candidate.kind in EVENT_KINDS:
+            raise ValueError(f"{candidate.kind} is an event, not a condition: record_event")
         key = keys.alerts_active(candidate.model)
         fp = candidate.fingerprint
 
@@ -61,7 +69,7 @@ class AlertStore:
                 alert = candidate
                 alert.id = uuid.uuid4().hex[:12]
                 alert.fired_at = iso(now)
-                alert.status = "firing"
+                alert.status = FIRING
                 reason = "new"
                 notify = True
             else:
@@ -101,13 +109,44 @@ class AlertStore:
                 return None
             now = self.clock()
             alert = Alert.from_dict(json.loads(raw))
-            alert.status, alert.resolved_at = "resolved", iso(now)
+            alert.status, alert.resolved_at = RESOLVED, iso(now)
             notify = alert.notified_severity is not None and \
                 not self.silenced(model, kind, now)
             pipe.multi()
             pipe.hdel(key, probe.fingerprint)
             self._history(pipe, alert, "resolved", now)
             return Decision(alert, notify, "resolved" if notify else "silenced")
+
+        return self._transaction(tx, key)
+
+    def record_event(self, candidate: Alert, occurrence: str) -> Decision:
+        """Record an event (a kind of ``EVENT_KINDS``) that happened now; ``occurrence`` names
+        what happened (an audit entry's id, a revision, a run's time). Notify it unless it is
+        silenced or this occurrence is already among the subject's recent history events."""
+        if candidate.kind not in EVENT_KINDS:
+            raise ValueError(f"{candidate.kind} is a condition, not an event: raise it")
+        key = keys.alerts_history(candidate.model)
+        alert = candidate
+        alert.id = event_id(alert.model, alert.version, alert.kind, occurrence)
+        needle = json.dumps(alert.id)  # how the id appears inside a stored event
+
+        def tx(pipe: Pipeline) -> Decision:
+            recent = pipe.lrange(key, 0, RECENT_HISTORY - 1)
+            if any(needle in raw and json.loads(raw).get("id") == alert.id for raw in recent):
+                pipe.multi()
+                return Decision(alert, notify=False, reason="duplicate")
+            now = self.clock()
+            alert.fired_at = alert.resolved_at = iso(now)
+            alert.status = EVENT
+            notify = not self.silenced(alert.model, alert.kind, now)
+            if notify:
+                alert.last_notified_at = now
+                alert.notified_severity = alert.severity
+                alert.notifications = 1
+            pipe.multi()
+            self._history(pipe, alert, "occurred", now)
+            pipe.hincrby(keys.alerts_fired(alert.model), f"{alert.kind}:{alert.severity}", 1)
+            return Decision(alert, notify, "new" if notify else "silenced")
 
         return self._transaction(tx, key)
 
@@ -129,30 +168,37 @@ class AlertStore:
             pipe.hvals(keys.alerts_active(m))
         return [Alert.from_dict(json.loads(x)) for vals in pipe.execute() for x in vals]
 
+    def subjects(self) -> list[str]:
+        """Every subject alerts may be stored under: the registered models and the system
+        subjects (subjects.py)."""
+        return alert_subjects(cast("set[str]", self.redis.smembers(keys.MODELS)))
+
     def find(self, alert_id: str, status: str) -> Alert | None:
         """The stored alert a webhook delivery names, as the receiver should see it now: for
         ``firing``, the alert still active with this id (None once it is resolved: its resolved
-        notification follows); for ``resolved``, the alert as it was resolved, from the
-        history. None for an id that was never stored."""
-        models = sorted(cast("set[str]", self.redis.smembers(keys.MODELS)))
-        if status == "firing":
-            return next((a for a in self.active(models) if a.id == alert_id), None)
-        if status != "resolved":
+        notification follows); for ``resolved``, the alert as it was resolved, and for
+        ``event``, the event as it was recorded, from the history. None for an id that was
+        never stored."""
+        subjects = self.subjects()
+        if status == FIRING:
+            return next((a for a in self.active(subjects) if a.id == alert_id), None)
+        if status not in (RESOLVED, EVENT):
             return None
         needle = json.dumps(alert_id)  # how the id appears inside a stored event
         for limit in (RECENT_HISTORY, HISTORY_CAP):
             pipe = self.redis.pipeline(transaction=False)
-            for m in models:
+            for m in subjects:
                 pipe.lrange(keys.alerts_history(m), 0, limit - 1)
             for raw in (x for batch in pipe.execute() for x in batch if needle in x):
                 event = json.loads(raw)
-                if event.get("id") == alert_id and event.get("event") == "resolved":
+                if event.get("id") == alert_id and event.get("status") == status and \
+                        event.get("event") in ("resolved", "occurred"):
                     return Alert.from_dict(event)
         return None
 
     def history(self, models: list[str], since: float = 0.0,
                 limit: int = 1000) -> list[dict[str, Any]]:
-        """Fired and resolved events, newest first."""
+        """Fired, resolved and occurred (events) history entries, newest first."""
         pipe = self.redis.pipeline(transaction=False)
         for m in models:
             pipe.lrange(keys.alerts_history(m), 0, limit - 1)

@@ -5,8 +5,12 @@ at a time), so it never holds Redis for long. It never touches the registry, the
 the audit trail: only the key families listed in ``FAMILIES`` below are read or written.
 
 With ``model``, only that model's keys are cleaned; the shared ones (the notification log,
-silences, and the data of events no model claimed) are left for a run over every model, and the
-report counts 0 for them.
+silences, the alert history of the jobs and the registry, and the data of events no model
+claimed) are left for a run over every model, and the report counts 0 for them.
+
+A run that deleted (not a dry run) announces what it removed as the info event
+``cleanup_completed`` (about the cleanup job): ``Registry Cleanup Completed: removed 120
+aggregate buckets, 3 dead letters (older than 2024-05-01T00:00:00Z)``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import keys
+from ..alerts.model import NO_VERSION, Alert
+from ..alerts.subjects import cleanup_subject, system_subjects
 from ..ingest.increments import unpack_pending
+from ..jobs import time_limit_reached
 from ..lua_scripts import source
 from ..results import Result
 from ..services import Services
@@ -32,6 +39,7 @@ log = logging.getLogger("mlops.maintenance")
 FAMILIES = ("agg", "hist", "pending", "dead", "alerts:history", "tuning:history",
             "notifications", "silences")
 _SIZE = {"m": MINUTE.size_s, "h": HOUR.size_s, "d": DAY_S}
+EVENT_KIND = "cleanup_completed"
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,10 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
             svc, keys.tuning_history(m), lambda e: e.get("ran_at", "9") < iso_cutoff, dry_run,
             batch)
     if model is None:
+        for subject in system_subjects():
+            deleted["alert_history"] += _trim_tail(
+                svc, keys.alerts_history(subject), lambda e: e.get("at", now) < cutoff,
+                dry_run, batch)
         deleted["notifications"] += _trim_tail(
             svc, keys.NOTIFICATIONS, lambda e: e.get("at", now) < cutoff, dry_run, batch)
         deleted["silences"] = svc.alerts.store.expire_silences(cutoff, dry_run)
@@ -175,5 +187,27 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
         deleted=dict(deleted), duration_s=round(time.monotonic() - started, 3))
     log.info("Registry cleanup completed" if not dry_run else "Registry cleanup dry run",
              extra={k: v for k, v in report.to_dict().items() if k != "models"})
+    if not dry_run:
+        try:
+            svc.alerts.announce(completed_event(report), occurrence=f"{now}:{model or '*'}")
+        except Exception as exc:  # the data is gone: a failed notification never fails the run
+            if time_limit_reached(exc):
+                raise
+            log.exception("cleanup_completed notification failed")
     return report
 
+
+def completed_message(report: CleanupReport) -> str:
+    """``Registry Cleanup Completed: removed 120 aggregate buckets, 3 dead letters (older than
+    ...)``, naming every family that lost something (pure)."""
+    removed = ", ".join(f"{n} {family.replace('_', ' ')}"
+                        for family, n in sorted(report.deleted.items()) if n)
+    scope = f" of {report.model}" if report.model else ""
+    return (f"Registry Cleanup Completed{scope}: removed {removed or 'nothing'} "
+            f"(older than {report.cutoff})")
+
+
+def completed_event(report: CleanupReport) -> Alert:
+    return Alert(cleanup_subject(), NO_VERSION, EVENT_KIND, "info", completed_message(report),
+                 {**report.deleted, "cutoff": report.cutoff, "model": report.model,
+                  "models": report.models, "duration_s": report.duration_s})

@@ -1,10 +1,13 @@
-"""Alert listings: the alerts still firing plus those fired or resolved in a period."""
+"""Alert listings: the alerts still firing plus those fired, resolved or announced (events) in a
+period, of the models and of the system subjects (the scheduled jobs, the registry)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
+
+from ..alerts.subjects import alert_subjects, check_subject
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -41,12 +44,13 @@ class AlertEntry:
 
 def alert_listing(svc: Services, model: str | None = None, since_s: float | None = None,
                   active_only: bool = False) -> tuple[AlertEntry, ...]:
-    """Active alerts of every model (or ``model``), plus, unless ``active_only``, those fired
-    or resolved in the last ``since_s`` seconds (default a day); newest first. An alert that
-    fired and was resolved in the period is listed once, as resolved."""
-    names = [model] if model else svc.registry.model_names()
+    """Active alerts of every model and system subject (or of ``model``, either), plus, unless
+    ``active_only``, those fired, resolved or announced in the last ``since_s`` seconds
+    (default a day); newest first. An alert that fired and was resolved in the period is
+    listed once, as resolved; an event is listed with status ``event``."""
     if model:
-        svc.registry.meta(model)  # raises NotFoundError for an unknown model
+        check_subject(svc.registry, model)  # NotFoundError for an unknown name
+    names = [model] if model else alert_subjects(svc.registry.model_names())
     store = svc.alerts.store
     alerts: dict[str, dict[str, Any]] = {a.id: a.to_dict() for a in store.active(names)}
     if not active_only:

@@ -7,7 +7,9 @@ A new threshold is applied only when
     the bootstrap interval of the improvement excludes zero (MLOPS_TUNING_REQUIRE_SIGNIFICANCE),
     and the model was not retuned within MLOPS_TUNING_COOLDOWN_S.
 Applying writes a configuration revision with actor ``auto-tuner``, so ``rollback-config``
-undoes it. Every run, applied or not, is kept in the tuning history with its whole grid.
+undoes it, and announces the info event ``auto_tuning_applied``. Every run, applied or not, is
+kept in the tuning history with its whole grid; after each run the model is judged for
+``tuning_stagnation`` (stagnation.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import keys
+from ..alerts.model import Alert
 from ..jobs import time_limit_reached
 from ..locks import model_lock
 from ..monitoring.targets import Target, targets
@@ -29,11 +32,13 @@ from ..services import Services
 from ..timefmt import iso
 from . import grid as g
 from .results import Evaluation, GridPoint, TuningResult, TuningRun, TuningSkipped
+from .stagnation import check_stagnation
 
 log = logging.getLogger("mlops.tuning")
 
 ACTOR = "auto-tuner"
 HISTORY_CAP = 5000
+APPLIED_KIND = "auto_tuning_applied"
 
 
 def _num(x: Any) -> float | None:
@@ -156,6 +161,18 @@ def _apply(svc: Services, t: Target, spec: TuningSpec, ev: Evaluation) -> int:
     log.info("%s auto-tuned: %s %.2f -> %.2f (%s)", t.name, spec.parameter, old, new, summary,
              extra={"model": t.name, "version": t.version, "revision": revision,
                     "improvement_percent": imp, "samples": ev.samples})
+    event = Alert(t.name, t.version, APPLIED_KIND, "info",
+                  f"{t.display_name} auto-tuning applied: {spec.parameter} {old:.2f} -> "
+                  f"{new:.2f} ({summary})",
+                  {"parameter": spec.parameter, "old_threshold": old, "new_threshold": new,
+                   "metric": spec.metric, "improvement_percent": imp, "samples": ev.samples,
+                   "revision": revision})
+    try:
+        svc.alerts.announce(event, occurrence=f"revision {revision}")
+    except Exception as exc:  # the revision is written: a failed notification never hides it
+        if time_limit_reached(exc):
+            raise
+        log.exception("auto_tuning_applied notification failed", extra={"model": t.name})
     return revision
 
 
@@ -178,7 +195,22 @@ def run_tuning(svc: Services, model: str | None = None, dry_run: bool = False) -
                 runs.append(TuningSkipped(t.name, t.version,
                                           f"failed: {type(exc).__name__}: {exc}",
                                           iso(svc.clock())))
+                continue
+            if not dry_run:
+                _judge_stagnation(svc, t)
     return TuningResult(tuple(runs))
+
+
+def _judge_stagnation(svc: Services, t: Target) -> None:
+    """Raise or clear ``tuning_stagnation`` after a run; a failure is logged, and never the
+    run's (it is recorded already)."""
+    try:
+        check_stagnation(svc, t)
+    except Exception as exc:
+        if time_limit_reached(exc):
+            raise
+        log.exception("tuning stagnation check failed",
+                      extra={"model": t.name, "reason": str(exc)})
 
 
 def history(svc: Services, names: list[str], limit: int = 50,

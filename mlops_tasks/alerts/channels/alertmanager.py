@@ -1,6 +1,10 @@
 """The alertmanager channel: a webhook in Alertmanager's webhook format (version 4).
 
 The default format of ``MLOPS_WEBHOOK_URLS``; also ``MLOPS_ALERT_CHANNELS=alertmanager=<url>``.
+
+Alertmanager knows only ``firing`` and ``resolved``: an event (an info notification) is sent
+as ``firing`` with ``endsAt`` at its own time, i.e. an alert that has already ended, so a
+receiver shows it once and never waits for it to resolve.
 """
 
 from __future__ import annotations
@@ -9,12 +13,12 @@ import json
 from typing import Any
 
 from ...timefmt import iso
-from ..model import Alert
+from ..model import EVENT, FIRING, Alert
 from .webhook import WebhookChannel
 
 
 def payload(alert: Alert, receiver: str, now: float) -> dict[str, Any]:
-    status = alert.status
+    status = FIRING if alert.status == EVENT else alert.status
     labels = {"alertname": alert.kind, "model": alert.model, "version": alert.version,
               "severity": alert.severity}
     return {

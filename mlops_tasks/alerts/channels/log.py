@@ -3,8 +3,12 @@
 The line is the alert's message at the level of its severity (info, warning, critical), e.g.
 ``N+1 Detector Performance Warning: Accuracy dropped to 78.50%`` or ``WAF Behavioral Performance
 Degraded (degradation_percent: 5.9%)``, and ``<message> (resolved)`` at info when it resolves:
-runbooks grep these texts, so they do not change. Written at once by the job that raised the
-alert, in the monitoring log too.
+runbooks grep these texts, so they do not change. The other conditions read
+``Scheduler Job Failing: ml-auto-tuning failed 4 times in a row`` (critical), ``Registry Cache
+Miss Rate High: ...`` and ``N+1 Detector Auto-Tuning Stagnating: ...`` (warning); events (info)
+read ``N+1 Detector auto-tuning applied: ...``, ``N+1 Detector Configuration Updated by alice:
+...`` and ``Registry Cleanup Completed: ...``. Written at once by the job that raised the alert,
+in the monitoring log too.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ class LogChannel:
         else:
             logger.log(LEVELS.get(alert.severity, logging.WARNING), alert.message, extra={
                 "alert_id": alert.id, "model": alert.model, "version": alert.version,
-                "kind": alert.kind, "severity": alert.severity, "values": alert.values})
+                "kind": alert.kind, "severity": alert.severity, "status": alert.status,
+                "values": alert.values})
         return {}
 
 
