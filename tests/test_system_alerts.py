@@ -16,11 +16,14 @@ import redis
 from mlops_tasks import jobs
 from mlops_tasks.alerts.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from mlops_tasks.alerts.delivery import deliver, delivery_message
+from mlops_tasks.alerts.store import firing_counts
+from mlops_tasks.alerts.subjects import alert_subjects
 from mlops_tasks.errors import NotFoundError
 from mlops_tasks.maintenance.cleanup import cleanup
 from mlops_tasks.monitoring import cache_rate, config_events
 from mlops_tasks.monitoring.system import run_system_checks
 from mlops_tasks.queues import MONITORING_QUEUE
+from mlops_tasks.server.activity import read_alerts_fired
 from mlops_tasks.timebuckets import DAY_S
 from mlops_tasks.timefmt import iso
 from mlops_tasks.tuning import stagnation
@@ -403,6 +406,25 @@ def test_a_cleanup_announces_what_it_removed(hooked: Hooked, r) -> None:
                                  f"(older than {report.cutoff})")
     [event] = hooked.history(CLEANUP_JOB)
     assert event["values"]["alert_history"] == 3 and event["status"] == "event"
+
+
+# --------------------------------------------------------------------------- metrics
+def test_the_collector_can_count_system_alerts_firing_and_events_fired(
+        hooked: Hooked, raw: redis.Redis) -> None:
+    """Given a job alert firing and a cleanup announced, then read over every alert subject,
+    the job alert is firing and counted as fired, and the event is counted but never firing
+    (what mlops_alerts_firing and mlops_alerts_total read)."""
+    fail(hooked, TUNING_JOB, 4)
+    run_system_checks(hooked.svc)
+    cleanup(hooked.svc, 30 * DAY_S)
+
+    subjects = alert_subjects(hooked.svc.registry.model_names())
+
+    assert {s: c for s, c in firing_counts(raw, subjects).items() if c} == {
+        TUNING_JOB: {("scheduler_job_failing", "critical"): 1}}
+    assert {s: c for s, c in read_alerts_fired(raw, subjects).items() if c} == {
+        TUNING_JOB: {"scheduler_job_failing:critical": 1},
+        CLEANUP_JOB: {"cleanup_completed:info": 1}}
 
 
 # --------------------------------------------------------------------------- a real worker

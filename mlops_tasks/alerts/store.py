@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -262,3 +262,22 @@ class AlertStore:
 
     def notifications(self, limit: int = 100) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self.redis.lrange(keys.NOTIFICATIONS, 0, limit - 1)]
+
+
+def firing_counts(client: redis.Redis,
+                  subjects: Sequence[str]) -> dict[str, dict[tuple[str, str], int]]:
+    """Per subject, the alerts firing now by (kind, severity), in one round trip; for the
+    collector's ``mlops_alerts_firing`` (a client with or without decoded responses). Events
+    are never firing, so never counted here."""
+    pipe = client.pipeline(transaction=False)
+    for s in subjects:
+        pipe.hvals(keys.alerts_active(s))
+    out: dict[str, dict[tuple[str, str], int]] = {}
+    for s, values in zip(subjects, pipe.execute(), strict=True):
+        counts: dict[tuple[str, str], int] = {}
+        for raw in values:
+            alert = json.loads(raw)
+            label = (str(alert.get("kind")), str(alert.get("severity")))
+            counts[label] = counts.get(label, 0) + 1
+        out[s] = counts
+    return out
