@@ -208,7 +208,7 @@ def reads(h: Hooked, hits: int, misses: int) -> None:
 
 def test_the_cache_miss_rate_is_judged_over_a_window_with_a_minimum_of_reads(
         hooked: Hooked, caplog: pytest.LogCaptureFixture) -> None:
-    """Given the counters sampled every 15 minutes, then a window under 100 reads is never
+    """Given the counters sampled every 30 minutes, then a window under 100 reads is never
     judged however many missed; 25 % misses over 200 reads fires a warning once; under 10 %
     resolves it."""
     clock = hooked.pipe.clock
@@ -235,7 +235,7 @@ def test_the_cache_miss_rate_is_judged_over_a_window_with_a_minimum_of_reads(
         "registry", "registry_cache_miss_rate", "warning")
     assert (alert.values["requests"], alert.values["misses"]) == (200, 50)
     expected = ("Registry Cache Miss Rate High: 25.0% of 200 configuration reads missed in the "
-                "last 15 min (threshold 10%)")
+                "last 30 min (threshold 10%)")
     assert alert_lines(caplog, "Cache Miss Rate") == [(logging.WARNING, expected)]
 
     reads(hooked, 300, 10)

@@ -28,7 +28,7 @@ from ..services import Services
 from .results import AlertRaised
 
 KIND = "registry_cache_miss_rate"
-WINDOW_S = 900.0  # the reads of the last 15 minutes are judged
+WINDOW_S = 1800.0  # the reads of the last 30 minutes are judged (as the Prometheus rule does)
 MAX_AGE_S = 4 * WINDOW_S  # an older sample is no baseline (the checks stopped meanwhile)
 MIN_REQUESTS = 100  # fewer reads than this in the window are not judged
 MISS_RATE = 0.10  # a miss rate over this fires the alert

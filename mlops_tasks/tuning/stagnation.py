@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 KIND = "tuning_stagnation"
 PERIOD_S = 7 * 86400.0
-PERCENT = 1.0  # an improvement under this is stagnant (the auto-tuning report's rule too)
+PERCENT = 1.0  # an improvement under this is stagnant (the auto-tuning report's threshold)
 UNMEASURED = ("insufficient_data", "tuning_disabled", "undefined_metric")
 PAGE = 200  # runs read at a time, newest first, until one older than the period
 
