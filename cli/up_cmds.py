@@ -23,22 +23,26 @@ PLAIN_STATUS_S = 60.0  # a plain status line this often when stdout is not a ter
 @click.command("up")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address serve and Flower bind.")
-@click.option("--serve-port", type=click.IntRange(1, 65535), default=9808, show_default=True)
-@click.option("--flower-port", type=click.IntRange(1, 65535), default=5555, show_default=True)
+@click.option("--serve-port", type=click.IntRange(1, 65535), default=9808, show_default=True,
+              help="Port of `mlops serve` (health and metrics).")
+@click.option("--flower-port", type=click.IntRange(1, 65535), default=5555, show_default=True,
+              help="Port of Flower.")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), metavar="N",
               help="Processes of each worker pool (default: per pool, from the number of cores).")
-@click.option("--ready-timeout", type=click.IntRange(1, 3600), default=300, show_default=True,
-              metavar="SECONDS", help="Stop the stack when it is not ready by then.")
+@click.option("--ready-timeout", "ready_timeout_s", type=click.IntRange(1, 3600), default=300,
+              show_default=True, metavar="SECONDS",
+              help="Stop the stack when it is not ready by then.")
 @json_option
 @pass_app
 def up(app: App, host: str, serve_port: int, flower_port: int, concurrency: int | None,
-       ready_timeout: int, as_json: bool) -> None:
+       ready_timeout_s: int, as_json: bool) -> None:
     """Start Redis, the worker pools, beat, Flower and serve here; Ctrl-C stops them all.
 
     Redis is REDIS_URL's, else the embedded one. Flower's credentials are generated unless
     MLOPS_FLOWER_BASIC_AUTH is set, and shown once, on the terminal (with --json: in the one
-    JSON line printed at start). A second Ctrl-C stops without waiting. Exits 1 when a child
-    dies or the stack is not ready in time, having stopped the rest.
+    JSON line printed at start). Each child's output goes to <MLOPS_LOG_DIR>/up/<child>.log.
+    A second Ctrl-C stops without waiting. Exits 1 when a child dies or the stack is not ready
+    in time, having stopped the rest.
     """
     from mlops_tasks.health import celery_active_queues  # noqa: PLC0415 - on first use
     from mlops_tasks.stack import StackOptions, run_stack  # noqa: PLC0415 - on first use
@@ -52,11 +56,11 @@ def up(app: App, host: str, serve_port: int, flower_port: int, concurrency: int 
     result = run_stack(app.settings, StackOptions(host, serve_port, flower_port, concurrency),
                        pools, view, active_queues=celery_active_queues(celery_app,
                                                                        WORKER_REPLY_S),
-                       ready_timeout_s=ready_timeout, status_every_s=every)
+                       ready_timeout_s=ready_timeout_s, status_every_s=every)
     for line in result.log_tail:
         click.echo(f"  | {safe(line)}", err=True)
     if result.killed:
-        click.echo(f"killed, not stopping in time: {', '.join(result.killed)}", err=True)
+        click.echo(f"killed with SIGKILL: {', '.join(result.killed)}", err=True)
     if result.failure:
         raise MlopsError(result.failure)
     if not as_json:

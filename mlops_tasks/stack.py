@@ -410,10 +410,6 @@ class StackExit:
     log_tail: tuple[str, ...]  # of the child that died
     killed: tuple[str, ...]  # children that needed SIGKILL
 
-    @property
-    def ok(self) -> bool:
-        return self.failure is None
-
 
 class StackView(Protocol):
     """How a caller presents the stack; every method is called from the main thread."""
@@ -488,11 +484,6 @@ def run_stack(settings: Settings, options: StackOptions, pools: Mapping[str, Seq
     never) until a signal or a failure, then stop everything. Call from the main thread."""
     options.validate()
     credentials = flower_credentials(settings)
-    log_dir = settings.log_dir_path / "up"
-    try:
-        log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"MLOPS_LOG_DIR: cannot create {log_dir}: {exc.strerror}") from exc
     with stop_on_signals() as stop:
         redis = stack_redis(settings)
         env = {**os.environ, "REDIS_URL": redis.url, "PYTHONUNBUFFERED": "1"}
@@ -500,6 +491,7 @@ def run_stack(settings: Settings, options: StackOptions, pools: Mapping[str, Seq
         failure: str | None = None
         tail: list[str] = []
         try:
+            log_dir = _private_dir(settings.log_dir_path / "up")
             children.extend(spawn(spec, env, log_dir)
                             for spec in child_specs(options, list(pools), credentials))
             serve_url = options.url(options.serve_port)
@@ -512,10 +504,12 @@ def run_stack(settings: Settings, options: StackOptions, pools: Mapping[str, Seq
                 StatusReader(settings, redis.url), ready_timeout_s, status_every_s,
                 [credentials.setting])
         finally:
-            view.stopping(stop.signal_name)
-            killed = stop_children(children, lambda: stop.forced, stop_timeout_s)
-            if redis.started_here and redis.embedded is not None:
-                _stop_embedded(redis.embedded)
+            try:
+                view.stopping(stop.signal_name)  # may fail (a closed terminal): stop anyway
+            finally:
+                killed = stop_children(children, lambda: stop.forced, stop_timeout_s)
+                if redis.started_here and redis.embedded is not None:
+                    _stop_embedded(redis.embedded)
     return StackExit(stop.signal_name, failure, tuple(tail), tuple(killed))
 
 
@@ -549,6 +543,16 @@ def _supervise(children: Sequence[Child], stop: StopRequest, view: StackView,
             next_status = now + status_every_s
         time.sleep(TICK_S)
     return None, []
+
+
+def _private_dir(path: Path) -> Path:
+    """``path`` and its missing parents created 0700 (for the children's logs)."""
+    try:
+        for folder in reversed([p for p in (path, *path.parents) if not p.exists()]):
+            folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"MLOPS_LOG_DIR: cannot create {path}: {exc.strerror}") from exc
+    return path
 
 
 def _stop_embedded(embedded: EmbeddedRedis) -> None:
