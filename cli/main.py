@@ -74,8 +74,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare-versions": ("monitoring_cmds", (
         "Metrics of two versions side by side, with the significance of the accuracy "
         "difference.")),
-    "alerts": ("alert_cmds", "Alerts fired or resolved recently, and those still firing."),
-    "silence": ("alert_cmds", "Mute a model's alerts (or one kind of them) for a while."),
+    "alerts": ("alert_cmds",
+               "Alerts fired, resolved or announced recently, and those still firing."),
+    "silence": ("alert_cmds", "Mute the alerts of a model or system subject (a scheduled job's "
+                "name, registry), or one kind of them, for a while."),
     "silences": ("alert_cmds", "Silences in force (or all of them)."),
     "unsilence": ("alert_cmds", "Remove a silence."),
     "notifications": ("alert_cmds", (

@@ -50,6 +50,7 @@ Monitoring and alerting, per model ``m``
     mlops:{m}:alerts:history            LIST    fired and resolved alerts (JSON), newest first,
                                                 capped
     mlops:{m}:alerts:fired              HASH    "<kind>:<severity>" -> alerts fired (/metrics)
+    mlops:{m}:alerts:audit-cursor       STRING  last audit entry announced as config_updated
 
     mlops:{m}:tuning:history            LIST    tuning runs (JSON), newest first, capped
     mlops:{m}:tuning:applied            STRING  time of the last applied tuning (cool-down)
@@ -66,6 +67,12 @@ Global
     mlops:beat:redbeat:lock             STRING  celery-redbeat's lock
     mlops:silences                      HASH    silence id -> silence (JSON)
     mlops:notifications                 LIST    notification log (JSON), newest first, capped
+    mlops:alerts:cache-samples          ZSET    registry cache counter samples (JSON) by time,
+                                                for registry_cache_miss_rate (TTL 2 h)
+
+Alerts not about a model (scheduler_job_failing, cleanup_completed, registry_cache_miss_rate)
+are stored under a system subject in place of ``m``: a scheduled job's name or ``registry``
+(alerts/subjects.py). Alert history also holds info events (status ``event``).
 
 Batches for unregistered or malformed model names are dead-lettered under the pseudo-model
 ``_unrouted`` (no valid model name starts with "_"): mlops:{_unrouted}:dead, :counters,
@@ -246,6 +253,14 @@ def baseline(name: str, version: str) -> str:
 
 def detector_state(name: str, version: str) -> str:
     return f"{_model(name)}:detectors:{version}"
+
+
+def alerts_audit_cursor(name: str) -> str:
+    """The id of the last audit entry of ``name`` announced as ``config_updated``."""
+    return f"{_model(name)}:alerts:audit-cursor"
+
+
+ALERTS_CACHE_SAMPLES = f"{PREFIX}:alerts:cache-samples"
 
 
 def alerts_active(name: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import generate_latest
 
 from mlops_tasks import jobs
 from mlops_tasks.alerts.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -24,6 +25,7 @@ from mlops_tasks.monitoring import cache_rate, config_events
 from mlops_tasks.monitoring.system import run_system_checks
 from mlops_tasks.queues import MONITORING_QUEUE
 from mlops_tasks.server.activity import read_alerts_fired
+from mlops_tasks.server.metrics import MlopsCollector, metrics_registry
 from mlops_tasks.timebuckets import DAY_S
 from mlops_tasks.timefmt import iso
 from mlops_tasks.tuning import stagnation
@@ -32,6 +34,7 @@ from mlops_tasks.tuning.engine import run_tuning
 from .conftest import wait_for
 from .pipeline_support import Pipeline
 from .test_monitoring import Receiver
+from .test_serve import by_labels, samples
 from .test_tuning import feed_calibrated, the_run
 
 SECRET = "s3cret"  # noqa: S105 - a test key
@@ -425,6 +428,14 @@ def test_the_collector_can_count_system_alerts_firing_and_events_fired(
     assert {s: c for s, c in read_alerts_fired(raw, subjects).items() if c} == {
         TUNING_JOB: {"scheduler_job_failing:critical": 1},
         CLEANUP_JOB: {"cleanup_completed:info": 1}}
+
+    registry = metrics_registry(MlopsCollector(hooked.svc.redis, raw, None, hooked.svc.settings))
+    found = samples(generate_latest(registry).decode())
+    assert by_labels(found, "mlops_alerts_firing", "model", "kind", "severity") == {
+        (TUNING_JOB, "scheduler_job_failing", "critical"): 1.0}
+    fired = by_labels(found, "mlops_alerts_total", "model", "kind", "severity")
+    assert fired[(TUNING_JOB, "scheduler_job_failing", "critical")] == 1.0
+    assert fired[(CLEANUP_JOB, "cleanup_completed", "info")] == 1.0
 
 
 # --------------------------------------------------------------------------- a real worker

@@ -38,9 +38,8 @@ Counts = Mapping[str, tuple[int, int]]  # model -> (hits, misses)
 
 def samples_key() -> str:
     """ZSET: JSON ``{"at", "counts": {model: [hits, misses]}}`` scored by ``at``; trimmed by
-    every check to the samples it may still need, expires after MAX_AGE_S.
-    (To move into keys.py: ``mlops:alerts:cache-samples``.)"""
-    return f"{keys.PREFIX}:alerts:cache-samples"
+    every check to the samples it may still need, expires after MAX_AGE_S."""
+    return keys.ALERTS_CACHE_SAMPLES
 
 
 @dataclass(frozen=True)

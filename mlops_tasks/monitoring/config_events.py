@@ -32,9 +32,8 @@ Stream = list[tuple[str, dict[str, str]]]  # XRANGE's reply: (stream id, fields)
 
 
 def cursor_key(name: str) -> str:
-    """STRING: the id of the last audit entry of ``name`` announced.
-    (To move into keys.py: ``mlops:{m}:alerts:audit-cursor``.)"""
-    return f"{keys.PREFIX}:{{{name}}}:alerts:audit-cursor"
+    """STRING: the id of the last audit entry of ``name`` announced."""
+    return keys.alerts_audit_cursor(name)
 
 
 def is_config_change(entry: AuditEntry) -> bool:

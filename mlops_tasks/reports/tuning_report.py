@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..tuning.stagnation import PERCENT
+
 if TYPE_CHECKING:
     from ..services import Services
-
-STAGNATION_PERCENT = 1.0  # a measured improvement under this is a stagnant run
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ def summarize(name: str, runs: Sequence[Mapping[str, Any]]) -> ModelTuning:
         name=name, runs=len(mine), applied=len(applied),
         average_improvement_percent=(sum(r["improvement_percent"] for r in applied)
                                      / len(applied)) if applied else None,
-        stagnant_runs=sum(1 for v in measured if v < STAGNATION_PERCENT),
-        stagnating=bool(measured) and all(v < STAGNATION_PERCENT for v in measured),
+        stagnant_runs=sum(1 for v in measured if v < PERCENT),
+        stagnating=bool(measured) and all(v < PERCENT for v in measured),
         reasons={reason: sum(1 for r in mine if r["reason"] == reason)
                  for reason in sorted({r["reason"] for r in mine})})
 

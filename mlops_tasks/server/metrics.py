@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import keys, lua_scripts
+from ..alerts.store import firing_counts
+from ..alerts.subjects import alert_subjects, system_subjects
 from ..health import QueueDepths, queue_depths, read_scheduler
 from ..ingest.increments import RECENT_SIZE, unpack_ring
 from ..metrics import CONFUSION, confusion_metrics
@@ -144,8 +146,9 @@ class MlopsCollector(Collector):
         now = time.time()
         models = read_models(self.raw, self.settings, now)
         names = [m.name for m in models]
-        yield from model_metrics(models)
-        yield from alert_metrics(read_alerts_fired(self.raw, names))
+        system = [s for s in system_subjects() if s not in names]  # jobs and the registry
+        yield from model_metrics(models, firing_counts(self.raw, system))
+        yield from alert_metrics(read_alerts_fired(self.raw, alert_subjects(names)))
         yield from tuning_metrics(self.tuning.read(self.raw, names))
         yield from scheduler_metrics(self.client, self.settings, now)
         yield from job_run_metrics(self.client)
@@ -155,7 +158,11 @@ class MlopsCollector(Collector):
             yield from worker_metrics(self.liveness.current())
 
 
-def model_metrics(models: Iterable[ModelFacts]) -> Iterator[Metric]:
+def model_metrics(models: Iterable[ModelFacts],
+                  system_firing: Mapping[str, Mapping[tuple[str, str], int]] | None = None
+                  ) -> Iterator[Metric]:
+    """The per-model families; ``system_firing`` adds the alerts firing about subjects that
+    are not models (scheduled jobs, the registry) to ``mlops_alerts_firing``."""
     models = list(models)
     quality = {m: GaugeMetricFamily(f"mlops_model_{m}", f"{m.replace('_', ' ')} of the model "
                                     "version in the window", labels=["model", "version", "window"])
@@ -190,6 +197,9 @@ def model_metrics(models: Iterable[ModelFacts]) -> Iterator[Metric]:
         for (kind, severity), n in sorted(m.alerts.items()):
             firing.add_metric([m.name, kind, severity], n)
         hits.update(m.cache)
+    for subject, counts in sorted((system_firing or {}).items()):
+        for (kind, severity), n in sorted(counts.items()):
+            firing.add_metric([subject, kind, severity], n)
     for result in ("hit", "miss"):
         cache.add_metric([result], hits[result])
     yield from quality.values()
