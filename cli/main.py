@@ -76,8 +76,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "difference.")),
     "alerts": ("alert_cmds",
                "Alerts fired, resolved or announced recently, and those still firing."),
-    "silence": ("alert_cmds", "Mute the alerts of a model or system subject (a scheduled job's "
-                "name, registry), or one kind of them, for a while."),
+    "silence": ("alert_cmds", ("Mute the alerts of a model or system subject (a scheduled "
+                               "job's name, registry), or one kind of them, for a while.")),
     "silences": ("alert_cmds", "Silences in force (or all of them)."),
     "unsilence": ("alert_cmds", "Remove a silence."),
     "notifications": ("alert_cmds", (

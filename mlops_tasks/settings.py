@@ -273,7 +273,7 @@ class Settings:
         "budget of false degradation (and drift) alerts per model-month under stationary "
         "traffic; sets the level of every test")
     drift_min_distance: float = setting(
-        "MLOPS_DRIFT_MIN_DISTANCE", number(float, 0, 1), 0.05,
+        "MLOPS_DRIFT_MIN_DISTANCE", number(float, 0, 1), 0.03,
         "smallest Kolmogorov-Smirnov distance between score distributions reported as drift")
     degradation_window_s: int = setting(
         "MLOPS_DEGRADATION_WINDOW_S", number(int, 60), 3600,

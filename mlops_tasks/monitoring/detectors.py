@@ -32,7 +32,8 @@ alert flap.
 
 The baseline grows. It starts from the first ``baseline_min`` labeled outcomes (what
 ``MLOPS_BASELINE_SIZE`` always meant); afterwards every interval that leaves the longest
-window is added to it while the detector is not alerting, up to ``baseline_max``. The windows
+window is added to it while the detector is not alerting, until it holds ``baseline_max`` (the
+interval that crosses it is added whole). The windows
 never overlap the baseline, and a larger baseline makes every later test sharper. A manual
 baseline (`mlops set-baseline`) does not grow.
 """
@@ -65,7 +66,7 @@ class DetectorSettings:
     clear_level: float = 0.05
     baseline_min: int = 1000
     baseline_max: int = 50000
-    drift_min_distance: float = 0.05
+    drift_min_distance: float = 0.03
 
     @classmethod
     def from_settings(cls, s: Settings) -> DetectorSettings:
