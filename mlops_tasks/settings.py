@@ -275,9 +275,6 @@ class Settings:
     drift_min_distance: float = setting(
         "MLOPS_DRIFT_MIN_DISTANCE", number(float, 0, 1), 0.03,
         "smallest Kolmogorov-Smirnov distance between score distributions reported as drift")
-    degradation_window_s: int = setting(
-        "MLOPS_DEGRADATION_WINDOW_S", number(int, 60), 3600,
-        "window of current performance compared with the baseline")
     degradation_min_percent: float = setting(
         "MLOPS_DEGRADATION_MIN_PERCENT", number(float, 0, 100), 0.5,
         "practical margin: a drop is flagged once the data show it exceeds this many percent")
