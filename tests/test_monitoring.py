@@ -138,7 +138,11 @@ def test_a_drop_is_flagged_only_when_it_is_significant(pipe: Pipeline,
     assert alert["values"]["baseline_accuracy"] == 0.85
     assert alert["values"]["p_value"] == waf["p_value"]
     assert alert["values"]["current_labeled"] == 20000
-    assert alert["message"] == "WAF Behavioral Performance Degraded (degradation_percent: 5.9%)"
+    low, high = alert["values"]["drop_ci95"]
+    assert alert["message"] == (
+        f"WAF Behavioral Performance Degraded (degradation_percent: 5.9%), 95% CI {low:.1f} to "
+        f"{high:.1f}%; p = {waf['p_value']:.2g} < 8.7e-05; 20000 labeled in the last 15 min "
+        "against 1000 in the baseline")
     assert "WAF Behavioral Performance Degraded (degradation_percent: 5.9%)" in caplog.text
     verdict = verify_degradation(pipe.svc, "waf-behavioral")
     assert verdict["verdict"] == "confirmed degradation"

@@ -61,10 +61,17 @@ TEST = "score z, Agresti-Caffo adjusted"
 BASELINE_WINDOWS = (*COUNT_WINDOWS, "since_deployment", "last_hour")
 
 
-def degradation_message(display_name: str, percent: float) -> str:
-    """As the original system wrote it: WAF Behavioral Performance Degraded
-    (degradation_percent: 8.5%)."""
-    return f"{display_name} Performance Degraded (degradation_percent: {percent:.1f}%)"
+def degradation_message(display_name: str, result: DegradationCheck, e: DropEvidence) -> str:
+    """As the original system began it (WAF Behavioral Performance Degraded
+    (degradation_percent: 8.5%)), then the evidence an operator judges it by."""
+    interval = ""
+    if e.drop_ci95:
+        interval = f", 95% CI {e.drop_ci95[0]:.1f} to {e.drop_ci95[1]:.1f}%"
+    minutes = result.window_s // 60
+    return (f"{display_name} Performance Degraded (degradation_percent: "
+            f"{e.degradation_percent:.1f}%){interval}; p = {e.p_value:.2g} < {e.alpha:.2g}; "
+            f"{result.current.labeled} labeled in the last {minutes} min against "
+            f"{result.baseline.labeled} in the baseline")
 
 
 def _counts(c: dict[str, float]) -> dict[str, int]:
@@ -279,7 +286,7 @@ def check(svc: Services, t: Target) -> DegradationCheck | NotChecked:
     result = _result(svc, t, base, o, d)
     evidence = result.evidence
     if result.status == "degraded" and evidence is not None:
-        msg = degradation_message(t.display_name, evidence.degradation_percent)
+        msg = degradation_message(t.display_name, result, evidence)
         decision = svc.alerts.raise_alert(Alert(t.name, t.version, KIND, t.config["severity"],
                                                 msg, _alert_values(result, evidence)))
         result = replace(result, alert=AlertRaised(decision.alert.id, decision.notify))
