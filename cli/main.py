@@ -110,6 +110,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Start Flower with HTTP basic authentication from MLOPS_FLOWER_BASIC_AUTH.")),
     "up": ("up_cmds", (
         "Start Redis, the worker pools, beat, Flower and serve here; Ctrl-C stops them all.")),
+    "simulate": ("simulate_cmds", (
+        "Generate realistic labeled inputs for each detector, run the real detectors on them "
+        "and report predictions, then the labels, through the client (registering and "
+        "deploying the built-in models that are missing).")),
     "demo": ("demo_cmds", (
         "Register and deploy the built-in models, start a worker, stream synthetic predictions "
         "through the client and show what the workers aggregated.")),
