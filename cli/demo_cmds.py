@@ -1,128 +1,144 @@
-"""`mlops demo`: the whole pipeline on this machine, with nothing else installed."""
+"""`mlops demo`: the whole loop on this machine, with nothing else installed, in about two
+minutes: the stack of `mlops up`, the simulator, a drift, the alert, auto-tuning, recovery."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
+import queue
 import sys
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlops_tasks import reports
 from mlops_tasks.errors import MlopsError
 
 from .context import App, json_option, pass_app
-from .output import emit, fmt, metrics_table, table
+from .output import emit, safe, table
+from .up_cmds import WORKER_REPLY_S, JsonView, TextView
 
 if TYPE_CHECKING:
-    from mlops_tasks.client import MonitoringClient
+    from mlops_tasks.demo import Step, Tour, TourOptions
+    from mlops_tasks.stack import StackInfo, StackStatus, StackView
 
-# name -> (positive rate, separation, latency ms): roughly the detectors' guide figures.
-PROFILES = {"n1-detector": (0.3, 2.6, 20.0), "waf-behavioral": (0.1, 3.4, 40.0),
-            "queue-anomaly": (0.2, 2.2, 10.0)}
+
+class DemoView:
+    """The stack's view, plus the tour: started once the stack is ready, its steps printed
+    as they happen (from the main thread)."""
+
+    def __init__(self, inner: StackView, options: TourOptions, actor: str,
+                 as_json: bool) -> None:
+        self.inner = inner
+        self.options = options
+        self.actor = actor
+        self.as_json = as_json
+        self.tour: Tour | None = None
+        self.said: queue.SimpleQueue[Step] = queue.SimpleQueue()
+        self.redis_url: str | None = None
+
+    def started(self, info: StackInfo) -> None:
+        self.redis_url = info.redis.url
+        self.inner.started(info)
+
+    def ready(self, after_s: float) -> None:
+        from mlops_tasks.demo import COMPRESSED, Tour, demo_settings  # noqa: PLC0415
+        from mlops_tasks.services import Services  # noqa: PLC0415 - heavy import
+
+        self.inner.ready(after_s)
+        assert self.redis_url is not None  # noqa: S101 - started() comes first
+        settings = demo_settings()
+        self.tour = Tour(Services.connect(settings, self.redis_url), self.redis_url,
+                         self.options, self.said.put, actor=self.actor)
+        self.tour.start()
+        if not self.as_json:
+            click.echo(f"demo: {COMPRESSED}")
+            click.echo(f"demo: {self.options.rate:g} events/s through the three detectors; "
+                       f"{self.options.drift_model} drifts after {self.options.drift_at_s:g} s")
+
+    def status(self, status: StackStatus) -> None:
+        self._steps()
+        self.inner.status(status)
+
+    def stopping(self, signal_name: str | None) -> None:
+        self._steps()
+        if self.tour is not None:
+            self.tour.stop()
+            self.tour.wait(30)
+        self.inner.stopping(signal_name)
+
+    def _steps(self) -> None:
+        while not self.said.empty():
+            step = self.said.get()
+            if not self.as_json:
+                click.echo(f"\r\x1b[2K[{step.at_s:5.1f} s] {step.name}: {safe(step.text)}"
+                           if sys.stdout.isatty() else
+                           f"[{step.at_s:5.1f} s] {step.name}: {safe(step.text)}")
+                click.echo(f"           look: {step.look}")
+
+    def finished(self) -> bool:
+        return self.tour is not None and self.tour.finished
+
+
+def run_demo(app: App, *, host: str, serve_port: int, flower_port: int, rate: float,
+             drift_at_s: float, timeout_s: float, fixed_end: bool, as_json: bool,
+             ready_timeout_s: float = 300.0) -> dict[str, Any]:
+    """The stack with the tour; with ``fixed_end`` it stops once the loop closed (or the time
+    is up), else it runs until Ctrl-C. Returns what happened."""
+    from mlops_tasks.demo import DEMO_ENV, STEPS, TourOptions  # noqa: PLC0415
+    from mlops_tasks.health import celery_active_queues  # noqa: PLC0415 - on first use
+    from mlops_tasks.stack import StackOptions, run_stack  # noqa: PLC0415 - on first use
+    from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import
+    from mlops_tasks.workers.pools import POOLS  # noqa: PLC0415 - the workers' own table
+
+    options = TourOptions(rate=rate, drift_at_s=drift_at_s, timeout_s=timeout_s)
+    live = sys.stdout.isatty()
+    view = DemoView(JsonView() if as_json else TextView(live=live), options,
+                    app.actor(None), as_json)
+    pools = {name: pool.queues for name, pool in POOLS.items() if name != "all"}
+    result = run_stack(app.settings, StackOptions(host, serve_port, flower_port, None), pools,
+                       view, active_queues=celery_active_queues(celery_app, WORKER_REPLY_S),
+                       ready_timeout_s=ready_timeout_s,
+                       status_every_s=None if as_json else 1.0 if live else 30.0,
+                       extra_env=DEMO_ENV, done=view.finished if fixed_end else None)
+    for line in result.log_tail:
+        click.echo(f"  | {safe(line)}", err=True)
+    if result.failure:
+        raise MlopsError(result.failure)
+    tour = view.tour
+    steps = [s.to_dict() for s in tour.steps] if tour else []
+    missing = tour.missing if tour else list(STEPS)
+    return {"steps": steps, "missing": missing, "error": tour.error if tour else None}
 
 
 @click.command("demo")
-@click.option("--events", type=click.IntRange(1000, 10_000_000), default=20_000,
-              show_default=True, help="Predictions per model.")
-@click.option("--label-delay-share", type=click.FloatRange(0, 1), default=0.25,
-              show_default=True, help="Share of labels sent later, as ground truth.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address serve and Flower bind.")
+@click.option("--serve-port", type=click.IntRange(1, 65535), default=9808, show_default=True)
+@click.option("--flower-port", type=click.IntRange(1, 65535), default=5555, show_default=True)
+@click.option("--rate", type=click.FloatRange(10, 2000), default=120.0, show_default=True,
+              metavar="EVENTS_PER_S", help="Simulated inputs per second, for all three.")
+@click.option("--drift-at", "drift_at_s", type=click.FloatRange(10, 600), default=45.0,
+              show_default=True, metavar="SECONDS", help="When waf-behavioral's traffic drifts.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(30, 3600), default=240.0,
+              show_default=True, metavar="SECONDS", help="Give up on the loop after this.")
 @json_option
 @pass_app
-def demo(app: App, events: int, label_delay_share: float, as_json: bool) -> None:
-    """Register and deploy the built-in models, start a worker, stream synthetic predictions
-    through the client and show what the workers aggregated."""
-    from mlops_tasks.client import MonitoringClient  # noqa: PLC0415 - Celery
-    from mlops_tasks.monitoring.performance import run_monitoring  # noqa: PLC0415 - scipy
-    from mlops_tasks.registry import builtin_models  # noqa: PLC0415 - numpy
-    from mlops_tasks.synthetic import detector_traffic  # noqa: PLC0415 - numpy
-    from mlops_tasks.tuning.engine import run_tuning  # noqa: PLC0415 - numpy
-
-    reg = app.registry
-    who = app.actor(None)
-    for entry in builtin_models(app.settings):
-        reg.register(entry.name, entry.version, entry.config, actor=who,
-                     display_name=entry.display_name, description=entry.description,
-                     builtin=True, exist_ok=True)
-        reg.deploy(entry.name, entry.version, "production", actor=who)
-    env = dict(os.environ, REDIS_URL=app.redis_url, MLOPS_LOG_LEVEL="warning")
-    worker = subprocess.Popen([sys.executable, "-m", "mlops_tasks.cli.main", "worker",
-                               "--concurrency", "2", "--loglevel", "warning"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        expected: dict[str, int] = {}
-        before = {n: int(app.windows.totals(n, reg.default_version(n)).get("labeled", 0))
-                  for n in PROFILES}
-        with MonitoringClient(redis_url=app.redis_url, overflow="block") as client:
-            for seed, (name, (rate, sep, lat)) in enumerate(PROFILES.items()):
-                traffic = detector_traffic(events, positive_rate=rate, separation=sep,
-                                           latency_ms=lat, seed=seed)
-                delayed = _send(client, name, traffic, label_delay_share)
-                expected[name] = before[name] + events
-                if not as_json:
-                    click.echo(f"  {name}: {events} predictions sent ({delayed} labeled later)",
-                               err=True)
-            if not client.flush(120):
-                raise MlopsError(f"events could not be sent: {client.stats()['last_error']}")
-        _wait(app, expected, worker, as_json)
-        models = [m.to_dict()
-                  for m in reports.performance_summary(app.services, list(PROFILES))]
-    finally:
-        worker.terminate()
-        worker.wait(30)
-    # what beat's jobs would say about this traffic, run here once
-    monitoring = run_monitoring(app.services).to_dict()
-    tuning = run_tuning(app.services, dry_run=True).to_dict()
-
-    def human() -> str:
-        parts = [f"{m['name']} v{m['version']}\n" + metrics_table(m["windows"]) for m in models]
-        parts.append(table(
-            ["model", "monitoring", "accuracy", "threshold now", "best threshold", "f1 gain"],
-            [[r["model"], s["status"], fmt(s.get("accuracy")), fmt(r.get("current_threshold")),
-              fmt(r.get("best_threshold")),
-              "-" if r.get("improvement_percent") is None
-              else f"{r['improvement_percent']:+.1f}%"]
-             for r, s in zip(tuning["runs"], monitoring["models"], strict=True)]))
-        return "\n\n".join(parts)
-    emit(as_json, {"models": models, "monitoring": monitoring, "tuning": tuning}, human)
-
-
-def _send(client: MonitoringClient, name: str, traffic: Any, delay_share: float) -> int:
-    """Record the traffic; the first ``delay_share`` of labels arrive later as ground truth."""
-    late = int(traffic.scores.size * delay_share)
-    actual = [None] * late + traffic.actual[late:].tolist()
-    ids = client.record_batch(name, traffic.scores, actual=actual, latency_ms=traffic.latency_ms)
-    for i in range(late):
-        client.record_ground_truth(name, ids[i], bool(traffic.actual[i]))
-    return late
-
-
-def _wait(app: App, expected: dict[str, int], worker: subprocess.Popen[bytes],
-          quiet: bool, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    with contextlib.ExitStack() as stack:
-        out = stack.enter_context(Path(os.devnull).open("w")) if quiet else sys.stderr
-        bar = stack.enter_context(click.progressbar(length=sum(expected.values()),
-                                                    label="aggregating", file=out))
-        done = 0
-        while True:
-            now_done = sum(min(int(app.windows.totals(n, app.registry.default_version(n))
-                                   .get("labeled", 0)), want) for n, want in expected.items())
-            bar.update(now_done - done)
-            done = now_done
-            if done >= sum(expected.values()):
-                return
-            if worker.poll() is not None:
-                said = worker.stderr.read() if worker.stderr else b""
-                raise MlopsError("the demo worker exited: " + said.decode()[-500:])
-            if time.monotonic() > deadline:
-                raise MlopsError("events were not aggregated within "
-                                 f"{timeout_s:g}s; see `mlops dead-letters`")
-            time.sleep(0.2)
+def demo(app: App, host: str, serve_port: int, flower_port: int, rate: float,
+         drift_at_s: float, timeout_s: float, as_json: bool) -> None:
+    """The whole loop in about two minutes: start the stack (Redis, workers, beat, Flower,
+    serve) on a time-compressed schedule, send realistic traffic through the three reference
+    detectors, drift one, and show each step: events, metrics, the degradation alert,
+    auto-tuning applying a threshold the detector reads back, and accuracy recovering; then
+    stop everything. Exit 1 when a step did not happen in time."""
+    doc = run_demo(app, host=host, serve_port=serve_port, flower_port=flower_port, rate=rate,
+                   drift_at_s=drift_at_s, timeout_s=timeout_s, fixed_end=True,
+                   as_json=as_json)
+    emit(as_json, doc, lambda: table(["at", "step", "what happened"], [
+        [f"{s['at_s']:.0f} s", s["step"], safe(s["text"])] for s in doc["steps"]]))
+    if doc["error"]:
+        raise MlopsError(f"the demo's traffic stopped: {doc['error']}")
+    if doc["missing"]:
+        raise MlopsError(f"the loop did not close within {timeout_s:g} s: no "
+                         f"{', '.join(doc['missing'])} (see `mlops up` logs in "
+                         "MLOPS_LOG_DIR/up/)")
 
 
 def register(group: click.Group) -> None:

@@ -115,8 +115,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "and report predictions, then the labels, through the client (registering and "
         "deploying the built-in models that are missing).")),
     "demo": ("demo_cmds", (
-        "Register and deploy the built-in models, start a worker, stream synthetic predictions "
-        "through the client and show what the workers aggregated.")),
+        "The whole loop in about two minutes: start the stack (Redis, workers, beat, Flower, "
+        "serve) on a time-compressed schedule, send realistic traffic through the three "
+        "reference detectors, drift one, and show each step: events, metrics, the degradation "
+        "alert, auto-tuning applying a threshold the detector reads back, and accuracy "
+        "recovering; then stop everything.")),
     "cache": ("system_cmds", "Redis holding the registry and metrics."),
     "config": ("system_cmds", "Inspect the configuration."),
     "redis": ("system_cmds", "The embedded Redis used when REDIS_URL is not set."),

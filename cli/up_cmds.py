@@ -32,10 +32,13 @@ PLAIN_STATUS_S = 60.0  # a plain status line this often when stdout is not a ter
 @click.option("--ready-timeout", "ready_timeout_s", type=click.IntRange(1, 3600), default=300,
               show_default=True, metavar="SECONDS",
               help="Stop the stack when it is not ready by then.")
+@click.option("--demo", is_flag=True,
+              help="Also run the demo tour (`mlops demo`) on a time-compressed schedule, and "
+                   "keep the stack running after it.")
 @json_option
 @pass_app
 def up(app: App, host: str, serve_port: int, flower_port: int, concurrency: int | None,
-       ready_timeout_s: int, as_json: bool) -> None:
+       ready_timeout_s: int, demo: bool, as_json: bool) -> None:
     """Start Redis, the worker pools, beat, Flower and serve here; Ctrl-C stops them all.
 
     Redis is REDIS_URL's, else the embedded one. Flower's credentials are generated unless
@@ -44,6 +47,15 @@ def up(app: App, host: str, serve_port: int, flower_port: int, concurrency: int 
     A second Ctrl-C stops without waiting. Exits 1 when a child dies or the stack is not ready
     in time, having stopped the rest.
     """
+    if demo:
+        from .demo_cmds import run_demo  # noqa: PLC0415 - on first use
+
+        doc = run_demo(app, host=host, serve_port=serve_port, flower_port=flower_port,
+                       rate=120.0, drift_at_s=45.0, timeout_s=3600.0, fixed_end=False,
+                       as_json=as_json, ready_timeout_s=ready_timeout_s)
+        if not as_json:
+            click.echo(f"stopped after {len(doc['steps'])} demo step(s)")
+        return
     from mlops_tasks.health import celery_active_queues  # noqa: PLC0415 - on first use
     from mlops_tasks.stack import StackOptions, run_stack  # noqa: PLC0415 - on first use
     from mlops_tasks.workers.app import app as celery_app  # noqa: PLC0415 - heavy import

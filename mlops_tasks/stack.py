@@ -479,14 +479,18 @@ class _Readiness:
 def run_stack(settings: Settings, options: StackOptions, pools: Mapping[str, Sequence[str]],
               view: StackView, *, active_queues: ActiveQueues | None = None,
               ready_timeout_s: float = READY_TIMEOUT_S, status_every_s: float | None = 1.0,
-              stop_timeout_s: float = STOP_TIMEOUT_S) -> StackExit:
+              stop_timeout_s: float = STOP_TIMEOUT_S, extra_env: Mapping[str, str] | None = None,
+              done: Callable[[], bool] | None = None) -> StackExit:
     """Start the stack, wait until it is ready, show its status every ``status_every_s`` (None:
-    never) until a signal or a failure, then stop everything. Call from the main thread."""
+    never) until a signal, a failure or, once ready, ``done()`` says so; then stop everything.
+    ``extra_env`` goes to every child (the demo's compressed schedule). Call from the main
+    thread."""
     options.validate()
     credentials = flower_credentials(settings)
     with stop_on_signals() as stop:
         redis = stack_redis(settings)
-        env = {**os.environ, "REDIS_URL": redis.url, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **(extra_env or {}), "REDIS_URL": redis.url,
+               "PYTHONUNBUFFERED": "1"}
         children: list[Child] = []
         failure: str | None = None
         tail: list[str] = []
@@ -502,7 +506,7 @@ def run_stack(settings: Settings, options: StackOptions, pools: Mapping[str, Seq
                 children, stop, view, _Readiness(f"{serve_url}/health/ready", flower_url,
                                                  pools, active_queues),
                 StatusReader(settings, redis.url), ready_timeout_s, status_every_s,
-                [credentials.setting])
+                [credentials.setting], done)
         finally:
             try:
                 view.stopping(stop.signal_name)  # may fail (a closed terminal): stop anyway
@@ -515,9 +519,10 @@ def run_stack(settings: Settings, options: StackOptions, pools: Mapping[str, Seq
 
 def _supervise(children: Sequence[Child], stop: StopRequest, view: StackView,
                readiness: _Readiness, reader: StatusReader, ready_timeout_s: float,
-               status_every_s: float | None, hidden: Sequence[str]) -> tuple[str | None, list[str]]:
-    """The loop of a running stack; returns why it must stop (None: a signal) and the tail of
-    the log of a child that died."""
+               status_every_s: float | None, hidden: Sequence[str],
+               done: Callable[[], bool] | None = None) -> tuple[str | None, list[str]]:
+    """The loop of a running stack; returns why it must stop (None: a signal, or ``done``) and
+    the tail of the log of a child that died."""
     started = time.monotonic()
     ready = False
     next_check = next_status = started
@@ -538,6 +543,8 @@ def _supervise(children: Sequence[Child], stop: StopRequest, view: StackView,
                        f"for {', '.join(sorted(readiness.pending))}); it was stopped")
                 return why, []
             next_check = time.monotonic() + 1.0
+        if ready and done is not None and done():
+            return None, []
         if ready and status_every_s is not None and now >= next_status:
             view.status(reader.read())
             next_status = now + status_every_s
