@@ -44,9 +44,11 @@ _TOKENS = re.compile(r"""
   | (?P<other>.)
 """, re.VERBOSE | re.DOTALL)
 
-_PARAMS_LINE = re.compile(
+_PARAMS_LINE = re.compile(  # SQLAlchemy's echo log, its error messages, PostgreSQL's log
     r"\s*(?:\[(?:generated in|cached since|raw sql|no key|dialect|insertmanyvalues)[^\]]*\]"
-    r"|(?:DETAIL:\s*)?parameters?:)\s*(?P<params>.*)\Z", re.IGNORECASE | re.DOTALL)
+    r"\s*(?P<params>.*)"
+    r"|\[parameters?:\s*(?P<bracketed>.*)\]\s*"
+    r"|(?:DETAIL:\s*)?parameters?:\s*(?P<plain>.*))\Z", re.IGNORECASE | re.DOTALL)
 _KEY_COLUMN = re.compile(r"(?:^|_)(?:id|pk|uuid|key|guid)$|[a-z]id$")
 _COMPARISONS = {"=": "eq", "==": "eq", "<": "range", ">": "range", "<=": "range",
                 ">=": "range", "!=": "ne", "<>": "ne"}
@@ -232,10 +234,10 @@ def parse(sql: str, params: Any = None) -> Statement:
     return Statement(" ".join(out), verb, tuple(slots), tuple(values))
 
 
-def _params_text(text: str) -> Any:
+def _params_text(line: re.Match[str]) -> Any:
     """The parameters of a log's parameters line: a Python literal as SQLAlchemy prints it,
     else the literals found in it."""
-    text = text.strip()
+    text = next(g for g in line.groups() if g is not None).strip()
     if len(text) <= MAX_STATEMENT_CHARS:
         try:
             return ast.literal_eval(text)
@@ -251,7 +253,7 @@ def entries(queries: Iterable[Any]) -> Iterator[tuple[str, Any]]:
         if isinstance(entry, str):
             line = _PARAMS_LINE.match(entry)
             if line is not None and pending is not None:
-                yield pending, _params_text(line.group("params"))
+                yield pending, _params_text(line)
                 pending = None
                 continue
             if pending is not None:
@@ -262,7 +264,7 @@ def entries(queries: Iterable[Any]) -> Iterator[tuple[str, Any]]:
             head, newline, tail = entry.partition("\n")
             inline = _PARAMS_LINE.match(tail) if newline else None
             if inline is not None:
-                yield head, _params_text(inline.group("params"))
+                yield head, _params_text(inline)
             else:
                 pending = entry
         elif isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], str):

@@ -192,6 +192,8 @@ def _audit(uid: int, action: str) -> tuple[Query, ...]:
 # ----------------------------------------------------------------------------- query log styles
 
 def _literal(value: Any) -> str:
+    if isinstance(value, (tuple, list)):  # an expanding parameter: the items of an IN list
+        return ", ".join(_literal(v) for v in value)
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -203,7 +205,8 @@ def _literal(value: Any) -> str:
 
 def inline(statement: str, params: tuple[Any, ...]) -> str:
     """The statement with its ``?`` parameters written in as SQL literals (ORM SQL carries no
-    string literal of its own, so every ``?`` is a parameter)."""
+    string literal of its own, so every ``?`` is a parameter); a sequence parameter writes the
+    items of an ``IN`` list."""
     values = iter(params)
     return re.sub(r"\?", lambda _m: _literal(next(values, None)), statement)
 
