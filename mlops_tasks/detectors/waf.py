@@ -15,7 +15,8 @@ Decoding before the signatures
     three rounds: double and triple encoding, ``%%32%65``), overlong UTF-8 dots and slashes
     (``%c0%ae``) are folded, HTML entities are unescaped, NUL bytes dropped, backslashes made
     slashes, the text lower-cased, SQL comments (``/**/``, ``/*!50000 ... */``) turned into
-    spaces and whitespace collapsed. ``%uXXXX``, JSON ``\\uXXXX`` escapes and base64 are *not*
+    spaces and runs of spaces and tabs collapsed (newlines kept: they separate
+    commands). ``%uXXXX``, JSON ``\\uXXXX`` escapes and base64 are *not*
     decoded (the simulator's "new-attack-style" drift uses them).
 
 Signature families
@@ -101,7 +102,7 @@ _OVERLONG = re.compile(r"%(?:c0%ae|c0%2e|e0%80%ae|c0%af|c1%9c|c1%1c|c0%5c|c1%af)
 _OVERLONG_CHARS = {"%c0%ae": ".", "%c0%2e": ".", "%e0%80%ae": ".", "%c0%af": "/",
                    "%c1%af": "/", "%c1%9c": "/", "%c1%1c": "/", "%c0%5c": "/"}
 _SQL_COMMENT = re.compile(r"/\*!?\d*|\*/")
-_SPACES = re.compile(r"\s+")
+_SPACES = re.compile(r"[ \t\f\v\r]+")  # newlines stay: a command separator
 
 
 def _fold_overlong(text: str) -> str:
@@ -122,7 +123,7 @@ def decode_value(raw: str, *, plus_is_space: bool = True) -> str:
         text = decoded
     text = html.unescape(text).replace("\x00", "").replace("\\", "/").lower()
     text = _SQL_COMMENT.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
+    return _SPACES.sub(" ", text).strip(" ")
 
 
 def split_values(raw: str) -> list[tuple[str, str]]:
@@ -156,6 +157,7 @@ SIGNATURES: dict[str, tuple[re.Pattern[str], ...]] = {
         (r"['\"`)]\s*;\s*(?:drop|delete|insert|update|shutdown|exec(?:ute)?|declare|create|"
          r"alter)\b"),
         r"['\"`)]\s*(?:--|#)",
+        r";\s*(?:drop|truncate|shutdown)\b\s*(?:table|database|--|#|$)",
         (r"@@(?:version|datadir|hostname|servername)|\binformation_schema\b|\bsysobjects\b|"
         r"\bpg_catalog\b|\bxp_cmdshell\b|\bload_file\s*\(|\binto\s+(?:out|dump)file\b"),
         r"\b(?:extractvalue|updatexml|convert|cast)\s*\(.*\bselect\b",
@@ -186,7 +188,7 @@ SIGNATURES: dict[str, tuple[re.Pattern[str], ...]] = {
         r"\b(?:php|expect|zip|phar|glob)://",
     )),
     "cmdi": tuple(re.compile(p) for p in (
-        rf"(?:^|[;&|`\n]|\$\()\s*{_SHELL_COMMANDS}\b",
+        rf"(?:[;&|`\n]|\$\()\s*{_SHELL_COMMANDS}\b",
         rf"`\s*{_SHELL_COMMANDS}\b",
         r"\(\s*\)\s*\{\s*:\s*;\s*\}",
         r"/bin/(?:ba|z|da)?sh\b|/usr/bin/(?:id|whoami|wget|curl|perl|python)\b|\bcmd\.exe\b",
@@ -574,9 +576,9 @@ class WafBehavioralDetector(ReferenceDetector):
                  client: MonitoringClient | None = None, settings: Settings | None = None,
                  pseudonym_key: bytes | None = None, window_s: float = 300.0,
                  max_clients: int = 10_000, max_requests_per_client: int = 1_000) -> None:
-        super().__init__(decision_threshold, client=client, settings=settings)
         if pseudonym_key is not None and not pseudonym_key:
             raise ValidationError("pseudonym_key: expected at least one byte, got b''")
+        super().__init__(decision_threshold, client=client, settings=settings)
         self._key = pseudonym_key or default_pseudonym_key()
         self.windows = ClientWindows(window_s=window_s, max_clients=max_clients,
                                      max_requests_per_client=max_requests_per_client)
