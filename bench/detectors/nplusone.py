@@ -6,8 +6,8 @@ NPlusOneDetector with the shipped settings and no client (its default decision t
 NPLUSONE_ML_CONFIDENCE_THRESHOLD=60 -> 0.60); the baseline is template counting
 (``naive_score``: the most repeated statement, literals stripped, ``1 - 1/count``), judged at the
 same 0.60 (3 repeats or more). Each scenario (no drift, then each drift kind) is generated from
-the same seed. Under a drift the table also gives the detector's F1 over the auto-tuning range
-of n1-detector (0.5-0.9), to show what a tuned threshold can win back.
+the same seed. The detector's F1 and accuracy over n1-detector's auto-tuning range (0.5-0.9)
+show what a tuned threshold can win back under a drift.
 
     .venv/bin/python bench/detectors/nplusone.py [--n 3000] [--seed 7]
 
@@ -101,8 +101,9 @@ def scenario(n: int, seed: int, drift: str | None) -> dict[str, Any]:
     return {
         "drift": drift, "n": n, "positives": int(labels.sum()),
         "detector": quality(labels, ours), "naive": quality(labels, naive),
-        "detector_f1_by_threshold": {str(t): quality(labels, ours, t)["f1"]
-                                     for t in TUNING_GRID},
+        "detector_by_threshold": {str(t): {k: v for k, v in quality(labels, ours, t).items()
+                                           if k in ("f1", "accuracy")}
+                                  for t in TUNING_GRID},
         "detector_by_kind": by_kind(kinds, labels, ours),
         "naive_by_kind": by_kind(kinds, labels, naive),
         "detector_us_per_request": round(per_request_us, 1),
@@ -133,14 +134,15 @@ def print_tables(result: dict[str, Any]) -> None:
                   f"{q['precision']:.3f} | {q['recall']:.3f} | {q['f1']:.3f} | "
                   f"{q['roc_auc']:.3f} | {q['accuracy']:.3f} |")
     print()
-    print("Detector F1 over the auto-tuning range (0.5-0.9):")
+    print("Detector F1 and accuracy over n1-detector's auto-tuning range (0.5-0.9):")
     print()
-    print("| scenario | " + " | ".join(map(str, TUNING_GRID)) + " |")
-    print("| --- |" + " ---: |" * len(TUNING_GRID))
+    print("| scenario | figure | " + " | ".join(map(str, TUNING_GRID)) + " |")
+    print("| --- | --- |" + " ---: |" * len(TUNING_GRID))
     for s in result["scenarios"]:
-        f1 = s["detector_f1_by_threshold"]
-        print(f"| {s['drift'] or 'no drift'} | "
-              + " | ".join(f"{f1[str(t)]:.3f}" for t in TUNING_GRID) + " |")
+        by = s["detector_by_threshold"]
+        for figure in ("f1", "accuracy"):
+            print(f"| {s['drift'] or 'no drift'} | {figure} | "
+                  + " | ".join(f"{by[str(t)][figure]:.3f}" for t in TUNING_GRID) + " |")
     print()
     print("Share flagged per kind of request (no drift; label True = N+1):")
     print()
@@ -153,7 +155,10 @@ def print_tables(result: dict[str, Any]) -> None:
               f"{naive:.2f} |")
     for s in result["scenarios"][1:]:
         print()
-        print(f"Under {s['drift']}, the kinds that changed:")
+        print(f"Under {s['drift']}, the kinds it adds:")
+        print()
+        print("| kind | n | N+1s | detector | naive |")
+        print("| --- | ---: | ---: | ---: | ---: |")
         for kind, row in s["detector_by_kind"].items():
             if kind not in base["detector_by_kind"]:
                 naive = s["naive_by_kind"][kind]["flagged"]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -112,7 +113,8 @@ class _Recorder:
 
     def add(self, statement: str, parameters: Any) -> None:
         params = tuple(parameters) if isinstance(parameters, (list, tuple)) else ()
-        self.queries.append((" ".join(statement.split()), params))
+        # interned: the memoized traces share each statement's text
+        self.queries.append((sys.intern(" ".join(statement.split())), params))
         if self._in_loop:
             self.loop_queries += 1
 
@@ -176,7 +178,7 @@ def _prologue(uid: int) -> tuple[Query, ...]:
     return _run(work)[0]
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8192)
 def _handler(kind: str, uid: int, size: int, offset: int) -> tuple[tuple[Query, ...], int]:
     return _run(lambda s, rec: _BY_NAME[kind].handler(s, rec, uid, size, offset))
 
