@@ -49,7 +49,7 @@ _PARAMS_LINE = re.compile(  # SQLAlchemy's echo log, its error messages, Postgre
     r"\s*(?P<params>.*)"
     r"|\[parameters?:\s*(?P<bracketed>.*)\]\s*"
     r"|(?:DETAIL:\s*)?parameters?:\s*(?P<plain>.*))\Z", re.IGNORECASE | re.DOTALL)
-_KEY_COLUMN = re.compile(r"(?:^|_)(?:id|pk|uuid|key|guid)$|[a-z]id$")
+_KEY_COLUMN = re.compile(r"(?:^|_)(?:id|pk|uuid|guid|key)$")  # id, user_id, post_pk...
 _COMPARISONS = {"=": "eq", "==": "eq", "<": "range", ">": "range", "<=": "range",
                 ">=": "range", "!=": "ne", "<>": "ne"}
 _MIRRORED = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}
@@ -95,7 +95,6 @@ class _Params:
     """Hands out the parameters of one statement to its placeholders, in order or by name."""
 
     def __init__(self, params: Any) -> None:
-        self.given = params is not None
         self.mapping: Mapping[Any, Any] = params if isinstance(params, Mapping) else {}
         if isinstance(params, Mapping):
             self.seq: Sequence[Any] = list(params.values())
