@@ -458,17 +458,24 @@ def _link_checker(rng: np.random.Generator, t0: float) -> Session:
 
 
 def _office_nat(rng: np.random.Generator, t0: float) -> Session:
-    """An office behind one address: several people browsing at once, each with a browser."""
+    """An office behind one address: several people at once, each with a browser; some sign
+    in, with their own accounts and their own typos (several usernames failing from one
+    address, as in credential stuffing)."""
     people = [_Client(rng, t0, _agent(rng, BROWSER_AGENTS))
               for _ in range(int(rng.integers(3, 12)))]
-    makers: tuple[Callable[[_Client], None], ...] = (
-        lambda c: c.browse(int(c.rng.integers(2, 15))),
-        lambda c: c.page("/search", query="q=" + quote_plus(_pick(c.rng, SQL_WORD_SEARCHES))),
-        lambda c: c.hit("/login", 401, method="POST", query="username=reception%40acme.example"),
-    )
-    for person in people:
+    for i, person in enumerate(people):
         person.ip = people[0].ip
-        makers[int(rng.choice(len(makers), p=[0.8, 0.1, 0.1]))](person)
+        person.browse(int(rng.integers(1, 10)))
+        if rng.random() < 0.4:
+            user = f"username=employee{i}%40acme.example"
+            person.page("/login")
+            for _ in range(int(rng.choice([0, 1, 1, 2]))):
+                person.wait(8.0)
+                person.hit("/login", 401, method="POST", query=f"{user}&password=typo")
+            person.wait(8.0)
+            person.hit("/login", 302, method="POST", query=f"{user}&password=right")
+        if rng.random() < 0.2:
+            person.page("/search", query="q=" + quote_plus(_pick(rng, SQL_WORD_SEARCHES)))
         person.browse(int(rng.integers(1, 6)))
     return [r for person in people for r in person.requests]
 
