@@ -156,8 +156,8 @@ def print_tables(result: dict[str, Any]) -> None:
     header = ["kind", "truth"]
     for s in result["scenarios"]:
         header += [f"{(s['drift'] or 'no drift')[:11]}:det", "naive"]
-    widths = (32, 6, *([15, 6] * len(result["scenarios"])))
-    print(_row(header, widths))
+    kind_widths = (32, 6, *([15, 6] * len(result["scenarios"])))
+    print(_row(header, kind_widths))
     for kind in kinds:
         cells: list[Any] = [kind, ""]
         for s in result["scenarios"]:
@@ -167,7 +167,7 @@ def print_tables(result: dict[str, Any]) -> None:
                 cells += [f"{det['flagged']:.2f} ({det['n']})", f"{naive['flagged']:.2f}"]
             else:
                 cells += ["-", "-"]
-        print(_row(cells, widths))
+        print(_row(cells, kind_widths))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

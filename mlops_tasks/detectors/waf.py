@@ -2,12 +2,13 @@
 
 A request is a mapping with ``ts`` (epoch seconds), ``client``, ``method``, ``path``, ``query``
 (raw query string or form body), ``status``, ``user_agent`` and ``bytes``. Each request is reduced
-once to its *facts* (``request_facts``): status class, templated path, whether the path is a known
-probe target, which payload signatures its decoded values carry, whether it is a login attempt
-(and a keyed digest of the username tried), its method and whether its user agent is a known
-scanner. A window's facts aggregate into ``SessionFeatures`` and a logistic combination of them
-(``anomaly_score``) gives the score. The raw request, its payload and the client's address never
-leave this module: what is reported carries the client's pseudonym and the feature values only.
+once to its *facts* (``request_facts``): its status, a keyed digest of its templated path,
+whether the path is a known probe target, which payload signatures its decoded values carry,
+whether it is a login attempt (and a keyed digest of the username tried), its method and
+whether its user agent is a known scanner. A window's facts aggregate into ``SessionFeatures``
+and a logistic combination of them (``anomaly_score``) gives the score. The raw request, its
+payload and the client's address never leave this module: what is reported carries the
+client's pseudonym and the feature values only.
 
 Decoding before the signatures
     Query strings and form bodies are split into values *before* decoding (so an encoded ``&``
@@ -271,11 +272,13 @@ def template_path(path: str) -> str:
 
 @dataclass(frozen=True)
 class RequestFacts:
-    """What the detector keeps of one request: no payload, no address, no path with query."""
+    """What the detector keeps of one request: numbers, flags and keyed digests (of the
+    templated path, the payloads, the username and the user agent, only to be counted); no
+    address, no path, no query, no payload."""
 
     ts: float
     status: int
-    template: str
+    path_digest: str
     probe: bool
     families: frozenset[str]
     payload_digest: str | None
@@ -310,9 +313,8 @@ def _text(request: Mapping[str, Any], name: str, index: int) -> str:
 
 
 def request_facts(request: Mapping[str, Any], key: bytes, index: int = 0) -> RequestFacts:
-    """Reduce one request to its facts. ``key`` digests the username and the user agent (kept
-    only to be counted). ValidationError names the field of a malformed request (never its
-    content)."""
+    """Reduce one request to its facts (``key`` keys their digests). ValidationError names
+    the field of a malformed request, never its content."""
     if not isinstance(request, Mapping):
         raise ValidationError(f"requests[{index}]: expected a mapping, "
                               f"got {type(request).__name__}")
@@ -342,7 +344,7 @@ def request_facts(request: Mapping[str, Any], key: bytes, index: int = 0) -> Req
             hits.append(agent)
     login = method == "POST" and _LOGIN_PATH.search(path_only) is not None
     return RequestFacts(
-        ts=ts, status=status, template=template_path(path_only),
+        ts=ts, status=status, path_digest=_digest(key, template_path(path_only)),
         probe=_PROBE_PATH.search(decoded_path) is not None,
         families=frozenset(families),
         payload_digest=_digest(key, "\n".join(hits)) if hits else None, login_attempt=login,
@@ -411,7 +413,7 @@ def session_features(facts: Sequence[RequestFacts]) -> SessionFeatures:
     duration = max(stamps) - min(stamps)
     client_err = sum(400 <= f.status < 500 for f in facts)
     server_err = sum(f.status >= 500 for f in facts)
-    paths = Counter(f.template for f in facts)
+    paths = Counter(f.path_digest for f in facts)
     probes = sum(f.probe for f in facts)
     hits = [f for f in facts if f.families]
     families = sorted(set().union(*(f.families for f in hits))) if hits else []

@@ -259,10 +259,6 @@ class _Client:
                 self.page(_pick(self.rng, PAGES))
 
 
-def _agent(rng: np.random.Generator, agents: tuple[str, ...]) -> str:
-    return _pick(rng, agents)
-
-
 def _count(rng: np.random.Generator, median: float, low: int, high: int) -> int:
     """A heavy-tailed session length: most attack sessions are short, a few very long."""
     return int(np.clip(round(median * float(rng.lognormal(0.0, 0.9))), low, high))
@@ -271,13 +267,13 @@ def _count(rng: np.random.Generator, median: float, low: int, high: int) -> int:
 # ------------------------------------------------------------------------------ benign kinds
 
 def _browser(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     c.browse(int(rng.integers(2, 25)))
     return c.requests
 
 
 def _sql_word_search(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     c.browse(int(rng.integers(1, 6)))
     for _ in range(int(rng.integers(1, 5))):
         c.wait(8.0)
@@ -290,7 +286,7 @@ def _sql_word_search(rng: np.random.Generator, t0: float) -> Session:
 
 
 def _apostrophe_names(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     c.browse(int(rng.integers(1, 6)))
     c.wait(20.0)
     c.page("/checkout")
@@ -305,7 +301,7 @@ def _apostrophe_names(rng: np.random.Generator, t0: float) -> Session:
 
 
 def _forum_posts(rng: np.random.Generator, t0: float, posts: tuple[int, int] = (1, 3)) -> Session:
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     c.page("/forum")
     for _ in range(int(rng.integers(*posts))):
         c.wait(25.0)
@@ -322,7 +318,7 @@ def _forum_posts(rng: np.random.Generator, t0: float, posts: tuple[int, int] = (
 
 
 def _health_check(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, MONITOR_AGENTS))
+    c = _Client(rng, t0, _pick(rng, MONITOR_AGENTS))
     period = float(rng.choice([5.0, 10.0, 15.0]))
     path = _pick(rng, ("/health", "/healthz", "/health/ready", "/status"))
     n = int(rng.integers(20, 120))
@@ -336,7 +332,7 @@ def _health_check(rng: np.random.Generator, t0: float) -> Session:
 
 
 def _spa(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     c.page("/app")
     for _ in range(int(rng.integers(2, 8))):
         c.wait(15.0)
@@ -357,7 +353,7 @@ def _spa(rng: np.random.Generator, t0: float) -> Session:
 
 
 def _crawler(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, CRAWLER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, CRAWLER_AGENTS))
     c.hit("/robots.txt")
     c.hit("/sitemap.xml")
     stale = float(rng.uniform(0.02, 0.2))
@@ -377,7 +373,7 @@ def _crawler(rng: np.random.Generator, t0: float) -> Session:
 
 
 def _mobile_retry(rng: np.random.Generator, t0: float, *, with_400s: bool = False) -> Session:
-    c = _Client(rng, t0, _agent(rng, MOBILE_AGENTS))
+    c = _Client(rng, t0, _pick(rng, MOBILE_AGENTS))
     for _ in range(int(rng.integers(1, 4))):
         c.wait(20.0)
         c.hit("/api/v1/me")
@@ -394,7 +390,7 @@ def _mobile_retry(rng: np.random.Generator, t0: float, *, with_400s: bool = Fals
 
 
 def _forgot_password(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     name = quote_plus(_pick(rng, NAMES).split()[0].lower())
     user = f"username={name}%40example.com"
     typo = f"username={name}%40exmaple.com" if rng.random() < 0.3 else user
@@ -414,7 +410,7 @@ def _forgot_password(rng: np.random.Generator, t0: float) -> Session:
 
 def _dead_link(rng: np.random.Generator, t0: float) -> Session:
     """A visitor from an old link: a 404, then maybe the home page or a search."""
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     c.page(_pick(rng, (f"/products/{int(rng.integers(1, 20000))}", f"/blog/{_pick(rng, SLUGS)}",
                        "/promo/black-friday-2024", "/old-shop/index.html")), status=404)
     if rng.random() < 0.6:
@@ -434,7 +430,7 @@ def _buggy_mobile_release(rng: np.random.Generator, t0: float) -> Session:
 
 
 def _api_client(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, SCRIPT_AGENTS))
+    c = _Client(rng, t0, _pick(rng, SCRIPT_AGENTS))
     for i in range(int(rng.integers(10, 60))):
         c.t += float(rng.uniform(20, 60))
         status = 429 if rng.random() < 0.15 else 200
@@ -461,7 +457,7 @@ def _office_nat(rng: np.random.Generator, t0: float) -> Session:
     """An office behind one address: several people at once, each with a browser; some sign
     in, with their own accounts and their own typos (several usernames failing from one
     address, as in credential stuffing)."""
-    people = [_Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    people = [_Client(rng, t0, _pick(rng, BROWSER_AGENTS))
               for _ in range(int(rng.integers(3, 12)))]
     for i, person in enumerate(people):
         person.ip = people[0].ip
@@ -503,7 +499,7 @@ _INJECTION_STATUS = {"sqli": ([200, 500, 403, 400], [0.55, 0.25, 0.1, 0.1]),
 
 def _injection(rng: np.random.Generator, t0: float, family: str) -> Session:
     scanner = rng.random() < 0.3
-    agent = _agent(rng, SCANNER_AGENTS[1:2] if scanner else BROWSER_AGENTS + SCRIPT_AGENTS)
+    agent = _pick(rng, SCANNER_AGENTS[1:2] if scanner else BROWSER_AGENTS + SCRIPT_AGENTS)
     c = _Client(rng, t0, agent)
     if rng.random() < 0.5:
         c.browse(int(rng.integers(1, 5)))
@@ -529,7 +525,7 @@ def _injection(rng: np.random.Generator, t0: float, family: str) -> Session:
 
 
 def _scanner(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, SCANNER_AGENTS if rng.random() < 0.5
+    c = _Client(rng, t0, _pick(rng, SCANNER_AGENTS if rng.random() < 0.5
                                 else BROWSER_AGENTS + SCRIPT_AGENTS))
     known = corpus("scanner_paths") + PROBE_PATHS
     gap = float(rng.choice([0.05, 0.2, 1.0]))
@@ -557,7 +553,7 @@ def _scanner(rng: np.random.Generator, t0: float) -> Session:
 
 def _opportunistic_probe(rng: np.random.Generator, t0: float) -> Session:
     """The background noise of the internet: a bot asks for one to four well-known files."""
-    c = _Client(rng, t0, _agent(rng, SCRIPT_AGENTS + BROWSER_AGENTS + SCANNER_AGENTS[-1:]))
+    c = _Client(rng, t0, _pick(rng, SCRIPT_AGENTS + BROWSER_AGENTS + SCANNER_AGENTS[-1:]))
     for _ in range(int(rng.integers(1, 5))):
         c.wait(0.5)
         c.hit(_pick(rng, PROBE_TARGETS), int(rng.choice([404, 404, 404, 403, 200])))
@@ -566,7 +562,7 @@ def _opportunistic_probe(rng: np.random.Generator, t0: float) -> Session:
 
 def _credential_stuffing(rng: np.random.Generator, t0: float) -> Session:
     rotate = rng.random() < 0.3
-    c = _Client(rng, t0, _agent(rng, SCRIPT_AGENTS + BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, SCRIPT_AGENTS + BROWSER_AGENTS))
     path = _pick(rng, ("/login", "/api/v1/auth/login", "/account/signin"))
     gap = float(rng.choice([0.3, 1.0, 3.0]))
     for _ in range(_count(rng, 30, 8, 300)):
@@ -578,12 +574,12 @@ def _credential_stuffing(rng: np.random.Generator, t0: float) -> Session:
         status = 302 if rng.random() < 0.02 else 401
         c.hit(path, status, method="POST", query=f"username={user}&password=" +
               quote_plus(f"Summer{int(rng.integers(2000, 2026))}!"),
-              agent=_agent(rng, BROWSER_AGENTS) if rotate else None)
+              agent=_pick(rng, BROWSER_AGENTS) if rotate else None)
     return c.requests
 
 
 def _path_traversal(rng: np.random.Generator, t0: float) -> Session:
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS + SCRIPT_AGENTS + SCANNER_AGENTS[:1]))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS + SCRIPT_AGENTS + SCANNER_AGENTS[:1]))
     if rng.random() < 0.4:
         c.browse(int(rng.integers(1, 4)))
     payloads = corpus("traversal")
@@ -605,7 +601,7 @@ def _path_traversal(rng: np.random.Generator, t0: float) -> Session:
 
 def _hidden_injection(rng: np.random.Generator, t0: float) -> Session:
     """Few, quiet requests with payloads under encodings the detector does not decode."""
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     c.browse(int(rng.integers(1, 6)))
     family = _pick(rng, ("sqli", "xss", "cmdi", "ssrf"))
     method, path, param, extra = _INJECTION_TARGETS[family][0]
@@ -620,7 +616,7 @@ def _hidden_injection(rng: np.random.Generator, t0: float) -> Session:
 
 def _low_and_slow_stuffing(rng: np.random.Generator, t0: float) -> Session:
     """One address of a botnet: a few logins, minutes apart, each after loading the page."""
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     for _ in range(int(rng.integers(1, 5))):
         c.wait(240.0)
         c.page("/login")
@@ -634,7 +630,7 @@ def _low_and_slow_stuffing(rng: np.random.Generator, t0: float) -> Session:
 def _stealth_scanner(rng: np.random.Generator, t0: float) -> Session:
     """One address of a distributed scan: a browser's user agent, real pages around one to
     three probes a few minutes apart."""
-    c = _Client(rng, t0, _agent(rng, BROWSER_AGENTS))
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
     for _ in range(int(rng.integers(1, 4))):
         c.browse(int(rng.integers(1, 3)))
         c.wait(120.0)
