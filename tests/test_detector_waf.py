@@ -289,7 +289,7 @@ def test_the_generator_is_deterministic_and_well_formed() -> None:
         assert len({r["client"] for r in item.input}) == 1
     assert {x.label for x in first} == {True, False}
     assert any(x.kind.startswith("lookalike:") and not x.label for x in first)
-    with pytest.raises(ValueError, match="new-attack-style, lookalike-surge"):
+    with pytest.raises(ValueError, match="new-attack-style, lookalike-surge, throttled-attacks"):
         sim.generate(np.random.default_rng(0), 1, drift="sideways")
 
 
@@ -297,10 +297,25 @@ def test_each_drift_brings_its_new_kinds() -> None:
     for drift, new in (("new-attack-style", {"obfuscated-injection", "low-and-slow-stuffing",
                                              "stealth-scanner"}),
                        ("lookalike-surge", {"lookalike:security-course-forum",
-                                            "lookalike:link-checker"})):
+                                            "lookalike:link-checker"}),
+                       ("throttled-attacks", {"throttled-injection", "throttled-scanner"})):
         assert new <= {k.name for k in sim.mix(drift)}
         kinds = {x.kind for x in sim.generate(np.random.default_rng(1), 300, drift=drift)}
         assert new <= kinds
+
+
+def test_throttled_attacks_hide_under_the_threshold_and_a_lower_one_finds_them() -> None:
+    """The demo's drift: recall at the default threshold collapses, and a threshold at the
+    bottom of the tuning range (0.5) wins most of it back with few false alarms."""
+    detector = WafBehavioralDetector()
+    items = sim.generate(np.random.default_rng(5), 900, drift="throttled-attacks")
+    scores = np.array([detector.score_session(x.input) for x in items])
+    truth = np.array([x.label for x in items])
+    recall = {t: float((scores[truth] >= t).mean()) for t in (0.5, 0.7)}
+    accuracy = {t: float(((scores >= t) == truth).mean()) for t in (0.5, 0.7)}
+    assert recall[0.7] < 0.5 < recall[0.5]
+    assert accuracy[0.5] > accuracy[0.7] + 0.05
+    assert float((scores[~truth] >= 0.5).mean()) < 0.05
 
 
 def test_the_vendored_corpus_is_used_and_attributed() -> None:

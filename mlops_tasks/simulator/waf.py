@@ -21,6 +21,10 @@ Drift kinds (``DRIFTS``)
     ``lookalike-surge``   the benign side shifts: a security course's forum posts many snippets
                           per user, a QA link checker walks the site into 404s, a buggy mobile
                           release retries on 5xx and 400s; precision drops.
+    ``throttled-attacks`` attackers learned the blocking threshold and stay under it: four
+                          payloads per session among real pages, two probes per address; their
+                          sessions score between the look-alikes and the threshold, so recall
+                          drops and a lower threshold wins most of it back (the demo's drift).
 
 ``naive_score(requests)`` is the baseline the detector is measured against: the session's error
 rate plus 0.5 when any request carries a keyword (``select``, ``<script``, ``../`` ...) after one
@@ -44,7 +48,7 @@ from . import Labeled
 Request = dict[str, Any]
 Session = list[Request]
 
-DRIFTS = ("new-attack-style", "lookalike-surge")
+DRIFTS = ("new-attack-style", "lookalike-surge", "throttled-attacks")
 DEFAULT_START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 SPAN_S = 3600.0  # sessions start within one hour of start_ts
 
@@ -639,6 +643,31 @@ def _stealth_scanner(rng: np.random.Generator, t0: float) -> Session:
     return c.requests
 
 
+def _throttled_injection(rng: np.random.Generator, t0: float) -> Session:
+    """Four payloads, half a minute apart, among the pages of a browser session."""
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
+    c.browse(int(rng.integers(1, 5)))
+    family = _pick(rng, ("sqli", "xss", "cmdi", "ssrf"))
+    method, path, param, extra = _INJECTION_TARGETS[family][0]
+    for _ in range(4):
+        c.wait(30.0)
+        value = encode_payload(rng, _pick(rng, corpus(family)), family)
+        c.hit(path, int(rng.choice([200, 200, 500])), method=method,
+              query=f"{param}={value}" + (f"&{extra}" if extra else ""))
+        c.browse(int(rng.integers(0, 2)))
+    return c.requests
+
+
+def _throttled_scanner(rng: np.random.Generator, t0: float) -> Session:
+    """One address of a scan that knows the limits: two probes, each after real pages."""
+    c = _Client(rng, t0, _pick(rng, BROWSER_AGENTS))
+    for _ in range(2):
+        c.browse(int(rng.integers(1, 3)))
+        c.wait(20.0)
+        c.hit(_pick(rng, PROBE_PATHS), 404)
+    return c.requests
+
+
 # ------------------------------------------------------------------------------ the mix
 
 Maker = Callable[[np.random.Generator, float], Session]
@@ -711,6 +740,13 @@ MIXES: dict[str | None, tuple[SessionKind, ...]] = {
         _benign("lookalike:link-checker", 0.08, _link_checker),
         _benign("lookalike:buggy-mobile-release", 0.08, _buggy_mobile_release),
         *ATTACKS,
+    ),
+    # attackers stay under the threshold: 70 % of the attack share moves to throttled styles
+    "throttled-attacks": (
+        *BENIGN,
+        *(k.scaled(0.3) for k in ATTACKS),
+        _attack("throttled-injection", 0.11, _throttled_injection),
+        _attack("throttled-scanner", 0.107, _throttled_scanner),
     ),
 }
 
