@@ -57,7 +57,7 @@ class Step:
 @dataclass
 class TourOptions:
     drift_model: str = "waf-behavioral"
-    drift_kind: str | None = None  # None: the model's first drift kind
+    drift_kind: str | None = "throttled-attacks"  # None: the model's first drift kind
     rate: float = 120.0
     drift_at_s: float = 45.0
     label_delay_s: float = 2.0

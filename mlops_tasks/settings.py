@@ -317,6 +317,10 @@ class Settings:
     webhook_secret: str | None = setting(
         "MLOPS_WEBHOOK_SECRET", text(), None,
         "key of the HMAC-SHA256 signature header of webhook deliveries", secret=True)
+    pseudonym_key: str | None = setting(
+        "MLOPS_PSEUDONYM_KEY", text(), None,
+        "waf-behavioral: key of the HMAC-SHA256 pseudonyms of client identifiers (unset: a "
+        "random key per process, pseudonyms stable within it only)", secret=True)
     webhook_format: str = setting(
         "MLOPS_WEBHOOK_FORMAT", choice("alertmanager", "slack"), "alertmanager",
         "webhook payload format")

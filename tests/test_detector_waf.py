@@ -267,9 +267,10 @@ def test_pseudonyms_are_keyed_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert random_key == WafBehavioralDetector().pseudonym("198.51.100.7")
     assert random_key != a
     monkeypatch.setenv("MLOPS_PSEUDONYM_KEY", "k1")
-    # settings given: Settings.from_env() refuses the variable until it becomes a setting
-    settings = Settings.from_env({})
-    assert WafBehavioralDetector(settings=settings).pseudonym("198.51.100.7") == a
+    assert WafBehavioralDetector().pseudonym("198.51.100.7") == a
+    settings = Settings.from_env({"MLOPS_PSEUDONYM_KEY": "k2"})
+    assert WafBehavioralDetector(settings=settings).pseudonym("198.51.100.7") == \
+        WafBehavioralDetector(pseudonym_key=b"k2").pseudonym("198.51.100.7")
 
 
 # ----------------------------------------------------------------------------- generator

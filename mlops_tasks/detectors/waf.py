@@ -65,8 +65,8 @@ Streaming (online) use
 
 Pseudonyms
     ``pseudonym(client)`` is HMAC-SHA256 of the client identifier under ``pseudonym_key``
-    (default: ``MLOPS_PSEUDONYM_KEY`` from the environment when set, else a random key drawn
-    once per process), hex, first 16 characters. Usernames tried on login endpoints are
+    (default: the setting ``MLOPS_PSEUDONYM_KEY`` when set, else a random key drawn once per
+    process), hex, first 16 characters. Usernames tried on login endpoints are
     digested with the same key and kept only to be counted.
 """
 
@@ -76,7 +76,6 @@ import hashlib
 import hmac
 import html
 import math
-import os
 import re
 import secrets
 import time
@@ -94,7 +93,6 @@ if TYPE_CHECKING:
     from ..client import MonitoringClient
     from ..settings import Settings
 
-PSEUDONYM_KEY_ENV = "MLOPS_PSEUDONYM_KEY"
 
 # ------------------------------------------------------------------------------------ decoding
 
@@ -505,12 +503,11 @@ def _process_key() -> bytes:
     return secrets.token_bytes(32)
 
 
-def default_pseudonym_key() -> bytes:
-    """``MLOPS_PSEUDONYM_KEY`` when set (read at each construction, never at import), else a
-    random key drawn once per process (pseudonyms then stable within the process only)."""
-    value = os.environ.get(PSEUDONYM_KEY_ENV)
-    if value:
-        return value.encode()
+def default_pseudonym_key(settings: Settings) -> bytes:
+    """``MLOPS_PSEUDONYM_KEY`` when set, else a random key drawn once per process (pseudonyms
+    then stable within the process only)."""
+    if settings.pseudonym_key:
+        return settings.pseudonym_key.encode()
     return _process_key()
 
 
@@ -581,7 +578,7 @@ class WafBehavioralDetector(ReferenceDetector):
         if pseudonym_key is not None and not pseudonym_key:
             raise ValidationError("pseudonym_key: expected at least one byte, got b''")
         super().__init__(decision_threshold, client=client, settings=settings)
-        self._key = pseudonym_key or default_pseudonym_key()
+        self._key = pseudonym_key or default_pseudonym_key(self.settings)
         self.windows = ClientWindows(window_s=window_s, max_clients=max_clients,
                                      max_requests_per_client=max_requests_per_client)
 
