@@ -31,6 +31,8 @@ the settings.
 Learning: a class scores 0 until it has ``WARMUP_RUNS`` (20) learned runs on a signal. A run on
 which a signal's rule fired (e >= 1) is not learned by that signal, so an incident does not become
 the new normal; failed runs never teach duration or memory (their duration is the time to fail).
+The exception is a lone failure (no other failed attempt among the class's last 10 runs): it is
+learned even when flagged, or a class that rarely fails would never learn that it does.
 A new level that comes with a deploy is adopted, though: a run whose ``release`` differs from its
 class's previous run's starts a deploy, and when 15 of the class's first 20 successful runs after
 it are flagged on duration (or memory) and the flagged values are not rising (Mann-Kendall,
@@ -245,6 +247,12 @@ class _Failures:
     learned: _Ring = field(default_factory=lambda: _Ring(WINDOW_RUNS))
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_RUNS))
 
+    def lone(self) -> bool:
+        """True when the last run is the only one of the recent runs with a failed attempt:
+        a failure of its own is learned even when flagged, or a class that rarely fails would
+        never learn that it does."""
+        return sum(1 for x in self.recent if x > 0) <= 1
+
     def assess(self, failed_attempts: float, params: Params) -> tuple[float, float]:
         self.recent.append(failed_attempts)
         if self.learned.count < WARMUP_RUNS or failed_attempts <= 0:
@@ -373,7 +381,7 @@ class QueueAnomalyDetector(ReferenceDetector):
                 if e < 1.0:
                     level.learn(run.log_items, y)
                 level.observe(run.log_items, y, e >= 1.0, rolling=run.release is None)
-        if self.learning and e_f < 1.0:
+        if self.learning and (e_f < 1.0 or state.failures.lone()):
             state.failures.learned.push(run.failed_attempts)
         evidence = {"duration": e_d, "memory": e_m, "failures": e_f}
         c = confidence(max(evidence.values()))
