@@ -21,8 +21,10 @@ import sys
 from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path, where its name would shadow the
-# standard library's queue module (which redis imports): take the folder off the path.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+# standard library's queue module (which redis imports): take the folder off the path. (Any
+# other script run from this folder must do the same, or be run with `python -m`.)
+if __name__ == "__main__" and sys.path and \
+        Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 import argparse
@@ -152,14 +154,24 @@ def print_tables(result: dict[str, Any]) -> None:
                             q["tp"] + q["fn"]), widths))
     print()
     kinds_widths = (28, 6, 9, 9)
-    for s in result["scenarios"]:
-        print(f"share flagged by kind of run ({s['drift'] or 'no drift'}; recall for anomalies, "
-              f"false-positive rate for the rest)")
-        print(_row(("kind", "n", "detector", "naive"), kinds_widths))
-        for kind, d in s["detector_by_kind"].items():
-            print(_row((kind, d["n"], f"{d['flagged']:.3f}",
-                        f"{s['naive_by_kind'][kind]['flagged']:.3f}"), kinds_widths))
-        print()
+    calm = result["scenarios"][0]
+    print("share flagged by kind of run, no drift (recall for anomalies, false-positive rate for "
+          "the rest)")
+    print(_row(("kind", "n", "detector", "naive"), kinds_widths))
+    for kind, d in calm["detector_by_kind"].items():
+        print(_row((kind, d["n"], f"{d['flagged']:.3f}",
+                    f"{calm['naive_by_kind'][kind]['flagged']:.3f}"), kinds_widths))
+    print()
+    print("share of the drifted (normal) runs flagged")
+    drift_widths = (28, 6, 9, 9, 9)
+    print(_row(("kind", "n", "detector", "frozen", "naive"), drift_widths))
+    for s in result["scenarios"][1:]:
+        kind = f"drift:{s['drift']}"
+        frozen = s["after_drift"]["frozen_by_kind"][kind]["flagged"]
+        print(_row((kind, s["detector_by_kind"][kind]["n"],
+                    f"{s['detector_by_kind'][kind]['flagged']:.3f}", f"{frozen:.3f}",
+                    f"{s['naive_by_kind'][kind]['flagged']:.3f}"), drift_widths))
+    print()
 
 
 def main() -> None:

@@ -23,25 +23,31 @@ score (an anomaly score from 0 to 1, ``JOB_ANOMALY_THRESHOLD`` / 100 being its d
 ``JOB_ANOMALY_MIN_CONFIDENCE`` at 0.5, linearly on each side: ``0.5 x c / min_confidence`` below
 it, ``0.5 + 0.5 x (c - min_confidence) / (1 - min_confidence)`` above. So with the shipped
 settings a run is flagged (score >= 0.50) exactly when the rule fires with at least 60 %
-confidence (e >= 1.15: z >= 3.46, or 0.15 x IQR beyond the fence); the tuner's range 0.4-0.8 moves
-that cut between e = 0.94 and e = 1.56. The three knobs are read from the registry's
+confidence: e >= 1.15, i.e. z >= 3.45 or x >= Q3 + 1.15 x 1.5 x IQR. The tuner's range 0.4-0.8
+moves that cut between e = 0.97 and e = 1.63. The three knobs are read from the registry's
 ``params`` (``zscore_threshold``, ``iqr_multiplier``, ``min_confidence``) when online, else from
-the settings.
+the settings. ``ts`` and ``queue`` are not used: a class is judged as a whole, whatever queue it
+ran on.
 
-Learning: a class scores 0 until it has ``WARMUP_RUNS`` (20) learned runs on a signal. A run on
-which a signal's rule fired (e >= 1) is not learned by that signal, so an incident does not become
-the new normal; failed runs never teach duration or memory (their duration is the time to fail).
-The exception is a lone failure (no other failed attempt among the class's last 10 runs): it is
-learned even when flagged, or a class that rarely fails would never learn that it does.
-A new level that comes with a deploy is adopted, though: a run whose ``release`` differs from its
-class's previous run's starts a deploy, and when 15 of the class's first 20 successful runs after
-it are flagged on duration (or memory) and the flagged values are not rising (Mann-Kendall,
-one-sided 1 %: a leak rises, a slower release does not), that signal starts again from those 20
-runs. Otherwise a lasting change stays an incident (a leak, a saturated dependency). For jobs that
-carry no ``release`` the check runs over every class's last 20 successful runs, and the rising
-test alone tells a leak from a new level.
-The first ``COLD_START_RUNS`` (3) runs of a class after a deploy get a cold-start allowance (4x
-the duration, 1.5x the memory) and teach nothing.
+Learning. Each signal of a class scores 0 until it has learned ``WARMUP_RUNS`` (20) runs, and
+learns at most its last ``WINDOW_RUNS`` (256).
+
+* A run on which a signal's rule fired (e >= 1) is not learned by that signal, so an incident
+  does not become the new normal; failed runs never teach duration or memory (their duration is
+  the time to fail). A lone failure (no other failed attempt among the class's last 10 runs) is
+  learned even when flagged, or a class that rarely fails would never learn that it does.
+* A new level that comes with a deploy is adopted: a run whose ``release`` differs from its
+  class's previous run's starts a deploy, and when 15 of the class's first 20 successful runs
+  after it are flagged on duration (or memory) and the flagged values are not rising
+  (Mann-Kendall, one-sided 1 %: a leak rises, a slower release does not), that signal starts
+  again from those 20 runs. Otherwise a lasting change stays an incident (a leak, a saturated
+  dependency). For jobs that carry no ``release`` the check runs over every class's last 20
+  successful runs, and the rising test alone tells a leak from a new level.
+* The first ``COLD_START_RUNS`` (3) runs of a class after a deploy get a cold-start allowance (4x
+  the duration, 1.5x the memory) and teach nothing.
+
+``detect_job`` reports the score, the decision and, as metadata, the job class, the signals whose
+rule fired and the three z-scores; nothing else of the job leaves the detector.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ import numpy as np
 from scipy import special
 
 from ..errors import ValidationError
+from ..registry.limits import quote
 from .base import Detection, ReferenceDetector
 
 if TYPE_CHECKING:
@@ -287,20 +294,21 @@ def _number(job: Mapping[str, Any], key: str, *, lo: float = 0.0) -> float:
     value = job.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not math.isfinite(value) or value < lo:
-        raise ValidationError(f"job.{key}: expected a number >= {lo:g}, got {value!r}")
+        raise ValidationError(f"job.{key}: expected a number >= {lo:g}, got {quote(value)}")
     return float(value)
 
 
-def parse_job(job: Mapping[str, Any]) -> _Run:
+def _parse_job(job: Mapping[str, Any]) -> _Run:
     """The fields the detector uses, checked; ValidationError names the bad one."""
     if not isinstance(job, Mapping):
         raise ValidationError(f"job: expected a mapping, got {type(job).__name__}")
     job_class = job.get("job_class")
     if not isinstance(job_class, str) or not job_class:
-        raise ValidationError(f"job.job_class: expected a non-empty string, got {job_class!r}")
+        raise ValidationError(f"job.job_class: expected a non-empty string, got "
+                              f"{quote(job_class)}")
     failed = job.get("failed")
     if not isinstance(failed, (bool, np.bool_)) and failed not in (0, 1):
-        raise ValidationError(f"job.failed: expected true/false, got {failed!r}")
+        raise ValidationError(f"job.failed: expected true/false, got {quote(failed)}")
     attempts = _number(job, "attempts", lo=1)
     items = job.get("items")
     log_items = 0.0 if items is None else math.log(max(_number(job, "items"), 1.0))
@@ -316,7 +324,9 @@ def parse_job(job: Mapping[str, Any]) -> _Run:
 
 class QueueAnomalyDetector(ReferenceDetector):
     """Per job class robust statistics of duration, memory and failures (see the module doc).
-    Online: ``score_job`` scores a run against the class's earlier runs, then learns from it."""
+    Online: ``score_job`` scores a run against the class's earlier runs, then learns from it.
+    Feed one detector from one thread, in time order; ``learning = False`` freezes what it
+    learned (runs are scored, nothing is learned)."""
 
     model = "queue-anomaly"
 
@@ -361,7 +371,7 @@ class QueueAnomalyDetector(ReferenceDetector):
 
     def assess_job(self, job: Mapping[str, Any]) -> JobAssessment:
         """Score ``job`` against what its class's earlier runs taught, then learn from it."""
-        run = parse_job(job)
+        run = _parse_job(job)
         params = self.params
         state = self._state(run.job_class)
         if run.release is not None and run.release != state.release:

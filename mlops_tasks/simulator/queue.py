@@ -23,9 +23,15 @@ then succeeded), ``lookalike:sporadic-failure`` (a failure at the class's usual 
 
 Drifts (from ``drift_at``, a fraction of the run, at a deploy; their runs are normal):
 ``slower-job-class`` (search.reindex_document gets 3.5x slower, 1.2x the memory, for good),
-``new-job-class`` (ml.embed_batch appears: 12 % of the traffic, seconds long, GBs),
+``new-job-class`` (ml.embed_batch appears: about 11 % of the traffic, seconds long, GBs),
 ``noisier-job-class`` (billing.charge_card moves to a payment provider with a 1.3x median and
 twice the log-spread of durations).
+
+When a run is several things at once, the last applies: cold start over look-alike, then leak,
+failure burst, retry storm, stuck. About 2.4 % of the runs are anomalies. ``ts`` is simulated
+time (20,000 runs at the default 0.1 run/s span 2.3 days, two nights): for a time-compressed
+demo, generate at the default rate and replay the runs faster (the detector does not read
+``ts``).
 
 ``NaiveZScore`` is the baseline: a raw z-score of the duration against the mean and standard
 deviation of every earlier run, all classes together.
@@ -44,6 +50,9 @@ import numpy as np
 from . import Labeled
 
 DRIFTS = ("slower-job-class", "new-job-class", "noisier-job-class")
+ANOMALIES = ("stuck", "memory-leak", "failure-burst", "retry-storm")
+LOOKALIKES = ("lookalike:large-payload", "lookalike:nightly-batch", "lookalike:cold-start",
+              "lookalike:retried-ok", "lookalike:sporadic-failure")
 START_TS = 1_735_700_400.0  # 2025-01-01 03:00 UTC
 JOBS_PER_S = 0.1
 DAY_S = 86_400.0
@@ -129,7 +138,8 @@ def generate(rng: np.random.Generator, n: int, *, drift: str | None = None,
              drift_at: float = 0.5, start_ts: float = START_TS,
              jobs_per_s: float = JOBS_PER_S) -> list[Labeled[dict[str, Any]]]:
     """``n`` labeled job runs in time order; the same ``rng`` state gives the same runs.
-    ``drift`` (one of DRIFTS) starts at the deploy ``drift_at`` of the way through."""
+    ``drift`` (one of DRIFTS) starts with a deploy at ``drift_start(n, ...)``, ``drift_at`` of
+    the way through the expected span; the first run is soon after ``start_ts``."""
     if drift is not None and drift not in DRIFTS:
         raise ValueError(f"drift: expected one of {', '.join(DRIFTS)}, got {drift!r}")
     if not 0.0 <= drift_at <= 1.0:
