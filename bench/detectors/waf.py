@@ -18,16 +18,9 @@ Progress goes to stderr; stdout gets the tables and, as its last line, one JSON 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, this file's folder comes first on sys.path, where bench/detectors/queue.py
-# would shadow the standard library's queue module (which redis imports): take the folder off.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import argparse
 import json
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any

@@ -23,7 +23,7 @@ import numpy as np
 from .. import keys
 from ..alerts.model import Alert
 from ..binning import SCORE_BINS, SCORE_RESOLUTION, score_bins
-from ..durations import parse_duration
+from ..durations import format_duration, parse_duration
 from ..errors import NotFoundError, ValidationError
 from ..metrics import CONFUSION, confusion_from_arrays, confusion_metrics
 from ..services import Services
@@ -67,10 +67,10 @@ def degradation_message(display_name: str, result: DegradationCheck, e: DropEvid
     interval = ""
     if e.drop_ci95:
         interval = f", 95% CI {e.drop_ci95[0]:.1f} to {e.drop_ci95[1]:.1f}%"
-    minutes = result.window_s // 60
+    window = format_duration(result.window_s).replace("m", " min").replace("h", " h")
     return (f"{display_name} Performance Degraded (degradation_percent: "
             f"{e.degradation_percent:.1f}%){interval}; p = {e.p_value:.2g} < {e.alpha:.2g}; "
-            f"{result.current.labeled} labeled in the last {minutes} min against "
+            f"{result.current.labeled} labeled in the last {window} against "
             f"{result.baseline.labeled} in the baseline")
 
 

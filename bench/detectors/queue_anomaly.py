@@ -9,7 +9,7 @@ generated from the same seed, so the runs before the drift are the same. After a
 the detector frozen when the drift starts (``learning = False``) shows what the drift does to a
 detector that does not adapt.
 
-    .venv/bin/python bench/detectors/queue.py [--n 20000] [--seed 7]
+    .venv/bin/python bench/detectors/queue_anomaly.py [--n 20000] [--seed 7]
 
 Progress goes to stderr; stdout gets the tables and, as its last line, one JSON document
 (``evaluate(n, seed)``'s result).
@@ -17,19 +17,10 @@ Progress goes to stderr; stdout gets the tables and, as its last line, one JSON 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, this file's folder comes first on sys.path, where its name would shadow the
-# standard library's queue module (which redis imports): take the folder off the path. (Any
-# other script run from this folder must do the same, or be run with `python -m`.)
-if __name__ == "__main__" and sys.path and \
-        Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import argparse
 import copy
 import json
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
