@@ -26,16 +26,17 @@ if TYPE_CHECKING:
 # The demo's compressed schedule, given to every process of the stack and to the tour itself.
 DEMO_ENV = {
     "MLOPS_MONITORING_INTERVAL_S": "5",
-    "MLOPS_DEGRADATION_INTERVAL_S": "5",
-    "MLOPS_TUNING_INTERVAL_S": "10",
+    "MLOPS_DEGRADATION_INTERVAL_S": "10",
+    "MLOPS_TUNING_INTERVAL_S": "30",
     "MLOPS_CLEANUP_INTERVAL_S": "3600",
-    "MLOPS_TUNING_COOLDOWN_S": "20",
+    "MLOPS_TUNING_COOLDOWN_S": "60",
     "MLOPS_BEAT_MAX_INTERVAL_S": "1",
     "MLOPS_CLIENT_CONFIG_TTL_S": "1",
     "MLOPS_BASELINE_SIZE": "500",
 }
-COMPRESSED = ("time-compressed for the demo: monitoring and degradation checks every 5 s, "
-              "auto-tuning every 10 s (20 s cool-down), baselines of 500 labeled predictions")
+COMPRESSED = ("time-compressed for the demo: monitoring every 5 s, degradation checks every "
+              "10 s (each reads the minutes that ended), auto-tuning every 30 s (60 s "
+              "cool-down), baselines of 500 labeled predictions")
 STEPS = ("events flowing", "metrics per model", "drift injected", "degradation alert fired",
          "auto-tuning applied", "accuracy recovering")
 WATCH_S = 1.0
@@ -135,7 +136,9 @@ class Tour:
         model = self.options.drift_model
         version = svc.registry.default_version(model)
         initial = float(svc.registry.current(model, version)["config"]["decision_threshold"])
-        worst: float | None = None
+        worst: float | None = None  # accuracy after the drift, before the tuning
+        before: float | None = None  # accuracy when the tuning was applied
+        tuned_at: int | None = None  # labeled outcomes counted then
         while not self._stop.wait(WATCH_S):
             totals = {m: svc.windows.totals(m, svc.registry.default_version(m))
                       for m in sim.models}
@@ -157,8 +160,6 @@ class Tour:
                              "mlops simulate --help (drift kinds)")
             drifted = any(s.name == "drift injected" for s in self.steps)
             now = accuracy[model]["accuracy"]
-            if drifted and now is not None:
-                worst = now if worst is None else min(worst, now)
             for alert in svc.alerts.store.active([model]):
                 if alert.kind == "performance_degraded" and drifted:
                     self._record(sim, "degradation alert fired", alert.message,
@@ -166,16 +167,23 @@ class Tour:
                                  "mlops_alerts_firing")
             threshold = float(svc.registry.current(model, version)["config"]
                               ["decision_threshold"])
-            if drifted and threshold != initial:
+            labeled = int(totals[model].get("labeled", 0))
+            if drifted and threshold != initial and tuned_at is None:
+                tuned_at, before = labeled, now
                 self._record(sim, "auto-tuning applied",
                              f"{model} decision threshold {initial:g} -> {threshold:g}; the "
                              "detector reads it back through its client",
                              "mlops auto-tuning-history; mlops audit-log " + model)
-            tuned = any(s.name == "auto-tuning applied" for s in self.steps)
-            if tuned and worst is not None and now is not None and now > worst + 0.05:
+            # judged on outcomes decided with the new threshold only
+            if tuned_at is not None and labeled >= tuned_at + RECOVERY_WINDOW and \
+                    worst is not None and before is not None and now is not None and \
+                    now >= worst + 0.05:
                 self._record(sim, "accuracy recovering",
-                             f"{model} last {RECOVERY_WINDOW} labeled accuracy {worst:.2f} -> "
-                             f"{now:.2f}", "mlops performance-summary " + model)
+                             f"{model} last {RECOVERY_WINDOW} labeled accuracy {worst:.2f} "
+                             f"after the drift, {before:.2f} when tuned, {now:.2f} now",
+                             "mlops performance-summary " + model)
+            if tuned_at is None and drifted and now is not None:
+                worst = now if worst is None else min(worst, now)
             if not self.missing:
                 self._stop.set()
 

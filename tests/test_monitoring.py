@@ -173,6 +173,20 @@ def test_detector_state_carries_from_check_to_check(pipe: Pipeline) -> None:
     assert pipe.active() == []
 
 
+def test_checks_more_often_than_a_minute_still_read_whole_minutes(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With checks every 10 s (the demo's schedule), the first check reads the minute that
+    just ended, not a window starting 10 s before it (keys of no bucket)."""
+    monkeypatch.setenv("MLOPS_DEGRADATION_INTERVAL_S", "10")
+    pipe = Pipeline(redis_url)
+    pipe.deploy("n1-detector", ago_s=7200)
+    pipe.feed("n1-detector", 1000, 0.85, at=pipe.clock.now - 7000)
+    pipe.clock.now = (pipe.clock.now // 60) * 60 + 5  # 5 s into a minute
+    pipe.feed("n1-detector", 2000, 0.85, at=pipe.clock.now - 30)  # in the minute before
+    result = status(run_degradation(pipe.svc), "n1-detector")
+    assert result["current"]["labeled"] == 2000 and result["status"] == "ok"
+
+
 def test_a_baseline_is_collected_before_anything_is_compared(pipe: Pipeline) -> None:
     pipe.deploy("queue-anomaly", ago_s=600)
     pipe.feed("queue-anomaly", 300, 0.8, at=pipe.clock.now - 500)

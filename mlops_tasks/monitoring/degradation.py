@@ -197,7 +197,7 @@ def _detectors(svc: Services, t: Target, base: dict[str, Any]
     drift = DriftDetector(coarse(h), replace(ds, baseline_min=min(ds.baseline_min,
                                                                   int(sum(h)) or 1)),
                           grow=not manual)
-    start = MINUTE.start(svc.clock()) - ds.interval_s
+    start = MINUTE.start(svc.clock() - ds.interval_s)  # whole minutes, whatever the interval
     until = float(base.get("until_ts") or 0)
     return deg, drift, max(start, MINUTE.start(until + MINUTE.size_s - 1e-6))
 
@@ -215,7 +215,7 @@ def _interval(svc: Services, t: Target, last_end: float
     ``last_end``, and the new end; None when no minute has ended since. After an outage longer
     than the minute buckets are kept, the minutes no longer kept are skipped."""
     end = MINUTE.start(svc.clock())
-    start = max(int(last_end), end - MINUTE.keep_s + 2 * MINUTE.size_s)
+    start = max(MINUTE.start(last_end), end - MINUTE.keep_s + 2 * MINUTE.size_s)
     starts = list(range(start, end, MINUTE.size_s))
     if not starts:
         return None
