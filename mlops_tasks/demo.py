@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,20 +28,20 @@ if TYPE_CHECKING:
 DEMO_ENV = {
     "MLOPS_MONITORING_INTERVAL_S": "5",
     "MLOPS_DEGRADATION_INTERVAL_S": "10",
-    "MLOPS_TUNING_INTERVAL_S": "30",
+    "MLOPS_TUNING_INTERVAL_S": "60",
     "MLOPS_CLEANUP_INTERVAL_S": "3600",
-    "MLOPS_TUNING_COOLDOWN_S": "60",
+    "MLOPS_TUNING_COOLDOWN_S": "120",
     "MLOPS_BEAT_MAX_INTERVAL_S": "1",
     "MLOPS_CLIENT_CONFIG_TTL_S": "1",
     "MLOPS_BASELINE_SIZE": "500",
 }
 COMPRESSED = ("time-compressed for the demo: monitoring every 5 s, degradation checks every "
-              "10 s (each reads the minutes that ended), auto-tuning every 30 s (60 s "
+              "10 s (each reads the minutes that ended), auto-tuning every 60 s (120 s "
               "cool-down), baselines of 500 labeled predictions")
 STEPS = ("events flowing", "metrics per model", "drift injected", "degradation alert fired",
          "auto-tuning applied", "accuracy recovering")
 WATCH_S = 1.0
-RECOVERY_WINDOW = 100  # labeled outcomes the recovery is judged on (the workers' last_100)
+RECOVERY_WINDOW = 300  # labeled outcomes the recovery is judged on, from the workers' ring
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Tour:
             with MonitoringClient(self.redis_url, redis_url=self.redis_url, overflow="block",
                                   settings=self.services.settings) as client:
                 sim = Simulation(client, models, rate=o.rate, duration_s=o.timeout_s,
-                                 label_delay_s=o.label_delay_s, drift_at_s=o.drift_at_s,
+                                 label_delay_s=o.label_delay_s, drift_at_s=None,
                                  drifts={o.drift_model: kind}, seed=o.seed,
                                  settings=self.services.settings)
                 watcher = threading.Thread(target=self._watch, args=(sim, kind),
@@ -130,6 +131,20 @@ class Tour:
         step = Step(name, sim.elapsed(), text, look)
         self.steps.append(step)
         self.say(step)
+
+    def _schedule_drift(self, sim: Simulation, model: str) -> None:
+        """The drift starts no sooner than ``drift_at_s`` and only once the model's baseline
+        is complete (its whole minutes have ended), so the baseline never holds drifted
+        traffic."""
+        from .monitoring.degradation import get_baseline  # noqa: PLC0415 - scipy
+
+        if sim.drift_at_s is not None:
+            return
+        version = self.services.registry.default_version(model)
+        base = get_baseline(self.services, model, version)
+        if base is not None and base.get("until_ts"):
+            after_baseline = sim.elapsed() + float(base["until_ts"]) - time.time() + 5.0
+            sim.drift_at_s = max(self.options.drift_at_s, after_baseline)
 
     def _watch(self, sim: Simulation, kind: str) -> None:
         svc = self.services
@@ -155,6 +170,7 @@ class Tour:
                     f"{m} accuracy {a['accuracy']:.2f}" for m, a in accuracy.items())
                     + f" (last {RECOVERY_WINDOW} labeled)",
                     "mlops performance-summary NAME; /metrics: mlops_model_accuracy")
+            self._schedule_drift(sim, model)
             if sim.stats[model].drifted:
                 self._record(sim, "drift injected", f"{model}: {kind}",
                              "mlops simulate --help (drift kinds)")
@@ -177,7 +193,7 @@ class Tour:
             # judged on outcomes decided with the new threshold only
             if tuned_at is not None and labeled >= tuned_at + RECOVERY_WINDOW and \
                     worst is not None and before is not None and now is not None and \
-                    now >= worst + 0.05:
+                    now >= max(worst + 0.05, before):
                 self._record(sim, "accuracy recovering",
                              f"{model} last {RECOVERY_WINDOW} labeled accuracy {worst:.2f} "
                              f"after the drift, {before:.2f} when tuned, {now:.2f} now",

@@ -240,7 +240,7 @@ def _result(svc: Services, t: Target, base: dict[str, Any], o: DegradationObserv
         window += f", grown to {o.baseline_total}"
     check = DegradationCheck(
         name=t.name, version=t.version,
-        window_s=int((o.window_checks or 1) * ds.interval_s),
+        window_s=int((o.window_checks or 1) * max(ds.interval_s, MINUTE.size_s)),  # whole minutes
         baseline=BaselineSummary(labeled=o.baseline_total, accuracy=o.baseline_accuracy,
                                  f1=base["f1"], source=base["source"], window=window),
         current=CurrentWindow(labeled=o.window_total, accuracy=o.window_accuracy, f1=None),
