@@ -33,9 +33,11 @@ class DemoView:
         self.tour: Tour | None = None
         self.said: queue.SimpleQueue[Step] = queue.SimpleQueue()
         self.redis_url: str | None = None
+        self.info: StackInfo | None = None
 
     def started(self, info: StackInfo) -> None:
         self.redis_url = info.redis.url
+        self.info = info
         self.inner.started(info)
 
     def ready(self, after_s: float) -> None:
@@ -77,6 +79,13 @@ class DemoView:
         return self.tour is not None and self.tour.finished
 
 
+class SilentView(JsonView):
+    """Nothing on stdout while the stack runs."""
+
+    def started(self, info: StackInfo) -> None:
+        pass
+
+
 def run_demo(app: App, *, host: str, serve_port: int, flower_port: int, rate: float,
              drift_at_s: float, timeout_s: float, fixed_end: bool, as_json: bool,
              ready_timeout_s: float = 300.0) -> dict[str, Any]:
@@ -90,8 +99,10 @@ def run_demo(app: App, *, host: str, serve_port: int, flower_port: int, rate: fl
 
     options = TourOptions(rate=rate, drift_at_s=drift_at_s, timeout_s=timeout_s)
     live = sys.stdout.isatty()
-    view = DemoView(JsonView() if as_json else TextView(live=live), options,
-                    app.actor(None), as_json)
+    # with a fixed end and --json, stdout holds one document: the stack goes into it
+    inner: StackView = (SilentView() if fixed_end else JsonView()) if as_json else \
+        TextView(live=live)
+    view = DemoView(inner, options, app.actor(None), as_json)
     pools = {name: pool.queues for name, pool in POOLS.items() if name != "all"}
     result = run_stack(app.settings, StackOptions(host, serve_port, flower_port, None), pools,
                        view, active_queues=celery_active_queues(celery_app, WORKER_REPLY_S),
@@ -105,7 +116,10 @@ def run_demo(app: App, *, host: str, serve_port: int, flower_port: int, rate: fl
     tour = view.tour
     steps = [s.to_dict() for s in tour.steps] if tour else []
     missing = tour.missing if tour else list(STEPS)
-    return {"steps": steps, "missing": missing, "error": tour.error if tour else None}
+    stack = view.info.to_dict() if view.info else {}
+    stack.get("flower", {}).pop("password", None)  # stopped now, and never printed twice
+    return {"steps": steps, "missing": missing, "error": tour.error if tour else None,
+            "stack": {k: stack[k] for k in ("redis", "serve", "flower") if k in stack}}
 
 
 @click.command("demo")
