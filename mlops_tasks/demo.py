@@ -184,11 +184,13 @@ class Tour:
             threshold = float(svc.registry.current(model, version)["config"]
                               ["decision_threshold"])
             labeled = int(totals[model].get("labeled", 0))
-            if drifted and threshold != initial and tuned_at is None:
+            # applied once the detector itself decides with it (read through its client)
+            in_use = sim.detectors[model].decision_threshold
+            if drifted and threshold != initial and in_use == threshold and tuned_at is None:
                 tuned_at, before = labeled, now
                 self._record(sim, "auto-tuning applied",
                              f"{model} decision threshold {initial:g} -> {threshold:g}; the "
-                             "detector reads it back through its client",
+                             f"detector decides with {in_use:g}, read through its client",
                              "mlops auto-tuning-history; mlops audit-log " + model)
             # judged on outcomes decided with the new threshold only
             if tuned_at is not None and labeled >= tuned_at + RECOVERY_WINDOW and \
