@@ -56,9 +56,11 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat is unty
         self._announced = False
         self._stop = threading.Event()
         self._restart_seen = self._restart_request()
+        self._beating: threading.Thread | None = None
         if not kwargs.get("lazy"):  # celery also builds a lazy instance just to print its info
-            threading.Thread(target=self._heartbeat_loop, name="mlops-beat-heartbeat",
-                             daemon=True).start()
+            self._beating = threading.Thread(target=self._heartbeat_loop,
+                                             name="mlops-beat-heartbeat", daemon=True)
+            self._beating.start()
 
     @property
     def role(self) -> str:
@@ -130,6 +132,8 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat is unty
 
     def close(self) -> None:
         self._stop.set()
+        if self._beating is not None and self._beating is not threading.current_thread():
+            self._beating.join(5)  # a heartbeat written after the delete would outlive us
         try:
             self._client.delete(keys.beat_instance(self.instance_id))
             if self.role == "leader":
