@@ -226,6 +226,24 @@ def redis_stop(app: App, as_json: bool) -> None:
          "embedded Redis stopped" if stopped else "embedded Redis was not running")
 
 
+@redis_group.command("acl")
+@click.option("--format", "fmt_", type=click.Choice(["file", "commands"]), default="file",
+              show_default=True,
+              help="An ACL file (aclfile in redis.conf, or ACL LOAD), or ACL SETUSER commands "
+                   "for redis-cli (a managed Redis).")
+@json_option
+@pass_app
+def redis_acl(app: App, fmt_: str, as_json: bool) -> None:
+    """Print the Redis users of the detector, worker and operator roles (passwords from
+    MLOPS_REDIS_<ROLE>_PASSWORD, written as their SHA-256 only) and the default user off."""
+    from mlops_tasks import acl  # noqa: PLC0415 - redis-py, on first use
+
+    users = acl.users(acl.passwords(app.settings))
+    text = acl.acl_file(users) if fmt_ == "file" else acl.setuser_commands(users)
+    emit(as_json, {"format": fmt_, "users": [u.to_dict() for u in users], "text": text},
+         text.rstrip("\n"))
+
+
 def register(group: click.Group) -> None:
     for command in (config_group, cache_group, redis_group):
         group.add_command(command)

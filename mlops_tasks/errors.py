@@ -7,6 +7,7 @@
     ├── ConflictError           the change contradicts the current state (already registered, ...)
     ├── ApprovalRequiredError   a production change needs --approved-by under MLOPS_REQUIRE_APPROVAL
     ├── RedisUnavailableError   Redis cannot be reached or the embedded server cannot start
+    ├── PermissionDeniedError   Redis refused a command to this process's ACL user (acl.py)
     └── ProbeTimeoutError       a health probe did not answer within its timeout
 """
 
@@ -39,6 +40,11 @@ class ApprovalRequiredError(MlopsError):
 
 class RedisUnavailableError(MlopsError):
     """Redis is unreachable (the message names the URL with its password masked)."""
+
+
+class PermissionDeniedError(MlopsError):
+    """Redis refused a command or key to the ACL user of the connection (the message names the
+    user and what was refused, never the password)."""
 
 
 class ProbeTimeoutError(MlopsError):

@@ -24,22 +24,28 @@ def free_port() -> int:
 class RedisServer:
     def __init__(self, data_dir: Path, *, appendonly: bool = False,
                  appendfsync: str = "everysec", port: int | None = None,
-                 password: str | None = None) -> None:
-        """``password`` turns on ``requirepass``; ``url`` and ``client()`` then carry it."""
+                 password: str | None = None, aclfile: Path | None = None,
+                 username: str | None = None) -> None:
+        """``password`` turns on ``requirepass``; ``url`` and ``client()`` then carry it.
+        ``aclfile`` loads Redis ACL users; ``username`` (with ``password``) logs in as one."""
         self.data_dir = data_dir
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.port = port or free_port()
         self.password = password
+        self.aclfile = aclfile
+        self.username = username
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        user = quote(self.username or "", safe="")
+        auth = f"{user}:{quote(self.password, safe='')}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, password=self.password, decode_responses=True)
+        return redis.Redis(port=self.port, username=self.username, password=self.password,
+                           decode_responses=True)
 
     def start(self) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -47,7 +53,9 @@ class RedisServer:
                 "--dir", str(self.data_dir), "--save", "",
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--appendfsync", self.appendfsync, "--logfile", str(self.data_dir / "redis.log")]
-        if self.password:
+        if self.aclfile:
+            args += ["--aclfile", str(self.aclfile)]
+        elif self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

@@ -2,7 +2,8 @@
 
 Each change appends one entry to the model's audit stream (``keys.audit``) in the same
 transaction as the change, as the JSON of ``to_dict()`` in the ``entry`` field. `mlops audit-log`
-reads them back with their stream id.
+reads them back with their stream id. ``actor`` is who the caller says it is; ``redis_user`` is
+the Redis ACL user whose credentials made the change, as Redis reports it (``ACL WHOAMI``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class AuditEntry(Result):
     approved_by: str | None
     reason: str | None
     id: str | None = None  # "<model>/<stream id>", once read back
+    redis_user: str | None = None  # the Redis ACL user that wrote it (ACL WHOAMI); None: no ACL
 
     @classmethod
     def of(cls, *, action: str, model: str, actor: str, at: float, version: str | None = None,
@@ -57,4 +59,5 @@ class AuditEntry(Result):
             {"at": self.at, "ts": self.ts, "action": self.action, "model": self.model,
              "actor": self.actor, "version": self.version, "env": self.env,
              "revision": self.revision, "before": self.before, "after": self.after,
-             "approved_by": self.approved_by, "reason": self.reason}, id=self.id)
+             "approved_by": self.approved_by, "reason": self.reason},
+            redis_user=self.redis_user, id=self.id)

@@ -18,14 +18,14 @@ import json
 import time
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import redis
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
-from .. import keys, lua_scripts
+from .. import acl, keys, lua_scripts
 from ..errors import ApprovalRequiredError, ConflictError, NotFoundError, ValidationError
 from ..settings import Settings
 from ..timefmt import iso
@@ -74,6 +74,7 @@ class Registry:
         self.settings = settings
         self.clock = clock
         self._cached_get = client.register_script(lua_scripts.source("cached_get.lua"))
+        self._redis_user: tuple[str | None] | None = None  # ACL WHOAMI, asked once
 
     # ------------------------------------------------------------------ reads
     def model_names(self) -> list[str]:
@@ -269,17 +270,29 @@ class Registry:
         return cast("dict[str, Any]", self.redis.transaction(run, key, value_from_callable=True))
 
     def _transact(self, name: str, plan: Callable[[Pipeline], _Change]) -> dict[str, Any]:
+        """Run a change; PermissionDeniedError when Redis refuses it to this connection's ACL
+        user. Its audit entry records that user as Redis names it."""
         def tx(pipe: Pipeline) -> dict[str, Any]:
             change = plan(pipe)
+            audit = replace(change.audit, redis_user=self._whoami())
             pipe.multi()
             for write in change.writes:
                 write(pipe)
             pipe.incr(keys.epoch(name))
             pipe.delete(*(keys.config_cache(name, t) for t in CACHE_TARGETS))
-            pipe.xadd(keys.audit(name), {"entry": json.dumps(change.audit.to_dict())})
+            pipe.xadd(keys.audit(name), {"entry": json.dumps(audit.to_dict())})
             return change.result
 
-        return self._transaction(tx, keys.epoch(name))
+        try:
+            return self._transaction(tx, keys.epoch(name))
+        except redis.exceptions.NoPermissionError as exc:
+            raise acl.denied(acl.client_user(self.redis), f"change model {quote(name)} in the "
+                             "registry", exc) from None
+
+    def _whoami(self) -> str | None:
+        if self._redis_user is None:
+            self._redis_user = (acl.whoami(self.redis),)
+        return self._redis_user[0]
 
     def clients_version(self, name: str, r: Reader | None = None) -> str | None:
         """The version clients read (``MonitoringClient.current_config``): production's, else
