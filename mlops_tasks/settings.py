@@ -184,6 +184,19 @@ class Settings:
 
     nplusone_ml_enabled: bool = setting("NPLUSONE_ML_ENABLED", boolean(), default=True,
                                         doc="n1-detector is enabled")
+    redis_acl: bool = setting(
+        "MLOPS_REDIS_ACL", boolean(), default=False,
+        doc="the embedded Redis applies `mlops redis acl` (the default user off) and `mlops` "
+            "commands use the operator's credentials on it")
+    redis_detector_password: str | None = setting(
+        "MLOPS_REDIS_DETECTOR_PASSWORD", text(), None,
+        "password of the Redis user `detector` (`mlops redis acl`)", secret=True)
+    redis_worker_password: str | None = setting(
+        "MLOPS_REDIS_WORKER_PASSWORD", text(), None,
+        "password of the Redis user `worker` (`mlops redis acl`)", secret=True)
+    redis_operator_password: str | None = setting(
+        "MLOPS_REDIS_OPERATOR_PASSWORD", text(), None,
+        "password of the Redis user `operator` (`mlops redis acl`)", secret=True)
     nplusone_ml_auto_register: bool = setting(
         "NPLUSONE_ML_AUTO_REGISTER", boolean(), default=True,
         doc="register n1-detector when workers start")
