@@ -173,17 +173,6 @@ class Settings:
     data_dir: Path | None = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
         "MLOPS_DATA_DIR", path(), None,
         "folder of the embedded Redis (append-only file, socket, log)")
-
-    # --- model management (names and defaults of the original deployment guide) --------------
-    model_registry_cache_ttl_s: int = setting(
-        "MODEL_REGISTRY_CACHE_TTL", number(int, 1), 604800,
-        "seconds a resolved configuration stays in the read cache (records never expire)")
-    auto_tuning_enabled: bool = setting(
-        "AUTO_TUNING_ENABLED", boolean(), default=True,
-        doc="apply auto-tuned thresholds (false: record only)")
-
-    nplusone_ml_enabled: bool = setting("NPLUSONE_ML_ENABLED", boolean(), default=True,
-                                        doc="n1-detector is enabled")
     redis_acl: bool = setting(
         "MLOPS_REDIS_ACL", boolean(), default=False,
         doc="the embedded Redis applies `mlops redis acl` (the default user off) and `mlops` "
@@ -197,6 +186,17 @@ class Settings:
     redis_operator_password: str | None = setting(
         "MLOPS_REDIS_OPERATOR_PASSWORD", text(), None,
         "password of the Redis user `operator` (`mlops redis acl`)", secret=True)
+
+    # --- model management (names and defaults of the original deployment guide) --------------
+    model_registry_cache_ttl_s: int = setting(
+        "MODEL_REGISTRY_CACHE_TTL", number(int, 1), 604800,
+        "seconds a resolved configuration stays in the read cache (records never expire)")
+    auto_tuning_enabled: bool = setting(
+        "AUTO_TUNING_ENABLED", boolean(), default=True,
+        doc="apply auto-tuned thresholds (false: record only)")
+
+    nplusone_ml_enabled: bool = setting("NPLUSONE_ML_ENABLED", boolean(), default=True,
+                                        doc="n1-detector is enabled")
     nplusone_ml_auto_register: bool = setting(
         "NPLUSONE_ML_AUTO_REGISTER", boolean(), default=True,
         doc="register n1-detector when workers start")
