@@ -173,10 +173,6 @@ class Settings:
     data_dir: Path | None = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
         "MLOPS_DATA_DIR", path(), None,
         "folder of the embedded Redis (append-only file, socket, log)")
-    redis_acl: bool = setting(
-        "MLOPS_REDIS_ACL", boolean(), default=False,
-        doc="the embedded Redis applies `mlops redis acl` (the default user off) and `mlops` "
-            "commands use the operator's credentials on it")
     redis_detector_password: str | None = setting(
         "MLOPS_REDIS_DETECTOR_PASSWORD", text(), None,
         "password of the Redis user `detector` (`mlops redis acl`)", secret=True)
