@@ -121,13 +121,20 @@ def analyze_errors(app: App, name: str, version: str | None, window: str, bands:
                b["false_negatives"], pct(b["error_rate"])] for b in doc["bands"]]))
 
 
-@click.command("dead-letters")
+@click.group("dead-letters", invoke_without_command=True)
 @click.option("--model", metavar="M", help="Only this model.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @json_option
+@click.pass_context
 @pass_app
-def dead_letters(app: App, model: str | None, limit: int, as_json: bool) -> None:
-    """Events rejected by ingest, newest first, with the reason and the original event."""
+def dead_letters(app: App, ctx: click.Context, model: str | None, limit: int,
+                 as_json: bool) -> None:
+    """Events rejected by ingest, newest first, with the reason and the original event.
+
+    They are the only place the metadata of a client's events is kept, for
+    MLOPS_DEAD_LETTER_RETENTION_DAYS; `mlops dead-letters purge` deletes them now."""
+    if ctx.invoked_subcommand is not None:
+        return
     letters = deadletters.read(app.redis, app.registry.model_names(), model, limit)
     counts = deadletters.counts(app.redis, [model] if model else app.registry.model_names())
     emit(as_json, {"dead_letters": letters, "counts": counts}, lambda: table(
@@ -136,6 +143,19 @@ def dead_letters(app: App, model: str | None, limit: int, as_json: bool) -> None
           f"all {x.get('events') or ''}".strip() if x.get("summary") else x["index"],
           x["reason"]] for x in letters])
         if letters else "no dead letters")
+
+
+@dead_letters.command("purge")
+@click.option("--model", metavar="M", help="Only this model (default: every model).")
+@json_option
+@pass_app
+def purge_dead_letters(app: App, model: str | None, as_json: bool) -> None:
+    """Delete the dead letters (and the client metadata they hold) of a model or of all."""
+    doc = deadletters.purge(app.redis, app.registry.model_names(), model,
+                            actor=app.actor(None)).to_dict()
+    emit(as_json, doc, lambda: "removed " + (", ".join(
+        f"{n} dead letters of {name}" for name, n in sorted(doc["removed"].items()))
+        or "no dead letters"))
 
 
 def register(group: click.Group) -> None:

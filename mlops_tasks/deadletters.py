@@ -1,13 +1,25 @@
-"""Reading the dead-letter store: events rejected by ingest, with their reason."""
+"""The dead-letter store: events rejected by ingest, with their reason and the original event.
+
+A dead letter is the only place a client's ``metadata`` is kept once its batch is applied (the
+broker message and the journal entry are gone by then). Letters live for
+``MLOPS_DEAD_LETTER_RETENTION_DAYS`` (the cleanup job trims older ones, see
+maintenance/cleanup.py) or until :func:`purge` (``mlops dead-letters purge``) deletes them.
+The per-model counts (:func:`counts`) are counters of rejected events: a purge keeps them.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from . import keys
+from .results import Result
+
+log = logging.getLogger("mlops.maintenance")
 
 
 def read(client: redis.Redis, models: list[str], model: str | None = None,
@@ -40,3 +52,59 @@ def counts(client: redis.Redis, models: list[str]) -> dict[str, int]:
         name = field.decode() if isinstance(field, bytes) else field
         out[name] = out.get(name, 0) + int(v)
     return out
+
+
+@dataclass(frozen=True)
+class PurgeReport(Result):
+    """What a purge deleted: letters per name (the names that had some)."""
+
+    model: str | None  # the one name purged, or None for every model and unrouted batches
+    removed: dict[str, int]
+    actor: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "removed": dict(self.removed),
+                "total": sum(self.removed.values()), "actor": self.actor}
+
+
+def purge(client: redis.Redis, models: list[str], model: str | None = None, *,
+          actor: str) -> PurgeReport:
+    """Delete the dead letters of ``model`` (a name that is not a registered model: its letters
+    in the unrouted store), or of every model and of unrouted batches; log who did it."""
+    removed: dict[str, int] = {}
+    if model is not None and model not in models:
+        dropped: list[int] = []
+        client.transaction(lambda pipe: dropped.append(_drop_unrouted(pipe, model)),
+                           keys.dead_letters(keys.UNROUTED))
+        removed[model] = dropped[-1]  # the attempt that committed (a WATCH may retry)
+    else:
+        names = [model] if model is not None else [*models, keys.UNROUTED]
+        pipe = client.pipeline(transaction=True)
+        for name in names:
+            pipe.llen(keys.dead_letters(name))
+            pipe.unlink(keys.dead_letters(name))
+        found = pipe.execute()[::2]
+        removed = dict(zip(names, (int(n) for n in found), strict=True))
+    removed = {name: n for name, n in removed.items() if n}
+    report = PurgeReport(model=model, removed=removed, actor=actor)
+    log.info("Dead letters purged", extra=report.to_dict())
+    return report
+
+
+def _drop_unrouted(pipe: Any, model: str) -> int:
+    """In a WATCH of the unrouted letters: rewrite them without those of ``model``."""
+    key = keys.dead_letters(keys.UNROUTED)
+    letters = pipe.lrange(key, 0, -1)
+    kept = [x for x in letters if _model_of(x) != model]
+    pipe.multi()
+    pipe.delete(key)
+    if kept:
+        pipe.rpush(key, *kept)
+    return len(letters) - len(kept)
+
+
+def _model_of(raw: str | bytes) -> Any:
+    try:
+        return json.loads(raw).get("model")
+    except (ValueError, AttributeError):
+        return None

@@ -132,6 +132,17 @@ def alert_channel_list() -> Parser:
                          "as mypkg.pagerduty (log is always on)")
 
 
+def field_paths() -> Parser:
+    def parse(raw: str) -> str:
+        paths = [p.strip() for p in raw.split(",") if p.strip()]
+        if not paths or any(len(p) > 256 or not all(s.strip() for s in p.split("."))
+                            for p in paths):
+            raise ValueError
+        return ",".join(dict.fromkeys(paths))
+    return Parser(parse, "metadata field names separated by commas, a dotted path such as "
+                         "request.client_ip for a nested field")
+
+
 def path() -> Parser:
     def parse(raw: str) -> Path:
         if not raw.strip():
@@ -235,7 +246,17 @@ class Settings:
         doc="production changes need --approved-by someone other than the actor")
     retention_days: int = setting(
         "MLOPS_RETENTION_DAYS", number(int, 1, 3650), 90,
-        "days of per-day performance history, dead letters and run history kept")
+        "days of per-day performance history and run history kept (dead letters: "
+        "MLOPS_DEAD_LETTER_RETENTION_DAYS, if shorter)")
+    dead_letter_retention_days: int = setting(
+        "MLOPS_DEAD_LETTER_RETENTION_DAYS", number(int, 1, 3650), 30,
+        "days dead letters (the only place client metadata is kept) are kept before the "
+        "cleanup job deletes them")
+    redact_fields: str | None = setting(
+        "MLOPS_REDACT_FIELDS", field_paths(), None,
+        "client: metadata fields (comma-separated; request.client_ip for a nested one) whose "
+        "values are replaced by HMAC-SHA256 under MLOPS_PSEUDONYM_KEY before an event leaves "
+        "the detector")
     label_ttl_days: int = setting(
         "MLOPS_LABEL_TTL_DAYS", number(int, 1, 365), 7,
         "days a prediction waits for its ground-truth label before it expires")
@@ -328,8 +349,13 @@ class Settings:
         "key of the HMAC-SHA256 signature header of webhook deliveries", secret=True)
     pseudonym_key: str | None = setting(
         "MLOPS_PSEUDONYM_KEY", text(), None,
-        "waf-behavioral: key of the HMAC-SHA256 pseudonyms of client identifiers (unset: a "
-        "random key per process, pseudonyms stable within it only)", secret=True)
+        "waf-behavioral and MLOPS_REDACT_FIELDS: key of the HMAC-SHA256 pseudonyms of client "
+        "identifiers and redacted metadata (unset: a random key per process, pseudonyms "
+        "stable within it only)", secret=True)
+    webhook_allow_http: bool = setting(
+        "MLOPS_WEBHOOK_ALLOW_HTTP", boolean(), default=False,
+        doc="allow plain http:// webhook URLs (default: only https://, refused when the "
+            "settings are read)")
     webhook_format: str = setting(
         "MLOPS_WEBHOOK_FORMAT", choice("alertmanager", "slack"), "alertmanager",
         "webhook payload format")
@@ -443,13 +469,25 @@ def check_env(environ: Mapping[str, str] | None = None) -> tuple[Settings, list[
         except (ValueError, TypeError):
             shown = mask_secret(name, raw) if f.metadata["secret"] else raw
             problems.append(f"{name}={shown!r} is not allowed: expected {parser.allowed}")
+    settings = Settings(**values)
+    problems.extend(_combined_problems(settings))
     known = set(known_variables())
     for name in sorted(env):
         if name.startswith(ENV_PREFIX) and name not in known:
             hint = difflib.get_close_matches(name, sorted(known), n=1)
             extra = f" (did you mean {hint[0]}?)" if hint else ""
             problems.append(f"{name} is not a known setting{extra}")
-    return Settings(**values), problems
+    return settings, problems
+
+
+def _combined_problems(settings: Settings) -> list[str]:
+    """Problems of settings that are fine alone but not together (a plain http:// webhook
+    without MLOPS_WEBHOOK_ALLOW_HTTP); one line each, naming the variable, never a secret."""
+    if not settings.webhook_urls and not settings.alert_channels:
+        return []
+    from .alerts.channels import target_problems  # noqa: PLC0415 - only when one is set
+
+    return target_problems(settings)
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")

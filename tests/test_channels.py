@@ -89,7 +89,8 @@ def test_receivers_are_numbered_webhook_urls_first_then_alert_channels() -> None
         "MLOPS_WEBHOOK_URLS": "https://hooks.slack.com/T1/token1,https://chat.example/token2",
         "MLOPS_WEBHOOK_FORMAT": "slack",
         "MLOPS_ALERT_CHANNELS": "alertmanager=http://am.example:9093/hook/token3, "
-                                f"{THIS_MODULE}=/var/log/alerts.jsonl"})
+                                f"{THIS_MODULE}=/var/log/alerts.jsonl",
+        "MLOPS_WEBHOOK_ALLOW_HTTP": "true"})
     receivers = configured(settings)
     assert [(r.channel_name, r.name) for r in receivers] == [
         ("slack", "https://hooks.slack.com"), ("slack", "https://chat.example"),
@@ -162,6 +163,7 @@ def test_a_channel_of_ones_own_receives_alerts_through_the_real_worker(
     out = tmp_path / "alerts.jsonl"
     try:
         monkeypatch.setenv("MLOPS_WEBHOOK_URLS", hook.url)
+        monkeypatch.setenv("MLOPS_WEBHOOK_ALLOW_HTTP", "true")  # a local http receiver
         monkeypatch.setenv("MLOPS_ALERT_CHANNELS", f"{THIS_MODULE}={out}")
         pipe, sent = fire_alert(redis_url)
         [alert] = pipe.active()
@@ -233,6 +235,7 @@ def test_slack_format_through_the_real_worker(worker: Any, redis_url: str,
     hook = Receiver()
     try:
         monkeypatch.setenv("MLOPS_WEBHOOK_URLS", hook.url)
+        monkeypatch.setenv("MLOPS_WEBHOOK_ALLOW_HTTP", "true")  # a local http receiver
         monkeypatch.setenv("MLOPS_WEBHOOK_FORMAT", "slack")
         monkeypatch.setenv("MLOPS_WEBHOOK_SECRET", "s3cret")
         pipe, _ = fire_alert(redis_url)

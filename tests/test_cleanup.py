@@ -151,7 +151,9 @@ def test_cleanup_of_an_unknown_model_is_refused(pipe: Pipeline, cli) -> None:
 
 
 def test_run_cleanup_through_the_queue(worker, pipe: Pipeline, cli, raw: redis.Redis,
-                                       r: redis.Redis) -> None:
+                                       r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    # dead letters by MLOPS_RETENTION_DAYS here (their own, shorter retention: test_tracked_data)
+    monkeypatch.setenv("MLOPS_DEAD_LETTER_RETENTION_DAYS", "365")
     report = cli.json("run", "cleanup", "--wait", "--timeout", "30")
     assert report["dry_run"] is False and "aggregate_buckets" in report["deleted"]
     # `--model` reaches the worker: only that model's old data goes (the worker's cutoff is

@@ -293,6 +293,7 @@ def receiver(monkeypatch) -> Any:
         r = Receiver(**kw)
         made.append(r)
         monkeypatch.setenv("MLOPS_WEBHOOK_URLS", r.url)
+        monkeypatch.setenv("MLOPS_WEBHOOK_ALLOW_HTTP", "true")  # a local http receiver
         monkeypatch.setenv("MLOPS_WEBHOOK_SECRET", "s3cret")
         monkeypatch.setenv("MLOPS_WEBHOOK_BACKOFF_S", "0.2")
         return r

@@ -78,6 +78,7 @@ class Hooked:
 def receiver(monkeypatch: pytest.MonkeyPatch) -> Any:
     made = Receiver()
     monkeypatch.setenv("MLOPS_WEBHOOK_URLS", made.url)
+    monkeypatch.setenv("MLOPS_WEBHOOK_ALLOW_HTTP", "true")  # a local http receiver
     monkeypatch.setenv("MLOPS_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("MLOPS_WEBHOOK_BACKOFF_S", "0.2")
     yield made

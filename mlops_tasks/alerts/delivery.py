@@ -77,7 +77,8 @@ def _attempt(settings: Settings, store: AlertStore, receiver: Receiver, channel:
     except DeliveryError as exc:
         if not exc.retryable or attempt >= settings.webhook_max_retries:
             return _fail(store, entry, exc)
-        store.log_notification({**entry, "result": "retrying", "error": str(exc)})
+        store.log_notification({**entry, "result": "retrying", "error": str(exc),
+                                **_status(exc)})
         log.warning("%s delivery attempt failed, retrying", entry["channel"],
                     extra={**entry, "error": str(exc)})
         raise
@@ -116,10 +117,19 @@ def _sent(store: AlertStore, entry: dict[str, Any], sent: dict[str, Any]) -> dic
     return {"result": "sent", **sent}
 
 
+def _status(exc: DeliveryError) -> dict[str, Any]:
+    """The receiver's HTTP answer, when there was one, as the notification log records it."""
+    return {} if exc.http_status is None else {"http_status": exc.http_status}
+
+
 def _fail(store: AlertStore, entry: dict[str, Any], exc: DeliveryError) -> dict[str, Any]:
-    store.log_notification({**entry, "result": "failed", "error": str(exc)})
-    log.error("%s delivery failed", entry["channel"], extra={**entry, "error": str(exc)})
-    return {"result": "failed", "error": str(exc)}
+    """No more attempts. The notification log's ``final`` is true when the failure itself
+    was final (a 4xx answer, a redirect, an unusable URL), false when retries ran out."""
+    failed = {"result": "failed", "error": str(exc), **_status(exc)}
+    logged = {**entry, **failed, "final": not exc.retryable}
+    store.log_notification(logged)
+    log.error("%s delivery failed", entry["channel"], extra=logged)
+    return failed
 
 
 def _drop(store: AlertStore, entry: dict[str, Any], reason: str) -> dict[str, Any]:

@@ -12,6 +12,8 @@ workers apply; a bad argument raises ``ValidationError``, a ``ValueError``, nami
 to a bounded in-memory buffer; a background thread sends columnar batches to the ``mlops.events``
 queue by size or age, by task name, so no worker code is imported (``buffer.py``, ``producer.py``).
 Pending events are flushed on ``close()``, on leaving the context manager and at interpreter exit.
+Metadata fields named in ``MLOPS_REDACT_FIELDS`` are replaced by keyed hashes in the call, before
+the event is buffered (``redact.py``).
 
 A client never starts Redis: with neither ``REDIS_URL`` nor a broker URL it uses the embedded
 Redis when it runs, else it buffers and reports the broker unreachable, with how to start it, in
@@ -47,6 +49,7 @@ from .buffer import Buffer, Sender, batch_messages, restart_in_child
 from .config_cache import ConfigCache
 from .endpoints import Endpoints
 from .producer import Producer
+from .redact import Redactor
 
 log = logging.getLogger("mlops.client")
 
@@ -100,6 +103,7 @@ class MonitoringClient:
         self.config_ttl_s = s.client_config_ttl_s if config_ttl_s is None else config_ttl_s
         self._endpoints = Endpoints(s, broker_url, redis_url)
         self._config = ConfigCache(s, self._endpoints, self.config_ttl_s)
+        self._redact = Redactor.from_settings(s)  # MLOPS_REDACT_FIELDS, see redact.py
         self._models: set[str] = set()  # names and versions already checked
         self._versions: set[str] = set()
         self._start(closed=False)
@@ -188,6 +192,8 @@ class MonitoringClient:
             timestamp = time.time()
         else:
             timestamp = check_non_negative(timestamp, "timestamp")
+        if self._redact is not None and isinstance(metadata, dict):
+            metadata = self._redact(metadata)  # before anything keeps or sends it
         meta_json = None if metadata is None else encode_metadata(metadata)
         self._add_row((model, score, predicted, actual, prediction_id, seq, version, latency_ms,
                        timestamp, meta_json))

@@ -4,6 +4,10 @@ Works in bounded batches (SCAN/HSCAN with a COUNT, UNLINK and trims of at most `
 at a time), so it never holds Redis for long. It never touches the registry, the deployments or
 the audit trail: only the key families listed in ``FAMILIES`` below are read or written.
 
+Dead letters (the only place a client's ``metadata`` is kept) go sooner when
+``MLOPS_DEAD_LETTER_RETENTION_DAYS`` is shorter than the run's ``older_than_s``: their cutoff is
+the later of the two (``dead_letter_cutoff`` in the report).
+
 With ``model``, only that model's keys are cleaned; the shared ones (the notification log,
 silences, the alert history of the jobs and the registry, and the data of events no model
 claimed) are left for a run over every model, and the report counts 0 for them.
@@ -47,6 +51,7 @@ class CleanupReport(Result):
     """What a cleanup deleted (or, in a dry run, would delete)."""
 
     cutoff: str  # older than this went
+    dead_letter_cutoff: str  # dead letters older than this went (never before ``cutoff``)
     older_than_s: float
     dry_run: bool
     label_ttl_days: int  # pending predictions older than this expired
@@ -56,7 +61,8 @@ class CleanupReport(Result):
     duration_s: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cutoff": self.cutoff, "older_than_s": self.older_than_s,
+        return {"cutoff": self.cutoff, "dead_letter_cutoff": self.dead_letter_cutoff,
+                "older_than_s": self.older_than_s,
                 "dry_run": self.dry_run, "label_ttl_days": self.label_ttl_days,
                 "models": self.models, "model": self.model, "deleted": dict(self.deleted),
                 "duration_s": self.duration_s}
@@ -152,6 +158,7 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
         svc.registry.meta(model)  # a registered model, or NotFoundError naming it
     now = svc.clock()
     cutoff = now - older_than_s
+    letter_cutoff = now - min(older_than_s, svc.settings.dead_letter_retention_days * DAY_S)
     label_cutoff = now - svc.settings.label_ttl_days * DAY_S
     deleted: dict[str, int] = defaultdict(int)
     started = time.monotonic()
@@ -164,7 +171,8 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
             deleted["expired_pending_labels"] += _expire_pending(svc, m, label_cutoff, dry_run,
                                                                  batch)
         deleted["dead_letters"] += _trim_tail(
-            svc, keys.dead_letters(m), lambda e: e.get("at", now) < cutoff, dry_run, batch)
+            svc, keys.dead_letters(m), lambda e: e.get("at", now) < letter_cutoff, dry_run,
+            batch)
         deleted["alert_history"] += _trim_tail(
             svc, keys.alerts_history(m), lambda e: e.get("at", now) < cutoff, dry_run, batch)
         deleted["tuning_history"] += _trim_tail(
@@ -181,7 +189,8 @@ def cleanup(svc: Services, older_than_s: float, dry_run: bool = False,
     else:
         deleted["notifications"] = deleted["silences"] = 0
     report = CleanupReport(
-        cutoff=iso_cutoff, older_than_s=older_than_s, dry_run=dry_run,
+        cutoff=iso_cutoff, dead_letter_cutoff=iso(letter_cutoff), older_than_s=older_than_s,
+        dry_run=dry_run,
         label_ttl_days=svc.settings.label_ttl_days,
         models=len([m for m in models if m != keys.UNROUTED]), model=model,
         deleted=dict(deleted), duration_s=round(time.monotonic() - started, 3))
@@ -209,5 +218,6 @@ def completed_message(report: CleanupReport) -> str:
 
 def completed_event(report: CleanupReport) -> Alert:
     return Alert(cleanup_subject(), NO_VERSION, EVENT_KIND, "info", completed_message(report),
-                 {**report.deleted, "cutoff": report.cutoff, "model": report.model,
+                 {**report.deleted, "cutoff": report.cutoff,
+                  "dead_letter_cutoff": report.dead_letter_cutoff, "model": report.model,
                   "models": report.models, "duration_s": report.duration_s})

@@ -15,6 +15,14 @@ channel there is a module of this package (``slack``) or any importable module
 setting. A queued channel is delivered by the worker (task ``deliver_webhook``, retried with
 backoff, see delivery.py); the others are sent at once by the job that raised the alert.
 
+A webhook URL must be ``https://`` unless ``MLOPS_WEBHOOK_ALLOW_HTTP=true``: a plain
+``http://`` one is refused when the settings are read (:func:`target_problems`, called by
+``Settings.from_env`` and ``mlops config check``, so workers, beat, serve and every command
+apply it), and again by the transport at each attempt (a final failure). A channel checks its
+targets with an optional ``target_problem(target, settings)`` method; the targets of a channel
+of one's own (a dotted module path) are checked at send time only, since settings never import
+such a module.
+
 The receiver side of signed webhooks (:func:`verify`, :func:`signature`, the header names) is
 re-exported here from ``signing``.
 """
@@ -53,6 +61,7 @@ __all__ = [
     "receiver_name",
     "signature",
     "signed_headers",
+    "target_problems",
     "verify",
 ]
 
@@ -61,12 +70,15 @@ ALWAYS_ON = "log"
 
 class DeliveryError(Exception):
     """A receiver did not take the delivery. ``retryable`` is False when another attempt cannot
-    help (the URL cannot be parsed). The message is logged and recorded: it never holds a
-    secret (a URL's path, query or credentials)."""
+    help (the URL cannot be parsed, a 4xx answer other than 408 and 429, a redirect);
+    ``http_status`` is the receiver's answer when there was one. The message is logged and
+    recorded: it never holds a secret (a URL's path, query or credentials)."""
 
-    def __init__(self, message: str, retryable: bool = True) -> None:
+    def __init__(self, message: str, retryable: bool = True,
+                 http_status: int | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.http_status = http_status
 
 
 @runtime_checkable
@@ -196,3 +208,25 @@ def receiver_name(url: str) -> str:
     """A webhook URL without its credentials, path (which often is the token) and query, for
     logs and the notification log: ``https://hooks.example.com:8443``. Never raises."""
     return url_origin(url)
+
+
+def target_problems(settings: Settings) -> list[str]:
+    """One line per configured receiver whose target its channel refuses with these settings
+    (a plain http:// webhook URL without MLOPS_WEBHOOK_ALLOW_HTTP), naming the variable and the
+    receiver as it may be shown. Channels given as a module path are not loaded here."""
+    sources = [("MLOPS_WEBHOOK_URLS", Receiver(settings.webhook_format, url))
+               for url in settings.webhooks]
+    sources.extend(("MLOPS_ALERT_CHANNELS", Receiver(n, t))
+                   for n, t in _split(settings.alert_channels or ""))
+    out = []
+    for variable, receiver in sources:
+        if "." in receiver.channel_name:
+            continue
+        try:
+            check = getattr(receiver.channel, "target_problem", None)
+        except ConfigError:
+            continue  # reported by the variable's own parser
+        problem = check(receiver.target, settings) if check is not None else None
+        if problem:
+            out.append(f"{variable}: {receiver.name} {problem}")
+    return out
