@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
+from _quality import log, quality
 
 from mlops_tasks.detectors.nplusone import NPlusOneDetector
 from mlops_tasks.settings import Settings
@@ -33,36 +33,6 @@ from mlops_tasks.simulator.nplusone import DRIFTS, generate, naive_score
 
 THRESHOLD = 0.6  # the detector's shipped default, and the baseline's 3 repeats
 TUNING_GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(9))  # n1-detector's tuning range
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The Mann-Whitney form: the probability that a random positive outscores a random
-    negative, ties counting one half."""
-    pos = int(labels.sum())
-    neg = len(labels) - pos
-    if pos == 0 or neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
-def quality(labels: np.ndarray, scores: np.ndarray,
-            threshold: float = THRESHOLD) -> dict[str, float]:
-    predicted = scores >= threshold
-    tp = int((predicted & labels).sum())
-    fp = int((predicted & ~labels).sum())
-    fn = int((~predicted & labels).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    accuracy = float((predicted == labels).mean())
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "roc_auc": round(roc_auc(labels, scores), 4), "accuracy": round(accuracy, 4),
-            "tp": tp, "fp": fp, "fn": fn}
 
 
 def by_kind(kinds: Sequence[str], labels: np.ndarray,
@@ -92,7 +62,7 @@ def scenario(n: int, seed: int, drift: str | None) -> dict[str, Any]:
     naive = np.array([naive_score(r.input) for r in requests])
     return {
         "drift": drift, "n": n, "positives": int(labels.sum()),
-        "detector": quality(labels, ours), "naive": quality(labels, naive),
+        "detector": quality(labels, ours, THRESHOLD), "naive": quality(labels, naive, THRESHOLD),
         "detector_by_threshold": {str(t): {k: v for k, v in quality(labels, ours, t).items()
                                            if k in ("f1", "accuracy")}
                                   for t in TUNING_GRID},

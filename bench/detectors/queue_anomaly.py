@@ -20,47 +20,18 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
+from _quality import log, quality
 
 from mlops_tasks.detectors.queue import QueueAnomalyDetector
 from mlops_tasks.settings import Settings
 from mlops_tasks.simulator.queue import DRIFTS, drift_start, generate, naive_scores
 
 THRESHOLD = 0.5  # both: the detector's shipped default and the baseline's 3 sigma
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The Mann-Whitney form: the probability that a random positive outscores a random
-    negative, ties counting one half."""
-    pos = int(labels.sum())
-    neg = len(labels) - pos
-    if pos == 0 or neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
-def quality(labels: np.ndarray, scores: np.ndarray,
-            threshold: float = THRESHOLD) -> dict[str, float]:
-    predicted = scores >= threshold
-    tp = int((predicted & labels).sum())
-    fp = int((predicted & ~labels).sum())
-    fn = int((~predicted & labels).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "roc_auc": round(roc_auc(labels, scores), 4), "tp": tp, "fp": fp, "fn": fn}
 
 
 def best_in_tuning_range(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -107,15 +78,15 @@ def scenario(n: int, seed: int, drift: str | None) -> dict[str, Any]:
     naive = np.array(naive_scores(r.input for r in runs))
     result: dict[str, Any] = {
         "drift": drift, "n": n, "positives": int(labels.sum()),
-        "detector": quality(labels, ours), "naive": quality(labels, naive),
+        "detector": quality(labels, ours, THRESHOLD), "naive": quality(labels, naive, THRESHOLD),
         "detector_best_in_tuning_range": best_in_tuning_range(labels, ours),
         "detector_by_kind": by_kind(kinds, ours), "naive_by_kind": by_kind(kinds, naive),
         "detector_us_per_run": round(per_run_us, 1)}
     if after is not None:
         result["after_drift"] = {
-            "detector": quality(labels[after], ours[after]),
-            "frozen": quality(labels[after], frozen_scores[after]),
-            "naive": quality(labels[after], naive[after]),
+            "detector": quality(labels[after], ours[after], THRESHOLD),
+            "frozen": quality(labels[after], frozen_scores[after], THRESHOLD),
+            "naive": quality(labels[after], naive[after], THRESHOLD),
             "frozen_by_kind": by_kind([k for k, a in zip(kinds, after, strict=True) if a],
                                       frozen_scores[after])}
     return result

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
+from _quality import log, quality
 
 from mlops_tasks.detectors.waf import WafBehavioralDetector
 from mlops_tasks.settings import Settings
@@ -34,34 +33,6 @@ from mlops_tasks.simulator.waf import DRIFTS, generate, naive_score
 
 NAIVE_THRESHOLD = 0.5
 TUNING_RANGE = np.round(np.arange(0.5, 0.9001, 0.05), 2)  # the catalogue's tuning grid
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The Mann-Whitney form: the probability that a random positive outscores a random
-    negative, ties counting one half."""
-    pos = int(labels.sum())
-    neg = len(labels) - pos
-    if pos == 0 or neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
-
-
-def quality(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
-    predicted = scores >= threshold
-    tp = int((predicted & labels).sum())
-    fp = int((predicted & ~labels).sum())
-    fn = int((~predicted & labels).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"threshold": threshold, "precision": round(precision, 4),
-            "recall": round(recall, 4), "f1": round(f1, 4),
-            "roc_auc": round(roc_auc(labels, scores), 4), "tp": tp, "fp": fp, "fn": fn}
 
 
 def best_in_tuning_range(labels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
