@@ -180,6 +180,13 @@ def _connection_error(ctx: click.Context, exc: Exception) -> str | None:
     if kombu_errors is not None and isinstance(exc, kombu_errors.OperationalError):
         return f"broker unreachable: {str(exc).splitlines()[0]}"
     redis_errors = sys.modules.get("redis.exceptions")
+    if redis_errors is not None and isinstance(exc, redis_errors.NoPermissionError):
+        from mlops_tasks import acl  # noqa: PLC0415 - only on failure
+
+        app = ctx.find_object(App)
+        user = acl.user_of(app.resolved_redis_url if app else None)
+        return str(acl.denied(user, f"run `mlops {ctx.invoked_subcommand or ctx.info_name}`",
+                              exc))
     if redis_errors is not None and isinstance(exc, redis_errors.RedisError):
         from mlops_tasks.settings import mask_url  # noqa: PLC0415 - only on failure
 

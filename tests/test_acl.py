@@ -102,6 +102,10 @@ def test_detector_sends_what_a_worker_counts_but_cannot_change_the_registry(
     assert "Traceback" not in result.output + result.stderr
     assert PASSWORDS["detector"] not in result.output + result.stderr
     assert op.xlen(keys.audit(MODEL)) == 1  # the register entry only
+    read = Cli()("performance-summary", env={"REDIS_URL": detector_url}, expect=1)
+    assert read.stderr.startswith("error: Redis user 'detector' may not run `mlops "
+                                  "performance-summary`")
+    assert "Traceback" not in read.stderr and PASSWORDS["detector"] not in read.stderr
 
 
 def test_audit_names_the_redis_user_beside_the_declared_actor(acl_redis: AclRedis) -> None:
