@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from mlops_tasks.settings import ENV_PREFIX, known_variables
@@ -78,3 +81,16 @@ class BeatProcess(MlopsProcess):
     def start(self) -> BeatProcess:
         self.spawn()
         return self
+
+
+def http_get(url: str, auth: str | None = None, timeout: float = 30.0) -> tuple[int, str]:
+    """Status and body of a GET to one of the processes' local HTTP servers (``auth``:
+    ``user:password`` for basic auth); an HTTP error status is an answer, not an exception."""
+    req = urllib.request.Request(url)  # noqa: S310 - http://127.0.0.1 URLs of the tests
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - same
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import shutil
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .processes import MlopsProcess
+from .processes import MlopsProcess, http_get
 
 
 class ServeProcess(MlopsProcess):
@@ -56,14 +53,7 @@ class ServeProcess(MlopsProcess):
 
     def get(self, path: str, auth: str | None = None,
             timeout: float = 15.0) -> tuple[int, str]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
-        if auth:
-            req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http://127.0.0.1
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
+        return http_get(f"http://127.0.0.1:{self.port}{path}", auth, timeout)
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@ embedded one), with real workers, beat, Flower and serve; stopped by signals."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -13,8 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,22 +35,12 @@ from mlops_tasks.stack import (
 )
 
 from .conftest import Cli, wait_for
+from .processes import http_get as get
 from .processes import project_env
 from .redis_server import RedisServer, free_port
 
 START_S = 240.0  # generous: nine Python processes starting on a loaded 2-core machine
 STOP_S = 120.0
-
-
-def get(url: str, auth: str | None = None, timeout: float = 30.0) -> tuple[int, str]:
-    req = urllib.request.Request(url)  # noqa: S310 - http://127.0.0.1 URLs of the stack
-    if auth:
-        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - http://127.0.0.1
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
 
 
 def answers(url: str, status: int) -> bool:

@@ -89,6 +89,20 @@ class DetectorSettings:
     def longest(self) -> int:
         return max(self.windows)
 
+    def holds(self, p: float, was: bool) -> bool:
+        """The alert condition with hysteresis: entered below ``alpha``, left only once the
+        strongest evidence is no longer even weak (``clear_level``)."""
+        return p < self.alpha or (was and p < self.clear_level)
+
+    def reason(self, now: bool, was: bool, p: float, started: str, still: str,
+               quiet: str) -> str:
+        """Why a check concluded what it did, in one line."""
+        if now and not was:
+            return f"{started}: p = {p:.2g} < {self.alpha:.2g}"
+        if now:
+            return f"{still}: p = {p:.2g} < {self.clear_level:g} (clears above)"
+        return f"{quiet}: smallest p = {p:.2g}, needs < {self.alpha:.2g}"
+
 
 # ---------------------------------------------------------------- the tests (vectorized)
 def drop_z(x0: Any, n0: Any, x: Any, n: Any, margin: float) -> np.ndarray:
@@ -217,7 +231,7 @@ class DegradationDetector:
         best = int(np.argmin(p))
         p_min = float(p[best])
         was = self.degraded
-        now = p_min < s.alpha or (was and p_min < s.clear_level)
+        now = s.holds(p_min, was)
         if update:
             self.degraded = now
         bx, bn = int(x[best]), int(n[best])
@@ -227,16 +241,9 @@ class DegradationDetector:
             drop = (1 - (bx / bn) / (self.baseline_correct / self.baseline_total)) * 100
             interval = relative_drop_ci(self.baseline_correct, self.baseline_total, bx, bn)
             ci = (interval[0] * 100, interval[1] * 100) if interval else None
-        if not bn:
-            reason = "no labeled outcomes in any window"
-        elif now and not was:
-            reason = (f"accuracy fell by {drop:.1f}% over the last {lengths[best]} check(s): "
-                      f"p = {p_min:.2g} < {s.alpha:.2g}")
-        elif now:
-            reason = f"still degraded: p = {p_min:.2g} < {s.clear_level:g} (clears above)"
-        else:
-            reason = (f"no drop beyond {s.margin_percent:g}% shown: smallest p = {p_min:.2g}, "
-                      f"needs < {s.alpha:.2g}")
+        reason = "no labeled outcomes in any window" if not bn else s.reason(
+            now, was, p_min, f"accuracy fell by {drop:.1f}% over the last {lengths[best]} "
+            "check(s)", "still degraded", f"no drop beyond {s.margin_percent:g}% shown")
         return DegradationObservation(
             degraded=now, started=now and not was, reason=reason, p_value=p_min,
             alpha=s.alpha, window_checks=int(lengths[best]), window_correct=bx,
@@ -329,19 +336,12 @@ class DriftDetector:
                 best = (p, d, w, int(np.sum(window)))
         p, d, w, scores = best or (1.0, 0.0, 1, 0)
         was = self.drifted
-        now = p < s.alpha or (was and p < s.clear_level)
+        now = s.holds(p, was)
         if update:
             self.drifted = now
-        if not scores:
-            reason = "no scores in any window"
-        elif now and not was:
-            reason = (f"score distribution moved (KS distance {d:.3f}) over the last {w} "
-                      f"check(s): p = {p:.2g} < {s.alpha:.2g}")
-        elif now:
-            reason = f"still shifted: p = {p:.2g} < {s.clear_level:g} (clears above)"
-        else:
-            reason = (f"no shift of at least {s.drift_min_distance:g} shown: smallest "
-                      f"p = {p:.2g}, needs < {s.alpha:.2g}")
+        reason = "no scores in any window" if not scores else s.reason(
+            now, was, p, f"score distribution moved (KS distance {d:.3f}) over the last {w} "
+            "check(s)", "still shifted", f"no shift of at least {s.drift_min_distance:g} shown")
         return DriftObservation(now, now and not was, reason, ks_statistic=d, p_value=p,
                                 alpha=s.alpha, window_checks=w, window_scores=scores,
                                 baseline_scores=int(base.sum()))
