@@ -1,9 +1,13 @@
-"""What the detector benchmarks share: progress lines and the quality of a scorer."""
+"""What the detector benchmarks share: progress lines, table rows, the quality of a scorer,
+and the command line (``--n``, ``--seed``; tables, then one JSON line)."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,3 +44,23 @@ def quality(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[st
             "roc_auc": round(roc_auc(labels, scores), 4),
             "accuracy": round(float((predicted == labels).mean()), 4),
             "tp": tp, "fp": fp, "fn": fn}
+
+
+def row(cells: Sequence[Any], widths: Sequence[int]) -> str:
+    """One line of a table whose columns are ``widths`` wide."""
+    return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+
+def main(doc: str, evaluate: Callable[[int, int], dict[str, Any]],
+         print_tables: Callable[[dict[str, Any]], None], n: int, seed: int, what: str,
+         argv: Sequence[str] | None = None) -> None:
+    """A detector benchmark's command line: evaluate, print the tables, then the JSON line."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--n", type=int, default=n, help=f"{what} per scenario")
+    parser.add_argument("--seed", type=int, default=seed)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    result = evaluate(args.n, args.seed)
+    log(f"done in {time.perf_counter() - started:.1f} s")
+    print_tables(result)
+    print(json.dumps(result, separators=(",", ":")))

@@ -17,15 +17,12 @@ Progress goes to stderr; stdout gets the tables and, as its last line, one JSON 
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from _quality import log, quality
+from _quality import log, main, quality
 
 from mlops_tasks.detectors.nplusone import NPlusOneDetector
 from mlops_tasks.settings import Settings
@@ -133,18 +130,5 @@ def print_tables(result: dict[str, Any]) -> None:
         + str(sum(s["truncated"] for s in result["scenarios"])))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=3000, help="requests per scenario")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    result = evaluate(args.n, args.seed)
-    log(f"done in {time.perf_counter() - started:.1f} s")
-    print_tables(result)
-    print(json.dumps(result, separators=(",", ":")))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    main(__doc__ or "", evaluate, print_tables, 3000, 7, "requests")

@@ -17,15 +17,13 @@ Progress goes to stderr; stdout gets the tables and, as its last line, one JSON 
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from _quality import log, quality
+from _quality import log, main, quality, row
 
 from mlops_tasks.detectors.queue import QueueAnomalyDetector
 from mlops_tasks.settings import Settings
@@ -103,25 +101,22 @@ def evaluate(n: int = 20_000, seed: int = 7) -> dict[str, Any]:
             "threshold": THRESHOLD, "scenarios": scenarios}
 
 
-def _row(cells: Sequence[Any], widths: Sequence[int]) -> str:
-    return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))
-
 
 def print_tables(result: dict[str, Any]) -> None:
     widths = (20, 12, 6, 6, 6, 6, 6)
     print(f"queue-anomaly vs naive z-score: {result['n']} runs per scenario, seed "
           f"{result['seed']}, threshold {result['threshold']}")
-    print(_row(("scenario", "scorer", "prec", "recall", "F1", "AUC", "pos"), widths))
+    print(row(("scenario", "scorer", "prec", "recall", "F1", "AUC", "pos"), widths))
     for s in result["scenarios"]:
         for who in ("detector", "naive"):
             q = s[who]
-            print(_row((s["drift"] or "no drift", who, f"{q['precision']:.3f}",
+            print(row((s["drift"] or "no drift", who, f"{q['precision']:.3f}",
                         f"{q['recall']:.3f}", f"{q['f1']:.3f}", f"{q['roc_auc']:.3f}",
                         s["positives"]), widths))
         if "after_drift" in s:
             for who in ("detector", "frozen", "naive"):
                 q = s["after_drift"][who]
-                print(_row(("  after the drift", who, f"{q['precision']:.3f}",
+                print(row(("  after the drift", who, f"{q['precision']:.3f}",
                             f"{q['recall']:.3f}", f"{q['f1']:.3f}", f"{q['roc_auc']:.3f}",
                             q["tp"] + q["fn"]), widths))
     print()
@@ -133,34 +128,25 @@ def print_tables(result: dict[str, Any]) -> None:
     calm = result["scenarios"][0]
     print("share flagged by kind of run, no drift (recall for anomalies, false-positive rate for "
           "the rest)")
-    print(_row(("kind", "n", "detector", "naive"), kinds_widths))
+    print(row(("kind", "n", "detector", "naive"), kinds_widths))
     for kind, d in calm["detector_by_kind"].items():
-        print(_row((kind, d["n"], f"{d['flagged']:.3f}",
+        print(row((kind, d["n"], f"{d['flagged']:.3f}",
                     f"{calm['naive_by_kind'][kind]['flagged']:.3f}"), kinds_widths))
     print()
     print("share of the drifted (normal) runs flagged")
     drift_widths = (28, 6, 9, 9, 9)
-    print(_row(("kind", "n", "detector", "frozen", "naive"), drift_widths))
+    print(row(("kind", "n", "detector", "frozen", "naive"), drift_widths))
     for s in result["scenarios"][1:]:
         kind = f"drift:{s['drift']}"
+        if kind not in s["after_drift"]["frozen_by_kind"]:  # a small --n drew none
+            print(row((kind, 0, "-", "-", "-"), drift_widths))
+            continue
         frozen = s["after_drift"]["frozen_by_kind"][kind]["flagged"]
-        print(_row((kind, s["detector_by_kind"][kind]["n"],
+        print(row((kind, s["detector_by_kind"][kind]["n"],
                     f"{s['detector_by_kind'][kind]['flagged']:.3f}", f"{frozen:.3f}",
                     f"{s['naive_by_kind'][kind]['flagged']:.3f}"), drift_widths))
     print()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=20_000, help="runs per scenario")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    started = time.perf_counter()
-    result = evaluate(args.n, args.seed)
-    log(f"done in {time.perf_counter() - started:.1f} s")
-    print_tables(result)
-    print(json.dumps(result, separators=(",", ":")))
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__ or "", evaluate, print_tables, 20000, 7, "runs")

@@ -18,14 +18,12 @@ Progress goes to stderr; stdout gets the tables and, as its last line, one JSON 
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from _quality import log, quality
+from _quality import log, main, quality, row
 
 from mlops_tasks.detectors.waf import WafBehavioralDetector
 from mlops_tasks.settings import Settings
@@ -95,22 +93,19 @@ def evaluate(n: int = 2000, seed: int = 0) -> dict[str, Any]:
             "naive_threshold": NAIVE_THRESHOLD, "scenarios": scenarios}
 
 
-def _row(cells: Sequence[Any], widths: Sequence[int]) -> str:
-    return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
 
 def print_tables(result: dict[str, Any]) -> None:
     widths = (17, 9, 5, 6, 6, 6, 6, 10, 14)
     print(f"waf-behavioral vs naive (error rate + keywords): {result['n']} sessions per "
           f"scenario, seed {result['seed']}")
-    print(_row(("scenario", "scorer", "thr", "prec", "recall", "F1", "AUC", "lookalike",
+    print(row(("scenario", "scorer", "thr", "prec", "recall", "F1", "AUC", "lookalike",
                 "best F1 (thr)"), widths))
     for s in result["scenarios"]:
         for who in ("detector", "naive"):
             q = s[who]
             best = s["detector_best_in_tuning_range"]
             tuned = f"{best['f1']:.3f} ({best['threshold']:.2f})" if who == "detector" else ""
-            print(_row((s["drift"] or "no drift", who, f"{q['threshold']:.2f}",
+            print(row((s["drift"] or "no drift", who, f"{q['threshold']:.2f}",
                         f"{q['precision']:.3f}", f"{q['recall']:.3f}", f"{q['f1']:.3f}",
                         f"{q['roc_auc']:.3f}", f"{s['lookalike_flagged'][who]:.3f}", tuned),
                        widths))
@@ -121,7 +116,7 @@ def print_tables(result: dict[str, Any]) -> None:
     for s in result["scenarios"]:
         header += [f"{(s['drift'] or 'no drift')[:11]}:det", "naive"]
     kind_widths = (32, 6, *([15, 6] * len(result["scenarios"])))
-    print(_row(header, kind_widths))
+    print(row(header, kind_widths))
     for kind in kinds:
         cells: list[Any] = [kind, ""]
         for s in result["scenarios"]:
@@ -131,20 +126,8 @@ def print_tables(result: dict[str, Any]) -> None:
                 cells += [f"{det['flagged']:.2f} ({det['n']})", f"{naive['flagged']:.2f}"]
             else:
                 cells += ["-", "-"]
-        print(_row(cells, kind_widths))
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=2000, help="sessions per scenario")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    result = evaluate(args.n, args.seed)
-    log(f"done in {time.perf_counter() - started:.1f} s")
-    print_tables(result)
-    print(json.dumps(result, separators=(",", ":")))
+        print(row(cells, kind_widths))
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__ or "", evaluate, print_tables, 2000, 0, "sessions")
