@@ -66,3 +66,18 @@ class Pipeline:
     def active(self) -> list[dict[str, Any]]:
         return [a.to_dict() for a in self.svc.alerts.store.active(
             self.svc.registry.model_names())]
+
+    def alerting_waf(self) -> None:
+        """waf-behavioral degraded from 90 % to 70 %, n1-detector healthy; then a monitoring
+        run and a degradation check (a minute later: checks read whole minutes)."""
+        from mlops_tasks.monitoring.degradation import run_degradation
+        from mlops_tasks.monitoring.performance import run_monitoring
+
+        self.deploy("n1-detector", ago_s=7200)
+        self.deploy("waf-behavioral", ago_s=7200)
+        self.feed("waf-behavioral", 1000, 0.9, at=self.clock.now - 7000)
+        self.feed("waf-behavioral", 5000, 0.7)
+        self.feed("n1-detector", 500, 0.9)
+        run_monitoring(self.svc)
+        self.clock.now += 60
+        run_degradation(self.svc)

@@ -376,14 +376,7 @@ def test_run_times_out_cleanly_when_no_worker_listens(tmp_path) -> None:
 
 
 def test_alert_reports_and_trends(pipe: Pipeline, cli) -> None:
-    pipe.deploy("n1-detector", ago_s=7200)
-    pipe.deploy("waf-behavioral", ago_s=7200)
-    pipe.feed("waf-behavioral", 1000, 0.9, at=pipe.clock.now - 7000)
-    pipe.feed("waf-behavioral", 5000, 0.7)
-    pipe.feed("n1-detector", 500, 0.9)
-    run_monitoring(pipe.svc)
-    pipe.clock.now += 60  # degradation checks read whole minutes
-    run_degradation(pipe.svc)
+    pipe.alerting_waf()
     alerts = cli.json("alerts", "--model", "waf-behavioral")["alerts"]
     assert {a["kind"] for a in alerts} == {"accuracy_below_threshold", "performance_degraded"}
     for a in alerts:

@@ -10,8 +10,6 @@ import pytest
 
 from mlops_tasks import reports
 from mlops_tasks.binning import SCORE_BINS, score_bins
-from mlops_tasks.monitoring.degradation import run_degradation
-from mlops_tasks.monitoring.performance import run_monitoring
 from mlops_tasks.registry import ModelConfig
 from mlops_tasks.reports.sufficiency import Requirements
 from mlops_tasks.tuning.engine import run_tuning
@@ -236,23 +234,11 @@ def test_tuning_report_over_a_period(pipe: Pipeline) -> None:
 
 
 # --------------------------------------------------------------------------- alerts and summaries
-def alerting_waf(pipe: Pipeline) -> None:
-    """waf-behavioral degraded from 90 % to 70 %; n1-detector healthy."""
-    pipe.deploy("n1-detector", ago_s=7200)
-    pipe.deploy("waf-behavioral", ago_s=7200)
-    pipe.feed("waf-behavioral", 1000, 0.9, at=pipe.clock.now - 7000)
-    pipe.feed("waf-behavioral", 5000, 0.7)
-    pipe.feed("n1-detector", 500, 0.9)
-    run_monitoring(pipe.svc)
-    pipe.clock.now += 60  # degradation checks read whole minutes
-    run_degradation(pipe.svc)
-
-
 def test_alert_listing_degradation_report_and_daily_summary(pipe: Pipeline) -> None:
     """Given a model that fell below its threshold and degraded, then the alert listing shows
     both alerts, the degradation report only the degradation, and the daily summary the
     day's 6000 outcomes, two alerts and the alerting status."""
-    alerting_waf(pipe)
+    pipe.alerting_waf()
     listed = reports.alert_listing(pipe.svc, "waf-behavioral")
     assert {a.kind for a in listed} == {"accuracy_below_threshold", "performance_degraded"}
     assert list(listed[0].to_dict()) == [
