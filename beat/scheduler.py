@@ -29,6 +29,7 @@ from mlops_tasks import keys
 from mlops_tasks.connection import connect, resolve_redis_url
 from mlops_tasks.jobs import JOBS
 from mlops_tasks.restart import beat_restart_request
+from mlops_tasks.roles import WORKER
 from mlops_tasks.settings import Settings
 
 log = logging.getLogger("mlops.scheduler")
@@ -42,7 +43,7 @@ def connect_redbeat(app: Any) -> redis.Redis:
     finds the client cached on the app and never reads the URL."""
     client = getattr(app, REDBEAT_CLIENT_ATTR, None)
     if client is None:
-        client = connect(resolve_redis_url(Settings.from_env(), start=False))
+        client = connect(resolve_redis_url(Settings.from_env(), start=False, role=WORKER))
         setattr(app, REDBEAT_CLIENT_ATTR, client)
     return client
 

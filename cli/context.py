@@ -41,8 +41,9 @@ class App:
     def redis_url(self) -> str:
         if self._url is None:
             from mlops_tasks.connection import resolve_redis_url  # noqa: PLC0415 - first use
+            from mlops_tasks.roles import OPERATOR  # noqa: PLC0415 - with the above
 
-            self._url = resolve_redis_url(self.settings)
+            self._url = resolve_redis_url(self.settings, role=OPERATOR)
         return self._url
 
     @property

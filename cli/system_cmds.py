@@ -11,13 +11,14 @@ import click
 import redis
 
 from mlops_tasks import keys
-from mlops_tasks.connection import call, connect
+from mlops_tasks.connection import call, connect, embedded_acl_file, embedded_redis
 from mlops_tasks.durations import parse_duration
 from mlops_tasks.embedded import EmbeddedRedis
 from mlops_tasks.errors import ConflictError
 from mlops_tasks.registry import Registry
 from mlops_tasks.registry.store import CacheEntry
 from mlops_tasks.reports.config_diff import config_diff
+from mlops_tasks.roles import OPERATOR
 from mlops_tasks.settings import check_env, describe, mask_url
 
 from .context import EXIT_FAILURE, App, json_option, pass_app
@@ -187,7 +188,8 @@ def redis_group() -> None:
 
 
 def _embedded(app: App) -> EmbeddedRedis:
-    return EmbeddedRedis(app.settings.effective_data_dir)
+    """The embedded Redis, logged in as the operator when it enforces ACLs."""
+    return embedded_redis(app.settings, OPERATOR)
 
 
 @redis_group.command("status")
@@ -198,7 +200,7 @@ def redis_status(app: App, as_json: bool) -> None:
     server = _embedded(app)
     running = server.is_running()
     doc = {"in_use": not app.settings.redis_url, "running": running,
-           "url": server.url, "data_dir": str(server.data_dir),
+           "url": server.url, "acl": app.settings.redis_acl, "data_dir": str(server.data_dir),
            "pid": server.pid() if running else None}
     emit(as_json, doc, lambda: table(["field", "value"], [[k, v] for k, v in doc.items()]))
 
@@ -209,9 +211,12 @@ def redis_status(app: App, as_json: bool) -> None:
 def redis_start(app: App, as_json: bool) -> None:
     """Start the embedded Redis (commands also start it on demand)."""
     server = _embedded(app)
-    url = server.ensure_running()
-    emit(as_json, {"running": True, "url": url, "pid": server.pid()},
-         f"embedded Redis running at {url} (pid {server.pid()})")
+    server.ensure_running(acl_file=embedded_acl_file(app.settings))
+    url = server.url  # without the login
+    acl = " with ACLs (MLOPS_REDIS_ACL)" if server.login else ""
+    emit(as_json, {"running": True, "url": url, "acl": server.login is not None,
+                   "pid": server.pid()},
+         f"embedded Redis running at {url}{acl} (pid {server.pid()})")
 
 
 @redis_group.command("stop")

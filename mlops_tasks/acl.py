@@ -31,10 +31,9 @@ import redis
 
 from .errors import ConfigError, PermissionDeniedError
 from .queues import EVENTS_QUEUE
+from .roles import DETECTOR, OPERATOR, ROLES, WORKER
 from .settings import Settings
 
-DETECTOR, WORKER, OPERATOR = "detector", "worker", "operator"
-ROLES = (DETECTOR, WORKER, OPERATOR)
 PASSWORD_VARIABLES = {role: f"MLOPS_REDIS_{role.upper()}_PASSWORD" for role in ROLES}
 
 # Connecting (redis-py and kombu): AUTH is always allowed; HELLO, CLIENT SETNAME and
@@ -100,16 +99,30 @@ def password_hash(password: str) -> str:
     return "#" + hashlib.sha256(password.encode()).hexdigest()
 
 
+def passwords_given(settings: Settings) -> dict[str, str | None]:
+    """Each role's password setting, None where unset."""
+    return {DETECTOR: settings.redis_detector_password,
+            WORKER: settings.redis_worker_password,
+            OPERATOR: settings.redis_operator_password}
+
+
 def passwords(settings: Settings) -> dict[str, str]:
     """Each role's password from its setting; ConfigError naming every one that is unset."""
-    given = {DETECTOR: settings.redis_detector_password,
-             WORKER: settings.redis_worker_password,
-             OPERATOR: settings.redis_operator_password}
+    given = passwords_given(settings)
     missing = [PASSWORD_VARIABLES[role] for role, value in given.items() if not value]
     if missing:
         raise ConfigError(f"{', '.join(missing)}: not set; each Redis role needs its own "
                           "password (a long random string)")
     return {role: str(value) for role, value in given.items()}
+
+
+def password(settings: Settings, role: str) -> str:
+    """One role's password from its setting; ConfigError naming it when unset."""
+    value = passwords_given(settings)[role]
+    if not value:
+        raise ConfigError(f"{PASSWORD_VARIABLES[role]}: not set; with MLOPS_REDIS_ACL=on "
+                          f"every process logs in to the embedded Redis as its role ({role})")
+    return value
 
 
 def users(role_passwords: dict[str, str]) -> list[AclUser]:

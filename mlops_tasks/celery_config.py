@@ -51,7 +51,12 @@ def without_password(url: str) -> tuple[str, str | None]:
     """The URL without its password, and the password (from the userinfo or a ``password=``
     query parameter, percent-decoded). Celery reports its configuration to anyone with broker
     access (``celery inspect conf``, Flower's API) and masks a URL's userinfo password but not a
-    query parameter; ``broker_password`` and ``redis_password`` it masks whole."""
+    query parameter; ``broker_password`` and ``redis_password`` it masks whole.
+
+    A Unix socket URL keeps its password: kombu takes a socket's credentials from its URL only
+    (``broker_password`` is ignored there), and Celery masks that userinfo password too."""
+    if url.startswith(("redis+socket://", "socket://", "unix://")):
+        return url, None
     try:
         parts = urlsplit(url)
         password = parts.password

@@ -17,31 +17,53 @@ from .settings import Settings, mask_url
 T = TypeVar("T")
 
 
-def resolve_redis_url(settings: Settings, start: bool = True) -> str:
-    """``REDIS_URL`` when set, else the embedded server's URL.
+def embedded_redis(settings: Settings, role: str) -> EmbeddedRedis:
+    """The embedded Redis of ``MLOPS_DATA_DIR``, logged in as ``role`` (a role of
+    mlops_tasks/acl.py) when ``MLOPS_REDIS_ACL`` is on; ConfigError when its password is unset."""
+    folder = settings.effective_data_dir
+    if not settings.redis_acl:
+        return EmbeddedRedis(folder)
+    from . import acl  # noqa: PLC0415 - only with ACLs on
+
+    return EmbeddedRedis(folder, login=(role, acl.password(settings, role)))
+
+
+def resolve_redis_url(settings: Settings, start: bool = True, *, role: str) -> str:
+    """``REDIS_URL`` when set, else the embedded server's URL, with ``role``'s login when the
+    embedded Redis enforces ACLs (``MLOPS_REDIS_ACL``).
 
     ``start`` (what `mlops` commands do) starts the embedded server when it is not running.
     Without it, the server must already run: the Celery app and library code never start a
     private Redis as a side effect, and say instead how to start one or set ``REDIS_URL``."""
     if settings.redis_url:
         return settings.redis_url
-    embedded = EmbeddedRedis(settings.effective_data_dir)
+    embedded = embedded_redis(settings, role)
     if start:
-        return embedded.ensure_running()
+        return embedded.ensure_running(acl_file=embedded_acl_file(settings))
     if embedded.is_running():
-        return embedded.url
+        return embedded.login_url
     raise RedisUnavailableError(
         f"no Redis: REDIS_URL is not set and the embedded Redis of {embedded.data_dir} is not "
         "running; start it with `mlops redis start` (with the same MLOPS_DATA_DIR), or set "
         "REDIS_URL")
 
 
-def resolve_broker_url(settings: Settings, start: bool = True) -> str:
-    """``CELERY_BROKER_URL`` when set, else the Redis URL in kombu's spelling (``start`` as in
-    :func:`resolve_redis_url`)."""
+def embedded_acl_file(settings: Settings) -> Callable[[], str] | None:
+    """What gives the ACL file an embedded Redis starting now enforces (every role's password
+    is needed then, and only then); None with ACLs off."""
+    if not settings.redis_acl:
+        return None
+    from . import acl  # noqa: PLC0415 - only with ACLs on
+
+    return lambda: acl.acl_file(acl.users(acl.passwords(settings)))
+
+
+def resolve_broker_url(settings: Settings, start: bool = True, *, role: str) -> str:
+    """``CELERY_BROKER_URL`` when set, else the Redis URL in kombu's spelling (``start`` and
+    ``role`` as in :func:`resolve_redis_url`)."""
     if settings.celery_broker_url:
         return settings.celery_broker_url
-    url = resolve_redis_url(settings, start)
+    url = resolve_redis_url(settings, start, role=role)
     if url.startswith("unix://"):
         return "redis+socket://" + url[len("unix://"):]
     return url

@@ -19,6 +19,13 @@ Nothing in the data directory is trusted unless we made it:
 - a data directory too long for a socket path (sun_path) gets its socket in a private runtime
   folder -- ``$XDG_RUNTIME_DIR``, else the temp folder when it is private (macOS) -- never in a
   shared temp folder; with neither, we refuse and ask for a shorter ``MLOPS_DATA_DIR``.
+
+With ``MLOPS_REDIS_ACL=on`` the server starts with the ACL file of ``mlops redis acl``
+(``users.acl``: the default user off, the roles' passwords as SHA-256 only) and each process logs
+in as its own role (``login``): the CLI and the server as ``operator``, workers and beat as
+``worker``, the detectors' client as ``detector``. The operator verifies the server as above; the
+other roles may not ask for its folder or pid, so for them the socket's owner and the listener's
+credentials (SO_PEERCRED) are the check, and the server accepting the role's password.
 """
 
 from __future__ import annotations
@@ -37,20 +44,23 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
+from urllib.parse import quote
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .errors import ConfigError, RedisUnavailableError
+from .roles import OPERATOR
 
 # sun_path is 108 bytes on Linux, 104 on macOS; keep a margin.
 _MAX_SOCKET_PATH = 100
 _SOCKET = "redis.sock"
 _AOF_DIR = "appendonlydir"  # Redis 7 keeps its multi-part append-only file in this folder
+_ACL_FILE = "users.acl"
 _RUNTIME_SUBDIR = "mlops-tasks"
 _GROUP_OTHER_WRITE = stat.S_IWGRP | stat.S_IWOTH
 _GROUP_OTHER_ANY = stat.S_IRWXG | stat.S_IRWXO
@@ -75,6 +85,8 @@ def find_server_binary() -> str:
 @dataclass(frozen=True)
 class EmbeddedRedis:
     data_dir: Path
+    # (user, password) this process logs in as when the server enforces ACLs; None without
+    login: tuple[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # Absolute, so the socket URL means the same to every process whatever its cwd;
@@ -111,8 +123,21 @@ class EmbeddedRedis:
         return self.data_dir / "redis.lock"
 
     @property
+    def acl_path(self) -> Path:
+        return self.data_dir / _ACL_FILE
+
+    @property
     def url(self) -> str:
+        """The socket's URL, without credentials (shown to people)."""
         return f"unix://{self.socket_path}"
+
+    @property
+    def login_url(self) -> str:
+        """The URL a process connects with: the socket, and its login when ACLs are on."""
+        if self.login is None:
+            return self.url
+        user, password = self.login
+        return f"unix://{quote(user, safe='')}:{quote(password, safe='')}@{self.socket_path}"
 
     def is_running(self) -> bool:
         """Whether our server listens at the socket (it may still be loading its data).
@@ -124,17 +149,25 @@ class EmbeddedRedis:
         """The server's own pid (``INFO server``) over the verified socket; None if not running."""
         return self._verified_pid()
 
-    def ensure_running(self, timeout_s: float = 10.0) -> str:
-        """Start the server unless it is already up; return its URL once it answers."""
+    def ensure_running(self, timeout_s: float = 10.0,
+                       acl_file: Callable[[], str] | None = None) -> str:
+        """Start the server unless it is already up; return its login URL once it answers.
+
+        ``acl_file`` gives the ACL file (``mlops redis acl``'s text) a server started here
+        enforces, asked only when it starts; it is required exactly when this process logs in
+        with credentials."""
+        if (acl_file is None) != (self.login is None):
+            raise ConfigError("the embedded Redis starts with an ACL file exactly when its "
+                              "clients log in (MLOPS_REDIS_ACL)")
         deadline = time.monotonic() + timeout_s
         _check_private_dir(self.data_dir, create=True)
         self._check_socket_dir(create=True)
         if self._verified_pid() is None:
             with self._start_lock():
                 if self._verified_pid() is None:
-                    self._start(timeout_s)
+                    self._start(timeout_s, acl_file)
         self._wait_ready(deadline)
-        return self.url
+        return self.login_url
 
     def stop(self, timeout_s: float = 10.0) -> bool:
         """Shut the server down, flushing its append-only file. False if it was not running."""
@@ -184,20 +217,44 @@ class EmbeddedRedis:
                 f"not as you (uid {os.getuid()}); refusing to talk to it")
         client = self._client()
         try:
-            pid = client.info("server").get("process_id")
-            served = client.config_get("dir").get("dir")
+            return self._ask(client, peer_pid)
+        except redis.AuthenticationError as exc:
+            raise self._login_refused() from exc
         except (redis.ConnectionError, redis.TimeoutError):
             return None  # gone, or not answering; the start lock decides what to do
+        except RedisUnavailableError:
+            raise
         except Exception as exc:  # an error reply or an unparsable one: not our server
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise self._impostor(f"it answered {reason!r}") from exc
         finally:
             client.close()
+
+    def _ask(self, client: redis.Redis, peer_pid: int | None) -> int:
+        """The server's pid, once it proved to be ours: its pid is the listener's and it serves
+        our folder. A role other than the operator may ask neither: for it the listener's
+        credentials (checked by the caller) and an authenticated PING are the proof."""
+        if self.login is not None and self.login[0] != OPERATOR:
+            client.ping()
+            return peer_pid if peer_pid is not None else 0
+        pid = client.info("server").get("process_id")
+        served = client.config_get("dir").get("dir")
         if not isinstance(pid, int) or (peer_pid is not None and pid != peer_pid):
             raise self._impostor(f"it reports pid {pid!r}, the listener is pid {peer_pid}")
         if not served or os.path.realpath(served) != os.path.realpath(self.data_dir):
             raise self._impostor(f"it serves the folder {served!r}")
         return pid
+
+    def _login_refused(self) -> RedisUnavailableError:
+        if self.login is None:
+            return RedisUnavailableError(
+                f"the embedded Redis of {self.data_dir} requires a login: it was started with "
+                "MLOPS_REDIS_ACL=on; set MLOPS_REDIS_ACL=on and the MLOPS_REDIS_<ROLE>_PASSWORD "
+                "settings it was started with")
+        return RedisUnavailableError(
+            f"the embedded Redis of {self.data_dir} refused the {self.login[0]}'s password: it "
+            "was started without MLOPS_REDIS_ACL=on or with other passwords; stop it with the "
+            "settings it was started with (`mlops redis stop`) and start it again")
 
     def _impostor(self, why: str) -> RedisUnavailableError:
         return RedisUnavailableError(
@@ -213,10 +270,12 @@ class EmbeddedRedis:
 
     def _client(self) -> redis.Redis:
         # RESP2 (no HELLO), no CLIENT SETINFO, no retries: a listener not yet verified hears
-        # only the commands we send on purpose.
+        # only the commands we send on purpose (and AUTH, once the listener runs as us).
+        user, password = self.login if self.login is not None else (None, None)
         return redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2,
                            socket_connect_timeout=2, retry=Retry(NoBackoff(), 0),
-                           protocol=2, **_no_client_setinfo())
+                           protocol=2, username=user, password=password,
+                           **_no_client_setinfo())
 
     # --- start-up ------------------------------------------------------------------------------
 
@@ -240,7 +299,7 @@ class EmbeddedRedis:
         finally:
             os.close(fd)
 
-    def _start(self, timeout_s: float) -> None:
+    def _start(self, timeout_s: float, acl_file: Callable[[], str] | None) -> None:
         binary = find_server_binary()
         stray = self._stray_pid()
         if stray is not None:
@@ -263,6 +322,9 @@ class EmbeddedRedis:
             "--pidfile", str(self.pid_path),
             "--logfile", str(self.log_path),
         ]
+        if acl_file is not None:
+            _write_private(self.acl_path, acl_file())
+            args += ["--aclfile", str(self.acl_path)]
         try:
             # umask 077: the append-only folder and files, the log and the pid file are private.
             subprocess.run(  # noqa: S603 - the redis-server found above, no shell
@@ -294,7 +356,7 @@ class EmbeddedRedis:
         """Refuse symlinks and foreign files where redis-server writes; make what an older
         version left world-readable (0644 append-only files, log) private."""
         _check_entry(self.socket_path, stat.S_ISSOCK, "a socket")
-        for path in (self.pid_path, self.log_path):
+        for path in (self.pid_path, self.log_path, self.acl_path):
             if _check_entry(path, stat.S_ISREG, "a regular file"):
                 _make_private(path, 0o600)
         aof_dir = self.data_dir / _AOF_DIR
@@ -415,6 +477,17 @@ def _require_ours(path: Path, st: os.stat_result, kind: Callable[[int], bool],
         raise RedisUnavailableError(
             f"{path} belongs to uid {st.st_uid}, not to you (uid {os.getuid()}); "
             "refusing to use it (remove it)")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write an owner-only file of ours (checked by _check_planted), never through a symlink."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise RedisUnavailableError(f"cannot write {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def _make_private(path: Path, mode: int) -> None:

@@ -12,6 +12,7 @@ from .alerts.service import AlertService, Dispatch
 from .alerts.store import AlertStore
 from .connection import call, connect, resolve_redis_url
 from .registry import Registry
+from .roles import OPERATOR
 from .settings import Settings
 from .windows import WindowReader
 
@@ -30,7 +31,7 @@ class Services:
     def connect(cls, settings: Settings, url: str | None = None,
                 dispatch: Dispatch | None = None,
                 clock: Callable[[], float] = time.time) -> Services:
-        url = url or resolve_redis_url(settings)
+        url = url or resolve_redis_url(settings, role=OPERATOR)
         client = connect(url)
         call(url, client.ping)
         raw = connect(url, decode=False)

@@ -193,6 +193,10 @@ class Settings:
     redis_operator_password: str | None = setting(
         "MLOPS_REDIS_OPERATOR_PASSWORD", text(), None,
         "password of the Redis user `operator` (`mlops redis acl`)", secret=True)
+    redis_acl: bool = setting(
+        "MLOPS_REDIS_ACL", boolean(), default=False,
+        doc="the embedded Redis enforces the roles of `mlops redis acl` (the default user off; "
+            "each process logs in with its role's password)")
 
     # --- model management (names and defaults of the original deployment guide) --------------
     model_registry_cache_ttl_s: int = setting(

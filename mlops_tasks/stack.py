@@ -11,8 +11,10 @@ The children, each an `mlops` command in a session (and so a process group) of i
 
 Every child gets the same ``REDIS_URL`` by environment: the operator's, else the embedded
 Redis, started here when it was not running (and then shut down here at the end, after the
-children; one that was already running is left as it was). Each child's stdout and stderr go
-to ``<MLOPS_LOG_DIR>/up/<child>.log`` (0600; the previous run's file is kept as ``.log.1``).
+children; one that was already running is left as it was). With ``MLOPS_REDIS_ACL`` on, the
+children get the embedded Redis's ``MLOPS_DATA_DIR`` instead, and each logs in as its own role.
+Each child's stdout and stderr go to ``<MLOPS_LOG_DIR>/up/<child>.log`` (0600; the previous
+run's file is kept as ``.log.1``).
 
 Ready means: serve's ``/health/ready`` answers 200, Flower answers HTTP, and a worker of every
 pool answered the Celery remote control once. A child that exits before it is asked to, or a
@@ -45,11 +47,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from .connection import connect, resolve_broker_url
+from .connection import connect, embedded_acl_file, embedded_redis, resolve_broker_url
 from .embedded import EmbeddedRedis
 from .errors import ConfigError, MlopsError, ValidationError
 from .health import ActiveQueues, bounded, queue_depths, worker_liveness
 from .health.queues import REDIS_SCHEMES
+from .roles import OPERATOR
 from .settings import Settings, mask_url
 
 FLOWER_USER = "mlops"
@@ -160,17 +163,25 @@ class StackRedis:
     pid: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": mask_url(self.url), "embedded": self.embedded is not None,
+        shown = self.embedded.url if self.embedded is not None else mask_url(self.url)
+        return {"url": shown, "embedded": self.embedded is not None,
                 "started_here": self.started_here, "pid": self.pid}
+
+    def child_env(self) -> dict[str, str]:
+        """How a child finds this Redis: its URL, or with ACLs the embedded Redis's folder (each
+        child logs in with its own role, never with the operator's URL)."""
+        if self.embedded is not None and self.embedded.login is not None:
+            return {"MLOPS_DATA_DIR": str(self.embedded.data_dir)}
+        return {"REDIS_URL": self.url}
 
 
 def stack_redis(settings: Settings) -> StackRedis:
     """``REDIS_URL``, else the embedded Redis, started when it is not running."""
     if settings.redis_url:
         return StackRedis(settings.redis_url, None, started_here=False, pid=None)
-    embedded = EmbeddedRedis(settings.effective_data_dir)
+    embedded = embedded_redis(settings, OPERATOR)
     running = embedded.is_running()
-    url = embedded.ensure_running()
+    url = embedded.ensure_running(acl_file=embedded_acl_file(settings))
     return StackRedis(url, embedded, started_here=not running, pid=embedded.pid())
 
 
@@ -347,7 +358,8 @@ class StatusReader:
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
         self.raw = connect(redis_url, decode=False, fail_fast=True)
-        broker_url = resolve_broker_url(settings.replace(redis_url=redis_url), start=False)
+        broker_url = resolve_broker_url(settings.replace(redis_url=redis_url), start=False,
+                                        role=OPERATOR)
         self.broker = (connect(broker_url, fail_fast=True)
                        if broker_url.startswith(REDIS_SCHEMES) else None)
         self.previous: tuple[float, float] | None = None
@@ -489,7 +501,7 @@ def run_stack(settings: Settings, options: StackOptions, pools: Mapping[str, Seq
     credentials = flower_credentials(settings)
     with stop_on_signals() as stop:
         redis = stack_redis(settings)
-        env = {**os.environ, **(extra_env or {}), "REDIS_URL": redis.url,
+        env = {**os.environ, **(extra_env or {}), **redis.child_env(),
                "PYTHONUNBUFFERED": "1"}
         children: list[Child] = []
         failure: str | None = None

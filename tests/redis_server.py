@@ -7,8 +7,9 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import redis
 
@@ -21,13 +22,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a server certificate, its key and the CA that signed it."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class RedisServer:
     def __init__(self, data_dir: Path, *, appendonly: bool = False,
                  appendfsync: str = "everysec", port: int | None = None,
                  password: str | None = None, aclfile: Path | None = None,
-                 username: str | None = None) -> None:
+                 username: str | None = None, tls: TlsFiles | None = None) -> None:
         """``password`` turns on ``requirepass``; ``url`` and ``client()`` then carry it.
-        ``aclfile`` loads Redis ACL users; ``username`` (with ``password``) logs in as one."""
+        ``aclfile`` loads Redis ACL users; ``username`` (with ``password``) logs in as one.
+        ``tls``: the port speaks TLS only (clients are not asked for a certificate) and
+        ``url`` is a ``rediss://`` URL that verifies the server against the CA."""
         self.data_dir = data_dir
         self.appendonly = appendonly
         self.appendfsync = appendfsync
@@ -35,21 +47,35 @@ class RedisServer:
         self.password = password
         self.aclfile = aclfile
         self.username = username
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        user = quote(self.username or "", safe="")
-        auth = f"{user}:{quote(self.password, safe='')}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return self.url_as(self.username, self.password)
+
+    def url_as(self, username: str | None, password: str | None) -> str:
+        """The URL of this server with another login."""
+        user = quote(username or "", safe="")
+        auth = f"{user}:{quote(password, safe='')}@" if password else ""
+        if self.tls is None:
+            return f"redis://{auth}127.0.0.1:{self.port}/0"
+        query = urlencode({"ssl_cert_reqs": "required", "ssl_ca_certs": str(self.tls.ca)})
+        return f"rediss://{auth}127.0.0.1:{self.port}/0?{query}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, username=self.username, password=self.password,
-                           decode_responses=True)
+        tls = ({"ssl": True, "ssl_ca_certs": str(self.tls.ca)} if self.tls is not None else {})
+        return redis.Redis(host="127.0.0.1", port=self.port, username=self.username,
+                           password=self.password, decode_responses=True, **tls)  # type: ignore[arg-type]
 
     def start(self) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [find_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+        ports = ["--port", str(self.port)]
+        if self.tls is not None:
+            ports = ["--port", "0", "--tls-port", str(self.port),
+                     "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key),
+                     "--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "no"]
+        args = [find_server_binary(), *ports, "--bind", "127.0.0.1",
                 "--dir", str(self.data_dir), "--save", "",
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--appendfsync", self.appendfsync, "--logfile", str(self.data_dir / "redis.log")]

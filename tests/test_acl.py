@@ -12,7 +12,7 @@ import redis
 
 from mlops_tasks import acl, keys
 from mlops_tasks.client import MonitoringClient
-from mlops_tasks.connection import connect
+from mlops_tasks.connection import connect, resolve_redis_url
 from mlops_tasks.errors import PermissionDeniedError
 from mlops_tasks.registry import Registry
 from mlops_tasks.settings import Settings
@@ -147,3 +147,47 @@ def test_acl_output_holds_no_password_and_names_missing_ones() -> None:
     result = cli("redis", "acl", env=env, expect=1)
     assert result.stderr.startswith("error: MLOPS_REDIS_WORKER_PASSWORD: not set")
     assert "Traceback" not in result.stderr
+
+
+def test_the_embedded_redis_enforces_the_roles_when_asked(tmp_path: Path) -> None:
+    """MLOPS_REDIS_ACL=on: the embedded Redis starts with the roles' ACL file, each process
+    logs in as its role, and settings that do not match the running server fail in one line."""
+
+    env = {"MLOPS_DATA_DIR": str(tmp_path / "d"), "MLOPS_REDIS_ACL": "on", **PASSWORD_ENV}
+    cli = Cli()
+    # when: the operator starts it
+    started = cli.json("redis", "start", "--json", env=env)
+    try:
+        # then: the ACL file holds the roles, owner-only and without a password
+        assert started["acl"] is True
+        assert started["url"] == f"unix://{tmp_path / 'd' / 'redis.sock'}"
+        aclfile = tmp_path / "d" / "users.acl"
+        assert aclfile.stat().st_mode & 0o777 == 0o600
+        text = aclfile.read_text()
+        assert [line.split()[1] for line in text.splitlines()] == ["default", *acl.ROLES]
+        assert all(pw not in text + str(started) for pw in PASSWORDS.values())
+        # and: each role logs in as itself; no login is refused
+        settings = Settings.from_env(env)
+        for role in acl.ROLES:
+            client = connect(resolve_redis_url(settings, start=False, role=role))
+            assert acl.whoami(client) == (role if role != acl.DETECTOR else None)
+            assert client.ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(unix_socket_path=str(tmp_path / "d" / "redis.sock")).ping()
+        detector = connect(resolve_redis_url(settings, start=False, role=acl.DETECTOR))
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            detector.hset(keys.versions(MODEL), "9.9.9", "{}")
+        cli("register-all-models", env=env)
+        assert MODEL in {m["name"] for m in cli.json("list-models", "--json", env=env)["models"]}
+        # when: a process's settings do not match the server, then one line says what to do
+        mismatches = (
+            ({"MLOPS_REDIS_ACL": "off"}, "requires a login: it was started with MLOPS_REDIS_ACL"),
+            ({acl.PASSWORD_VARIABLES[acl.OPERATOR]: "wrong"}, "refused the operator's password"),
+            ({acl.PASSWORD_VARIABLES[acl.OPERATOR]: ""}, "MLOPS_REDIS_OPERATOR_PASSWORD: not set"))
+        for changed, expected in mismatches:
+            result = cli("list-models", env={**env, **changed}, expect=1)
+            assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+            assert all(pw not in result.stderr for pw in PASSWORDS.values())
+    finally:
+        stopped = cli.json("redis", "stop", "--json", env=env)
+    assert stopped == {"stopped": True}

@@ -18,8 +18,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from mlops_tasks.acl import PASSWORD_VARIABLES
+from mlops_tasks.roles import ROLES
 from mlops_tasks.settings import Settings
 from mlops_tasks.stack import (
     Child,
@@ -39,6 +42,8 @@ from .processes import http_get as get
 from .processes import project_env
 from .redis_server import RedisServer, free_port
 
+ACL_PASSWORDS = {role: f"{role}-pw-{role[::-1]}" for role in ROLES}
+ACL_PASSWORD_ENV = {PASSWORD_VARIABLES[role]: pw for role, pw in ACL_PASSWORDS.items()}
 START_S = 240.0  # generous: nine Python processes starting on a loaded 2-core machine
 STOP_S = 120.0
 
@@ -208,21 +213,52 @@ def test_up_serves_counts_events_and_stops_on_sigterm(up: Any, private_redis: Re
 
 
 def test_a_dead_child_stops_the_stack_and_its_embedded_redis(up: Any, tmp_path: Path) -> None:
-    """Given `mlops up` without REDIS_URL (the embedded Redis, started by it), when beat is
-    killed, then the stack reports it, stops every other child and the Redis it started, and
-    exits 1."""
-    env = {**os.environ, "MLOPS_DATA_DIR": str(tmp_path / "d")}  # clean_env took the rest
+    """Given `mlops up` without REDIS_URL and with MLOPS_REDIS_ACL=on (the embedded Redis,
+    started by it with the roles' ACLs), when a detector sends events, then the workers count
+    them, no process was refused a command and no password shows in a command line, a log or
+    the JSON; when beat is killed, then the stack reports it, stops every other child and the
+    Redis it started, and exits 1."""
+    from mlops_tasks.client import MonitoringClient
+
+    data = tmp_path / "d"
+    env = {**os.environ, "MLOPS_DATA_DIR": str(data), "MLOPS_REDIS_ACL": "on",
+           **ACL_PASSWORD_ENV}  # clean_env took the rest
     assert "REDIS_URL" not in env
     stack = up(env)
     info = stack.read_info()
-    redis = info["redis"]
-    assert redis["embedded"] is True
-    assert redis["started_here"] is True
-    assert redis["url"].startswith("unix://")
-    assert alive(redis["pid"])
+    redis_info = info["redis"]
+    assert redis_info["embedded"] is True
+    assert redis_info["started_here"] is True
+    assert redis_info["url"].startswith("unix://")
+    assert alive(redis_info["pid"])
     wait_for(lambda: answers(stack.url("/health/ready"), 200) or stack.proc.poll() is not None,
              timeout=START_S, interval=0.5, what="/health/ready")
     assert stack.proc.poll() is None, stack.stderr()
+
+    # when: the operator registers the models and a detector (its own login) sends events
+    Cli()("register-all-models", env={k: env[k] for k in ("MLOPS_DATA_DIR", "MLOPS_REDIS_ACL",
+                                                          *ACL_PASSWORD_ENV)})
+    settings = Settings.from_env({k: v for k, v in env.items() if k.startswith("MLOPS_")})
+    n = 200
+    rng = np.random.default_rng(3)
+    with MonitoringClient(settings=settings) as client:
+        client.record_batch("n1-detector", rng.random(n), actual=rng.random(n) < 0.5)
+        assert client.flush(60)
+    # then: they are counted, and Redis refused nothing to any of the stack's processes
+    wait_for(lambda: predictions_counted(stack, "n1-detector") == n, timeout=START_S,
+             interval=0.5, what="the events in /metrics")
+    operator = redis.Redis(unix_socket_path=redis_info["url"][len("unix://"):],
+                           username="operator", password=ACL_PASSWORDS["operator"])
+    assert operator.acl_log() == []
+    assert set(operator.acl_users()) == {"default", *ACL_PASSWORDS}
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(unix_socket_path=redis_info["url"][len("unix://"):]).ping()
+    # and: no password in a command line, the JSON line or a child's log
+    leaks = [pw for pw in ACL_PASSWORDS.values()
+             if pw in json.dumps(info) or pw in stack.stderr()
+             or any(pw in Path(c["log"]).read_text(errors="replace") for c in info["children"])
+             or any(pw.encode() in cmdline for cmdline in command_lines())]
+    assert leaks == []
 
     beat = next(c["pid"] for c in info["children"] if c["name"] == "beat")
     os.kill(beat, signal.SIGKILL)
@@ -231,7 +267,17 @@ def test_a_dead_child_stops_the_stack_and_its_embedded_redis(up: Any, tmp_path: 
     err = stack.stderr()
     assert f"error: beat (pid {beat}) exited with code -9" in err, err
     assert_all_gone(stack)
-    wait_for(lambda: not alive(redis["pid"]), timeout=30, what="the embedded Redis to stop")
+    wait_for(lambda: not alive(redis_info["pid"]), timeout=30, what="the embedded Redis to stop")
+
+
+def command_lines() -> list[bytes]:
+    """Every process's command line, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.append((entry / "cmdline").read_bytes())
+    return found
 
 
 def test_children_stop_when_up_itself_is_killed(up: Any, private_redis: RedisServer,

@@ -22,6 +22,7 @@ from mlops_tasks.connection import resolve_broker_url, resolve_redis_url
 from mlops_tasks.ingest import codec
 from mlops_tasks.jobs import JOBS, Job
 from mlops_tasks.logs import configure_logging
+from mlops_tasks.roles import WORKER
 from mlops_tasks.settings import Settings
 
 TASK_MODULES = [
@@ -36,9 +37,10 @@ class MlopsCelery(Celery):  # type: ignore[misc]  # Celery is untyped (a subclas
         ``on_configure`` signal: Celery logs a receiver's exception and carries on with its
         defaults (a broker on localhost), where this error must stop the process."""
         settings = Settings.from_env()
-        broker = resolve_broker_url(settings, start=False)
+        broker = resolve_broker_url(settings, start=False, role=WORKER)
         conf = worker_config(settings, broker, broker)
-        conf.update(beat_config(settings, resolve_redis_url(settings, start=False)))
+        conf.update(beat_config(settings, resolve_redis_url(settings, start=False,
+                                                            role=WORKER)))
         self.config_from_object(conf)
 
 

@@ -15,6 +15,7 @@ from mlops_tasks.ingest.pipeline import Ingestor
 from mlops_tasks.jobs import Job, recorded
 from mlops_tasks.queues import MONITORING_QUEUE, TASK_DELIVER_WEBHOOK
 from mlops_tasks.registry import builtin_models
+from mlops_tasks.roles import WORKER
 from mlops_tasks.services import Services
 from mlops_tasks.settings import Settings
 
@@ -38,7 +39,7 @@ class Runtime:
     def services(self) -> Services:
         # The embedded Redis is used when it runs, never started from a worker (see
         # mlops_tasks/connection.py).
-        url = resolve_redis_url(self.settings, start=False)
+        url = resolve_redis_url(self.settings, start=False, role=WORKER)
         return Services.connect(self.settings, url, dispatch=send_webhook)
 
     @cached_property

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..connection import redis_py_url, resolve_broker_url, resolve_redis_url
+from ..roles import DETECTOR
 from ..settings import Settings
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+socket://")
@@ -42,7 +43,7 @@ class Endpoints:
         given = self.broker_given or self.settings.celery_broker_url or self.redis_given
         if given:
             return kombu_url(given)
-        return resolve_broker_url(self.settings, start=False)
+        return resolve_broker_url(self.settings, start=False, role=DETECTOR)
 
     def redis_url(self) -> str:
         """In redis-py's spelling; RedisUnavailableError when there is none."""
@@ -55,4 +56,4 @@ class Endpoints:
         broker = self.broker_given or self.settings.celery_broker_url
         if broker and broker.startswith(_REDIS_SCHEMES):
             return redis_py_url(broker)
-        return redis_py_url(resolve_redis_url(self.settings, start=False))
+        return redis_py_url(resolve_redis_url(self.settings, start=False, role=DETECTOR))

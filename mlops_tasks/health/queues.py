@@ -16,6 +16,7 @@ import redis
 
 from ..connection import connect, resolve_broker_url
 from ..queues import ALL_QUEUES
+from ..roles import OPERATOR
 from ..settings import Settings
 
 REDIS_SCHEMES = ("redis://", "rediss://", "redis+socket://", "unix://")
@@ -50,7 +51,7 @@ def queue_depths(broker: redis.Redis, queues: Sequence[str] = ALL_QUEUES,
 def broker_client(settings: Settings) -> redis.Redis | None:
     """A client of the broker's Redis (``CELERY_BROKER_URL``, else ``REDIS_URL``), or None when
     the broker is not Redis."""
-    url = resolve_broker_url(settings)
+    url = resolve_broker_url(settings, role=OPERATOR)
     if not url.startswith(REDIS_SCHEMES):
         return None
     return connect(url)

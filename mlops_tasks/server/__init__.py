@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from ..connection import connect, resolve_broker_url
 from ..health import ActiveQueues
 from ..health.queues import REDIS_SCHEMES
+from ..roles import OPERATOR
 from ..settings import Settings, mask_url
 from .app import make_app, run
 from .liveness import LivenessCache
@@ -36,7 +37,7 @@ def serve(settings: Settings, redis_url: str, host: str, port: int, *,
     Starts even when Redis is down: readiness then answers 503."""
     client = connect(redis_url, fail_fast=True)
     raw = connect(redis_url, decode=False, fail_fast=True)
-    broker_url = resolve_broker_url(settings, start=False)
+    broker_url = resolve_broker_url(settings, start=False, role=OPERATOR)
     broker = (connect(broker_url, fail_fast=True) if broker_url.startswith(REDIS_SCHEMES)
               else None)
     probes = Probes(settings=settings, client=client, broker=broker, pools=pools,
