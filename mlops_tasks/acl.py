@@ -3,9 +3,10 @@
     detector  the thin client (``mlops_tasks.client``): pushes event batches onto the events
               queue (kombu: SMEMBERS/SADD of the queue's binding set, LPUSH onto the queue),
               journals them (``keys.journal``/``keys.journal_entry``), and reads the resolved
-              configuration through the read cache (``lua/cached_get.lua``; on a miss it reads
-              the epoch, meta, deployments, versions and revisions and fills the cache). It reads no
-              other registry key, writes none, and sees no other queue or model data.
+              configuration through the read cache, counting the hit or miss; on a miss it
+              reads the epoch, meta, deployments, versions and revisions, and leaves filling
+              the cache to the workers (the monitoring job). It reads no other registry key,
+              writes none, and sees no other queue or model data.
     worker    ingest, monitoring, tuning, cleanup and beat: every project key (``mlops:*``),
               the broker's queues, bindings and unacknowledged messages, Celery's results
               (``celery-task-meta-*``) and remote-control replies, every channel (events and
@@ -53,10 +54,11 @@ _DETECTOR_RULES = (
     f"(~{EVENTS_QUEUE}*", "+llen", "+lpush)",
     # the journal: SET of the batch, ZADD of its id (ingest/journal.py)
     "+set", "+zadd", f"%W~{_MODEL}:journal", f"%W~{_MODEL}:journal:*",
-    # the resolved configuration (registry/store.py `resolved`, lua/cached_get.lua)
-    "+evalsha", "+eval", "+script|load", "+get", "+hget", "+hgetall", "+hkeys", "+hexists",
+    # the resolved configuration (registry/store.py `resolved`): the read cache is read-only
+    # here (workers fill it), only its hit and miss counters are written
+    "+get", "+hget", "+hgetall", "+hkeys", "+hexists",
     "+lindex", "+llen", "+lrange", "+exists", "+hincrby",
-    f"~{_MODEL}:cache:*", f"~{_MODEL}:stats:cache",
+    f"%R~{_MODEL}:cache:*", f"~{_MODEL}:stats:cache",
     f"%R~{_MODEL}:epoch", f"%R~{_MODEL}:meta", f"%R~{_MODEL}:deploy",
     f"%R~{_MODEL}:versions",
     f"%R~{_MODEL}:rev:*",

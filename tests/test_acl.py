@@ -81,6 +81,7 @@ def test_detector_sends_what_a_worker_counts_but_cannot_change_the_registry(
     finally:
         worker.stop()
     assert op.acl_log() == [], "nothing was refused to the detector or the worker"
+    assert op.exists(keys.config_cache(MODEL, "latest")) == 0, "the detector fills no cache"
 
     # and: the same credentials change nothing in the registry
     with pytest.raises(PermissionDeniedError, match="Redis user 'detector' may not change"):
@@ -92,6 +93,7 @@ def test_detector_sends_what_a_worker_counts_but_cannot_change_the_registry(
                   lambda: raw.xadd(keys.audit(MODEL), {"entry": "{}"}),
                   lambda: raw.hgetall(keys.total(MODEL, "1.0.0")),
                   lambda: raw.lpush("mlops.monitoring", "x"),
+                  lambda: raw.set(keys.config_cache(MODEL, "production"), "{}"),
                   raw.flushall):
         with pytest.raises(redis.exceptions.NoPermissionError):
             write()

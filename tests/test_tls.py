@@ -77,6 +77,8 @@ def test_every_role_works_over_tls_and_no_password_shows(tls_redis: RedisServer,
         wait_for(lambda: facts(op, "ml-performance-monitoring")["runs"] >= 1, timeout=60,
                  what="a scheduled monitoring run")
         assert facts(op, "ml-performance-monitoring")["consecutive_failures"] == 0
+        # (which fills the read cache that the detector only reads)
+        assert op.exists(keys.config_cache(MODEL, "latest")) == 1
         summary = cli.json("performance-summary", env={"REDIS_URL": operator_url})
         assert "Traceback" not in str(summary)
         config = cli("config", "check", "--json", env={"REDIS_URL": operator_url}).stdout

@@ -23,7 +23,8 @@ from .runtime import runtime
 def performance_monitoring(svc: Services, summary: dict[str, Any],
                            model: str | None = None) -> dict[str, Any]:
     """Check the production models and, in a run over all of them, the system (see
-    mlops_tasks/monitoring/system.py); then send again the batches the broker lost."""
+    mlops_tasks/monitoring/system.py) and refill the registry's read cache (which detectors
+    only read under the ACL roles); then send again the batches the broker lost."""
     result = run_monitoring(svc, model)
     summary.update(_statuses(result.models))
     out = result.to_dict()
@@ -31,6 +32,7 @@ def performance_monitoring(svc: Services, summary: dict[str, Any],
         system = run_system_checks(svc)
         summary["system_alerting"] = system.alerting
         out["system"] = system.to_dict()
+        summary["configs_cached"] = sum(e.status == "cached" for e in svc.registry.warm_cache())
     replayed = replay_lost_batches()
     summary["replayed_batches"] = sum(replayed.values())
     return {**out, "replayed_batches": replayed}

@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..acl import client_user
 from ..connection import call, connect
 from ..errors import NotFoundError
 from ..registry import Registry
+from ..roles import DETECTOR
 from ..settings import Settings
 from .endpoints import Endpoints
 
@@ -46,7 +48,9 @@ class ConfigCache:
     def _connect(self) -> tuple[str, Registry]:
         if self._registry is None:
             url = self.endpoints.redis_url()  # RedisUnavailableError when there is none
-            self._registry = (url, Registry(connect(url), self.settings))
+            client = connect(url)
+            self._registry = (url, Registry(client, self.settings,
+                                            fills_cache=client_user(client) != DETECTOR))
         return self._registry
 
     def after_fork(self) -> None:

@@ -69,10 +69,14 @@ class _Change:
 
 class Registry:
     def __init__(self, client: redis.Redis, settings: Settings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, fills_cache: bool = True) -> None:
+        """``fills_cache=False``: a miss of :meth:`resolved` reads the records and leaves the
+        read cache to the workers and the operator (the detector role may not write it: a
+        detector could otherwise serve every other reader a configuration of its own)."""
         self.redis = client
         self.settings = settings
         self.clock = clock
+        self.fills_cache = fills_cache
         self._cached_get = client.register_script(lua_scripts.source("cached_get.lua"))
         self._redis_user: tuple[str | None] | None = None  # ACL WHOAMI, asked once
 
@@ -177,16 +181,22 @@ class Registry:
             raise ValidationError(f"target: expected one of {', '.join(CACHE_TARGETS)}, "
                                   f"got {quote(target)}")
         validate_model_name(name)
-        cached = self._cached_get(keys=[keys.config_cache(name, target), keys.cache_stats(name)],
-                                  args=[keys.F_CACHE_HITS, keys.F_CACHE_MISSES])
+        cache_keys = [keys.config_cache(name, target), keys.cache_stats(name)]
+        counters = [keys.F_CACHE_HITS, keys.F_CACHE_MISSES]
+        if self.fills_cache:
+            cached = self._cached_get(keys=cache_keys, args=counters)
+        else:  # a script's keys count as written; GET, then count, in two round trips
+            cached = self.redis.get(cache_keys[0])
+            self.redis.hincrby(cache_keys[1], counters[cached is None], 1)
         if cached is not None:
             hit: dict[str, Any] = json.loads(cached)
             return hit
-        return self._fill_cache(name, target)
+        return self._fill_cache(name, target, write=self.fills_cache)
 
-    def _fill_cache(self, name: str, target: str) -> dict[str, Any]:
-        """Resolve ``target``'s configuration and cache it, in a transaction on the epoch so a
-        change committed meanwhile is never cached; counts neither a hit nor a miss."""
+    def _fill_cache(self, name: str, target: str, *, write: bool = True) -> dict[str, Any]:
+        """Resolve ``target``'s configuration and cache it (unless ``write`` is off), in a
+        transaction on the epoch so a change committed meanwhile is never cached nor returned;
+        counts neither a hit nor a miss."""
         cache_key = keys.config_cache(name, target)
 
         def fill(pipe: Pipeline) -> dict[str, Any]:
@@ -200,8 +210,10 @@ class Registry:
             rec = self.current(name, version, pipe)
             value = {"name": name, "version": version, "revision": rec["revision"],
                      "config": rec["config"], "target": target}
-            pipe.multi()
-            pipe.set(cache_key, json.dumps(value), ex=self.settings.model_registry_cache_ttl_s)
+            pipe.multi()  # an empty transaction still fails when the epoch moved
+            if write:
+                pipe.set(cache_key, json.dumps(value),
+                         ex=self.settings.model_registry_cache_ttl_s)
             return value
 
         return self._transaction(fill, keys.epoch(name))
