@@ -16,11 +16,23 @@ A batch is one JSON object per model, columnar::
                                            # "timestamp_base" + "timestamp_ms" (offsets)
      "metadata": [null, {"route": "/"}, null]}
 
+    {"v": 1, "kind": "predictions", ..., "n": 3,    # the same batch with binary columns
+     "score": {"f8": "<base64>"}, "actual": {"i1": "<base64>"}, "id_prefix": "p-",
+     "id_seq": {"i8": "<base64>"}, "timestamp": {"f8": "<base64>"}}
+
     {"v": 1, "kind": "labels", "batch_id": "...", "model": "n1-detector", "n": 2,
      "prediction_id": ["a", "b"], "actual": [1, 0], "timestamp": [...]}
 
 Every column may be absent (all null), a scalar (broadcast) or a list of ``n`` values. A bad value
 rejects only its own event, with a reason naming the field; the rest of the batch is kept.
+
+A numeric column may also travel *binary*: ``{"<code>": "<base64>"}``, the base64 of exactly ``n``
+raw little-endian values of the field's type (``BINARY_CODES``: ``f8`` float64 for ``score``,
+``latency_ms`` and ``timestamp``, where NaN means not given except for ``score``; ``i1`` int8 for
+``predicted`` and ``actual``, -1 = unknown; ``i8`` int64 for ``id_seq``). Still JSON (never
+pickle), but encoded and decoded at C speed, exact, and 8 bytes per float instead of ~18
+characters. Each value is then checked by the field's rule like any other; a column of another
+code or length, or that is not base64, rejects the batch (``unpack_column``).
 
 A batch id of the form ``<producer>.<seq>`` (``SEQUENCED_ID``) tells the worker that the batch is
 number ``seq`` of that producer for this model: duplicates are then detected by a per-producer
@@ -48,6 +60,8 @@ Rules of the message as a whole (header, limits, time window) are the worker's a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -309,7 +323,7 @@ def flag_column(values: Sequence[Any] | np.ndarray, n: int, *,
         return arr.astype(np.int8), []
     out = np.full(n, UNKNOWN, dtype=np.int8)
     problems: Problems = []
-    for i, v in enumerate(values):
+    for i, v in enumerate(values.tolist() if isinstance(values, np.ndarray) else values):
         if v is None or (minus_one_is_unknown and type(v) is int and v == UNKNOWN):
             continue
         f = _as_flag(v)
@@ -406,6 +420,45 @@ def metadata_containers(text: str) -> int:
     """Objects and lists in one event's metadata JSON, as the worker's decoder counts them
     (every opening bracket, those inside strings too)."""
     return text.count("{") + text.count("[")
+
+
+# --- binary columns --------------------------------------------------------------------------
+
+BINARY_CODES = {"f8": np.dtype("<f8"), "i1": np.dtype("i1"), "i8": np.dtype("<i8")}
+_BINARY_NAMES = {"f8": "little-endian float64", "i1": "int8", "i8": "little-endian int64"}
+
+
+def pack_column(values: Any, code: str) -> dict[str, str]:
+    """A numeric column as ``{code: base64 of its raw values}`` (see the module's docstring)."""
+    arr = np.ascontiguousarray(values, dtype=BINARY_CODES[code])
+    return {code: base64.b64encode(arr.data).decode("ascii")}
+
+
+def is_binary(value: Any) -> bool:
+    """Whether a column was sent binary (an object where a list or a scalar would be)."""
+    return type(value) is dict
+
+
+def unpack_column(value: Any, n: int, field: str, code: str) -> np.ndarray:
+    """The ``n`` values of a binary column of type ``code`` (a read-only array); BatchError
+    naming the field when the column is of another type or length, or not base64. The length
+    is checked before anything is decoded."""
+    dtype = BINARY_CODES[code]
+    what = f"{{{code!r}: base64 of {n} {_BINARY_NAMES[code]} values}}"
+    text = value.get(code) if type(value) is dict and len(value) == 1 else None
+    if type(text) is not str:
+        raise BatchError(f"{field}: expected {what}, got {short_repr(value)}")
+    size = n * dtype.itemsize
+    if len(text) != 4 * -(-size // 3):
+        raise BatchError(f"{field}: expected {what}, got {len(text)} characters of base64")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BatchError(f"{field}: expected {what}, got characters that are not "
+                         f"base64") from None
+    if len(raw) != size:
+        raise BatchError(f"{field}: expected {what}, got {len(raw)} bytes")
+    return np.frombuffer(raw, dtype=dtype)
 
 
 # --- the client's side: building messages -----------------------------------------------------

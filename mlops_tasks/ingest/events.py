@@ -5,12 +5,18 @@ The format, its limits and the rule of every field are in ``mlops_tasks/wire.py`
 client validates with too (they are re-exported here). What only the worker decides lives here:
 the header of a message as a whole, a column's length, the time window of timestamps (its clock
 and retention), the limits of a message, and how a rejected event is kept in its dead letter.
+
+The work per event is numpy's: a binary column (``wire.unpack_column``) is checked by its rule
+as an array, a scalar (``version``, ``timestamp`` of ``record_batch``) once, and generated
+prediction ids are formatted only for the events that need them (``Ids``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +51,7 @@ from ..wire import (
     expected,
     flag_column,
     id_column,
+    is_binary,
     metadata_problem,
     metadata_type_problem,
     non_negative_column,
@@ -54,6 +61,7 @@ from ..wire import (
     sequence,
     short_repr,
     time_buckets,
+    unpack_column,
     version_problems,
 )
 
@@ -61,7 +69,7 @@ __all__ = [
     "FUTURE_SKEW_S", "LIMITS", "MAX_EVENTS", "MAX_ID_LENGTH", "MAX_MESSAGE_BYTES",
     "MAX_MESSAGE_CONTAINERS", "MAX_MESSAGE_DEPTH", "MAX_TIME_BUCKETS", "METADATA_MAX_BYTES",
     "METADATA_MAX_DEPTH", "REJECTED_KEY", "SEQUENCED_ID", "TASK_KINDS", "UNKNOWN",
-    "WIRE_VERSION", "BatchError", "Labels", "LimitError", "Predictions", "Reject",
+    "WIRE_VERSION", "BatchError", "Ids", "Labels", "LimitError", "Predictions", "Reject",
     "batch_header", "check_message", "decode_labels", "decode_predictions", "depth_exceeds",
     "encode_metadata", "metadata_problem", "original_event", "printable", "sequence",
     "short_repr", "time_buckets", "validate_model_name",
@@ -74,6 +82,43 @@ class Reject:
     reason: str
 
 
+class Ids:
+    """The prediction ids of a batch's events: given (a list, None where absent), or generated
+    (a prefix and a counter per event, formatted only for the events ``take`` asks for: a
+    labeled event never needs its id)."""
+
+    __slots__ = ("_counters", "_given", "_prefix")
+
+    def __init__(self, given: list[str | None] | None = None, prefix: str = "",
+                 counters: np.ndarray | None = None) -> None:
+        self._given = given
+        self._prefix = prefix
+        self._counters = counters
+
+    def __len__(self) -> int:
+        if self._given is not None:
+            return len(self._given)
+        return 0 if self._counters is None else int(self._counters.size)
+
+    def take(self, idx: np.ndarray) -> list[str | None]:
+        if self._given is not None:
+            given = self._given
+            return [given[i] for i in idx.tolist()]
+        assert self._counters is not None  # noqa: S101 - one of the two, by construction
+        prefix = self._prefix
+        return [f"{prefix}{c:x}" for c in self._counters[idx].tolist()]
+
+    def subset(self, keep: np.ndarray) -> Ids:
+        """The ids of the events where ``keep`` (a mask) is true."""
+        if self._given is not None:
+            return Ids(given=self.take(np.flatnonzero(keep)))
+        assert self._counters is not None  # noqa: S101 - see take
+        return Ids(prefix=self._prefix, counters=self._counters[keep])
+
+    def tolist(self) -> list[str | None]:
+        return self.take(np.arange(len(self)))
+
+
 @dataclass
 class Predictions:
     """The valid events of a predictions batch, as columns."""
@@ -84,11 +129,15 @@ class Predictions:
     timestamp: np.ndarray  # float64 epoch seconds
     latency_ms: np.ndarray  # float64, NaN when not given
     version: list[str | None]
-    prediction_id: list[str | None]
+    ids: Ids
     index: np.ndarray  # position of each event in the original batch
 
     def __len__(self) -> int:
         return int(self.score.shape[0])
+
+    @property
+    def prediction_id(self) -> list[str | None]:
+        return self.ids.tolist()
 
 
 @dataclass
@@ -105,14 +154,10 @@ class Labels:
 @dataclass
 class _Checker:
     n: int
-    reasons: list[str | None] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.reasons = [None] * self.n
+    reasons: dict[int, str] = field(default_factory=dict)
 
     def reject(self, i: int, reason: str) -> None:
-        if self.reasons[i] is None:
-            self.reasons[i] = reason
+        self.reasons.setdefault(i, reason)
 
     def problems(self, name: str, problems: Problems) -> None:
         """Reject each event a field rule found a problem with, naming the field."""
@@ -120,10 +165,13 @@ class _Checker:
             self.reject(i, f"{name}: {problem}")
 
     def rejects(self) -> list[Reject]:
-        return [Reject(i, r) for i, r in enumerate(self.reasons) if r is not None]
+        return [Reject(i, self.reasons[i]) for i in sorted(self.reasons)]
 
     def valid_mask(self) -> np.ndarray:
-        return np.array([r is None for r in self.reasons], dtype=bool)
+        keep = np.ones(self.n, dtype=bool)
+        if self.reasons:
+            keep[list(self.reasons)] = False
+        return keep
 
 
 def _broadcast(msg: dict[str, Any], key: str, n: int) -> list[Any] | None:
@@ -137,25 +185,41 @@ def _broadcast(msg: dict[str, Any], key: str, n: int) -> list[Any] | None:
     return [raw] * n
 
 
-def _column(msg: dict[str, Any], key: str, n: int, check: _Checker,
-            rule: Callable[[list[Any], int], tuple[np.ndarray, Problems]]) -> np.ndarray | None:
-    """A column checked by its field rule (None when absent); bad values reject their events."""
-    values = _broadcast(msg, key, n)
-    if values is None:
+Rule = Callable[[Any, int], tuple[np.ndarray, Problems]]
+
+
+def _column(msg: dict[str, Any], key: str, n: int, check: _Checker, rule: Rule,
+            code: str) -> np.ndarray | None:
+    """A column checked by its field rule (None when absent); bad values reject their events.
+    A binary column (``code``) is checked as an array, a scalar once for every event."""
+    raw = msg.get(key)
+    if raw is None:
         return None
-    arr, problems = rule(values, n)
+    if is_binary(raw):
+        arr, problems = rule(unpack_column(raw, n, key, code), n)
+    elif isinstance(raw, list):
+        if len(raw) != n:
+            raise BatchError(f"{key}: expected {n} values, got {len(raw)}")
+        arr, problems = rule(raw, n)
+    else:
+        one, problems = rule([raw], 1)
+        arr = np.repeat(one, n)
+        problems = [(i, problem) for _, problem in problems for i in range(n)]
     check.problems(key, problems)
     return arr
 
 
+def _flag_rule(values: Any, n: int) -> tuple[np.ndarray, Problems]:
+    return flag_column(values, n, minus_one_is_unknown=True)
+
+
 def _flags(msg: dict[str, Any], key: str, n: int, check: _Checker) -> np.ndarray:
     """int8 column of 1 / 0 / UNKNOWN from true/false/1/0/-1/null."""
-    arr = _column(msg, key, n, check,
-                  lambda values, n: flag_column(values, n, minus_one_is_unknown=True))
+    arr = _column(msg, key, n, check, _flag_rule, "i1")
     return np.full(n, UNKNOWN, dtype=np.int8) if arr is None else arr
 
 
-def _generated_ids(msg: dict[str, Any], n: int) -> list[str] | None:
+def _generated_ids(msg: dict[str, Any], n: int) -> Ids | None:
     prefix = msg.get("id_prefix")
     if prefix is None:
         return None
@@ -163,28 +227,33 @@ def _generated_ids(msg: dict[str, Any], n: int) -> list[str] | None:
         raise BatchError(f"id_prefix: {expected('1-64 letters, digits or _.:-', prefix)}")
     seq = msg.get("id_seq")
     if seq is not None:
+        if is_binary(seq):
+            counters = unpack_column(seq, n, "id_seq", "i8")
+            if counters.size and int(counters.min()) < 0:
+                raise BatchError(f"id_seq: expected {n} counters >= 0")
+            return Ids(prefix=prefix, counters=counters)
         if not isinstance(seq, list) or len(seq) != n or \
                 not all(type(x) is int and 0 <= x < 2**63 for x in seq):
             raise BatchError(f"id_seq: expected {n} counters >= 0")
-        return [f"{prefix}{x:x}" for x in seq]
+        return Ids(prefix=prefix, counters=np.asarray(seq, dtype=np.int64))
     start = msg.get("id_start")
-    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < 2**63:
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < 2**63 - n:
         raise BatchError("id_start: expected a counter >= 0")
-    return [f"{prefix}{start + i:x}" for i in range(n)]
+    return Ids(prefix=prefix, counters=np.arange(start, start + n, dtype=np.int64))
 
 
-def _ids(msg: dict[str, Any], n: int, check: _Checker, *, required: bool) -> list[str | None]:
+def _ids(msg: dict[str, Any], n: int, check: _Checker, *, required: bool) -> Ids:
     generated = _generated_ids(msg, n)
     if generated is not None:
-        return list(generated)
+        return generated
     values = _broadcast(msg, "prediction_id", n) if "prediction_id" in msg else None
     if values is None:
         if required:
             check.problems("prediction_id", [(i, REQUIRED) for i in range(n)])
-        return [None] * n
+        return Ids(given=[None] * n)
     ids, problems = id_column(values, required=required)
     check.problems("prediction_id", problems)
-    return ids
+    return Ids(given=ids)
 
 
 def _timestamps(msg: dict[str, Any], n: int, check: _Checker, now: float,
@@ -202,10 +271,10 @@ def _timestamps(msg: dict[str, Any], n: int, check: _Checker, now: float,
         except OverflowError:
             raise BatchError("timestamp_ms: an offset is out of range") from None
     else:
-        given = _column(msg, "timestamp", n, check, number_column)
+        given = _column(msg, "timestamp", n, check, number_column, "f8")
         ts = np.full(n, np.nan) if given is None else given
     ts = np.where(np.isnan(ts), now, ts)
-    bad = (ts < now - max_age_s) | (ts > now + FUTURE_SKEW_S)
+    bad = ~((ts >= now - max_age_s) & (ts <= now + FUTURE_SKEW_S))
     for i in np.flatnonzero(bad):
         check.reject(int(i), f"timestamp: expected epoch seconds within the retention period "
                              f"and at most {FUTURE_SKEW_S:g}s ahead, got {float(ts[i])!r}")
@@ -265,19 +334,25 @@ def decode_predictions(msg: dict[str, Any], *, now: float,
                        max_age_s: float) -> tuple[Predictions, list[Reject]]:
     _, _, n = batch_header(msg, "predictions")
     check = _Checker(n)
-    score = _column(msg, "score", n, check, score_column)
+    score = _column(msg, "score", n, check, score_column, "f8")
     if score is None:
         check.problems("score", [(i, REQUIRED) for i in range(n)])
         score = np.full(n, np.nan)
     predicted = _flags(msg, "predicted", n, check)
     actual = _flags(msg, "actual", n, check)
-    latency = _column(msg, "latency_ms", n, check, non_negative_column)
+    latency = _column(msg, "latency_ms", n, check, non_negative_column, "f8")
     if latency is None:
         latency = np.full(n, np.nan)
     timestamp = _timestamps(msg, n, check, now, max_age_s)
     ids = _ids(msg, n, check, required=False)
-    versions = _broadcast(msg, "version", n) or [None] * n
-    check.problems("version", version_problems(versions))
+    version = msg.get("version")
+    if isinstance(version, list):
+        versions = _broadcast(msg, "version", n) or []
+        check.problems("version", version_problems(versions))
+    else:  # one version for every event (or none): matched once
+        versions = [version] * n
+        check.problems("version", [(i, problem) for _, problem in version_problems([version])
+                                   for i in range(n)])
     metadata = _broadcast(msg, "metadata", n)
     if metadata is not None:
         # nesting only: the whole message's size is bounded by the decoder, and metadata is
@@ -290,15 +365,15 @@ def decode_predictions(msg: dict[str, Any], *, now: float,
             if m is not None and type(m) is not dict:
                 check.reject(i, f"metadata: {metadata_type_problem(m)}")
     keep = check.valid_mask()
-    _check_time_buckets(timestamp[keep], [v for v, k in zip(versions, keep, strict=True) if k])
     idx = np.flatnonzero(keep)
-    all_kept = bool(keep.all())
+    all_kept = bool(idx.size == n)
+    _check_time_buckets(timestamp[keep], versions if all_kept else [versions[i] for i in idx])
     return Predictions(
         score=score[keep], predicted=predicted[keep], actual=actual[keep],
         timestamp=timestamp[keep],
         latency_ms=np.where(np.isfinite(latency), latency, np.nan)[keep],
         version=versions if all_kept else [versions[i] for i in idx],
-        prediction_id=ids if all_kept else [ids[i] for i in idx],
+        ids=ids if all_kept else ids.subset(keep),
         index=idx,
     ), check.rejects()
 
@@ -316,7 +391,7 @@ def decode_labels(msg: dict[str, Any], *, now: float,
     _check_time_buckets(timestamp[keep], None)
     idx = np.flatnonzero(keep)
     # a row without an id has a problem, so no kept row lacks one: nothing is dropped here
-    return Labels(prediction_id=[pid for i in idx if (pid := ids[i]) is not None],
+    return Labels(prediction_id=[pid for pid in ids.take(idx) if pid is not None],
                   actual=actual[keep],
                   timestamp=timestamp[keep], index=idx), check.rejects()
 
@@ -342,6 +417,32 @@ def _bounded(value: Any) -> Any:
     return value
 
 
+_BINARY_FIELDS = {"score": "f8", "latency_ms": "f8", "timestamp": "f8", "predicted": "i1",
+                  "actual": "i1"}
+
+
+def _binary_value(raw: Any, n: Any, key: str, code: str, index: int) -> Any:
+    """Value ``index`` of a binary column, as a Python number (None for a NaN float: not given),
+    or a short note when the column itself is unusable."""
+    text = raw.get(code) if len(raw) == 1 else None
+    if type(n) is not int or not 0 <= index < n <= MAX_EVENTS or type(text) is not str:
+        return "<binary column>"
+    column = _unpacked(text, n, key, code)
+    if column is None:
+        return "<unreadable binary column>"
+    value = column[index].item()
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+@functools.lru_cache(maxsize=8)
+def _unpacked(text: str, n: int, key: str, code: str) -> np.ndarray | None:
+    """A binary column decoded once for all the letters of its batch."""
+    try:
+        return unpack_column({code: text}, n, key, code)
+    except BatchError:
+        return None
+
+
 def original_event(msg: object, index: int) -> dict[str, Any]:
     """Rebuild event ``index`` of a batch as the producer sent it (for dead letters), each value
     bounded in size."""
@@ -352,17 +453,24 @@ def original_event(msg: object, index: int) -> dict[str, Any]:
     for key in ("prediction_id", "score", "predicted", "actual", "version", "latency_ms",
                 "timestamp", "metadata"):
         raw = msg.get(key)
-        if isinstance(raw, list):
+        if key in _BINARY_FIELDS and is_binary(raw):
+            event[key] = _binary_value(raw, n, key, _BINARY_FIELDS[key], index)
+        elif isinstance(raw, list):
             value = raw[index] if isinstance(n, int) and index < len(raw) else None
             event[key] = _bounded(value)
         elif raw is not None:
             event[key] = _bounded(raw)
     prefix, seq, start = msg.get("id_prefix"), msg.get("id_seq"), msg.get("id_start")
     if isinstance(prefix, str) and ID_PREFIX.fullmatch(prefix):
-        if isinstance(seq, list) and index < len(seq) and type(seq[index]) is int:
-            event["prediction_id"] = f"{prefix}{seq[index]:x}"
+        counter = None
+        if is_binary(seq):
+            counter = _binary_value(seq, n, "id_seq", "i8", index)
+        elif isinstance(seq, list) and index < len(seq):
+            counter = seq[index]
         elif type(start) is int:
-            event["prediction_id"] = f"{prefix}{start + index:x}"
+            counter = start + index
+        if type(counter) is int:
+            event["prediction_id"] = f"{prefix}{counter:x}"
     if isinstance(msg.get("timestamp_ms"), list) and index < len(msg["timestamp_ms"]):
         base = msg.get("timestamp_base")
         if isinstance(base, (int, float)) and isinstance(msg["timestamp_ms"][index], int):

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import struct
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -77,15 +79,32 @@ class Increments:
         return self.totals[version]
 
 
-def _groups(versions: list[str], times: np.ndarray, g: Granularity
+def by_version(versions: Sequence[Any]) -> list[tuple[Any, np.ndarray]]:
+    """(version, indices of its events) for each distinct version, sorted by version. A batch
+    is almost always of one version: that case costs one C-level count, no per-event work."""
+    n = len(versions)
+    if n == 0:
+        return []
+    first = versions[0]
+    if versions.count(first) == n:
+        return [(first, np.arange(n))]
+    distinct = sorted(set(versions))
+    code = {v: i for i, v in enumerate(distinct)}
+    codes = np.fromiter((code[v] for v in versions), dtype=np.int64, count=n)
+    return [(v, np.flatnonzero(codes == i)) for i, v in enumerate(distinct)]
+
+
+def _groups(groups: list[tuple[str, np.ndarray]], times: np.ndarray, g: Granularity
             ) -> list[tuple[str, int, np.ndarray]]:
     """(version, bucket start, indices) for every group of events."""
     starts = (np.floor(times / g.size_s).astype(np.int64)) * g.size_s
     out: list[tuple[str, int, np.ndarray]] = []
-    for version in sorted(set(versions)):
-        vmask = np.fromiter((v == version for v in versions), dtype=bool, count=len(versions))
-        vstarts = starts[vmask]
-        vidx = np.flatnonzero(vmask)
+    for version, vidx in groups:
+        vstarts = starts[vidx]
+        first = vstarts[0]
+        if vstarts[-1] == first and bool((vstarts == first).all()):
+            out.append((version, int(first), vidx))
+            continue
         out.extend((version, int(start), vidx[vstarts == start]) for start in np.unique(vstarts))
     return out
 
@@ -125,13 +144,13 @@ def add_predictions(inc: Increments, grans: tuple[Granularity, ...], versions: l
     if not versions:
         return
     bins = score_bins(scores)
+    groups = by_version(versions)
     for g in grans:
-        for version, start, idx in _groups(versions, times, g):
+        for version, start, idx in _groups(groups, times, g):
             _fill_predictions(inc.bucket(version, g, start), bins[idx], scores[idx],
                               latency_ms[idx])
-    for version in set(versions):
-        vmask = np.fromiter((v == version for v in versions), dtype=bool, count=len(versions))
-        _fill_predictions(inc.total(version), bins[vmask], scores[vmask], latency_ms[vmask])
+    for version, idx in groups:
+        _fill_predictions(inc.total(version), bins[idx], scores[idx], latency_ms[idx])
 
 
 def add_outcomes(inc: Increments, grans: tuple[Granularity, ...], versions: list[str],
@@ -144,19 +163,34 @@ def add_outcomes(inc: Increments, grans: tuple[Granularity, ...], versions: list
     n = len(versions)
     bins = score_bins(scores) if bins is None else bins
     delay = np.full(n, np.nan) if delay_s is None else delay_s
+    groups = by_version(versions)
     for g in grans:
-        for version, start, idx in _groups(versions, times, g):
+        for version, start, idx in _groups(groups, times, g):
             _fill_outcomes(inc.bucket(version, g, start), bins[idx], scores[idx], actual[idx],
                            predicted[idx], delay[idx])
-    for version in set(versions):
-        vmask = np.fromiter((v == version for v in versions), dtype=bool, count=n)
-        _fill_outcomes(inc.total(version), bins[vmask], scores[vmask], actual[vmask],
-                       predicted[vmask], delay[vmask])
-        idx = np.flatnonzero(vmask)[-RECENT_SIZE:]
+    for version, vidx in groups:
+        _fill_outcomes(inc.total(version), bins[vidx], scores[vidx], actual[vidx],
+                       predicted[vidx], delay[vidx])
         ring = inc.recent.setdefault(version, [])
-        ring.extend(RING_RECORD.pack(int(actual[i]), int(predicted[i]), float(scores[i]),
-                                     float(latency_ms[i])) for i in idx)
+        ring.extend(pack_ring(actual, predicted, scores, latency_ms, vidx[-RECENT_SIZE:]))
         del ring[:-RECENT_SIZE]
+
+
+_RING_DTYPE = np.dtype([("actual", "i1"), ("predicted", "i1"), ("score", "<f4"),
+                        ("latency_ms", "<f4")])
+
+
+def pack_ring(actual: np.ndarray, predicted: np.ndarray, scores: np.ndarray,
+              latency_ms: np.ndarray, idx: np.ndarray) -> list[bytes]:
+    """RING_RECORD records of events ``idx``, packed by numpy (byte for byte the same)."""
+    rec = np.empty(idx.size, dtype=_RING_DTYPE)
+    rec["actual"] = actual[idx]
+    rec["predicted"] = predicted[idx]
+    rec["score"] = scores[idx]
+    rec["latency_ms"] = latency_ms[idx]
+    buf = rec.tobytes()
+    size = RING_RECORD.size
+    return [buf[i:i + size] for i in range(0, len(buf), size)]
 
 
 def unpack_ring(records: list[bytes]) -> dict[str, np.ndarray]:
@@ -165,8 +199,7 @@ def unpack_ring(records: list[bytes]) -> dict[str, np.ndarray]:
         empty = np.zeros(0)
         return {"actual": empty.astype(np.int8), "predicted": empty.astype(np.int8),
                 "score": empty, "latency_ms": empty}
-    arr = np.frombuffer(b"".join(records), dtype=np.dtype(
-        [("actual", "i1"), ("predicted", "i1"), ("score", "<f4"), ("latency_ms", "<f4")]))
+    arr = np.frombuffer(b"".join(records), dtype=_RING_DTYPE)
     return {"actual": arr["actual"].astype(np.int8), "predicted": arr["predicted"].astype(np.int8),
             "score": arr["score"].astype(np.float64),
             "latency_ms": arr["latency_ms"].astype(np.float64)}

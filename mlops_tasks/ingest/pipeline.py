@@ -22,7 +22,14 @@ from ..registry import Registry
 from ..settings import Settings
 from ..timebuckets import DAY_S, granularities
 from . import events, journal, store
-from .increments import Increments, add_outcomes, add_predictions, pack_pending, unpack_pending
+from .increments import (
+    Increments,
+    add_outcomes,
+    add_predictions,
+    by_version,
+    pack_pending,
+    unpack_pending,
+)
 from .store import AggregateStore, id_digest, marker_ttl_s
 
 log = logging.getLogger("mlops.ingest")
@@ -236,7 +243,8 @@ class Ingestor:
         labeled = preds.actual >= 0
         if labeled.any():
             li = np.flatnonzero(labeled)
-            add_outcomes(inc, self.grans, [versions[i] for i in li], preds.timestamp[li],
+            add_outcomes(inc, self.grans, versions if li.size == len(versions) else
+                         [versions[i] for i in li], preds.timestamp[li],
                          preds.score[li], preds.actual[li], predicted[li], preds.latency_ms[li],
                          bins=bins[li])
         pending = self._pending(model, preds, versions, bins, predicted, ~labeled)
@@ -258,10 +266,16 @@ class Ingestor:
     def _resolve_versions(self, model: str, given: list[str | None], index: np.ndarray,
                           rejects: list[events.Reject]) -> tuple[list[str], np.ndarray]:
         known = self.models.versions(model) or frozenset()
+        keep = np.ones(len(given), dtype=bool)
+        if given and given.count(given[0]) == len(given):  # one version (or none) for all
+            v = given[0]
+            if v is None:
+                return [self.models.default_version(model)] * len(given), keep
+            if v in known or v in (self.models.versions(model, refresh=True) or ()):
+                return list(given), keep  # type: ignore[arg-type]  # no None: checked above
         refreshed = False
         default = None
         out: list[str] = []
-        keep = np.ones(len(given), dtype=bool)
         for i, v in enumerate(given):
             if v is None:
                 default = default or self.models.default_version(model)
@@ -285,22 +299,22 @@ class Ingestor:
         out = predicted.copy()
         unknown = out < 0
         if unknown.any():
-            for version in {versions[i] for i in np.flatnonzero(unknown)}:
-                mask = unknown & np.fromiter((v == version for v in versions), dtype=bool,
-                                             count=len(versions))
-                cut = threshold_bin(self.models.threshold(model, version))
-                out[mask] = (bins[mask] >= cut).astype(np.int8)
+            for version, idx in by_version(versions):
+                idx = idx[unknown[idx]]
+                if idx.size:
+                    cut = threshold_bin(self.models.threshold(model, version))
+                    out[idx] = (bins[idx] >= cut).astype(np.int8)
         return out
 
     def _pending(self, model: str, preds: events.Predictions, versions: list[str],
                  bins: np.ndarray, predicted: np.ndarray,
                  unlabeled: np.ndarray) -> list[tuple[bytes, bytes]]:
+        candidates = np.flatnonzero(unlabeled)
         idx: list[int] = []
         ids: list[str] = []
-        for i in np.flatnonzero(unlabeled):
-            pid = preds.prediction_id[i]
+        for i, pid in zip(candidates.tolist(), preds.ids.take(candidates), strict=True):
             if pid is not None:
-                idx.append(int(i))
+                idx.append(i)
                 ids.append(pid)
         if not idx:
             return []
@@ -376,6 +390,6 @@ def _subset(preds: events.Predictions, keep: np.ndarray) -> events.Predictions:
     return events.Predictions(
         score=preds.score[keep], predicted=preds.predicted[keep], actual=preds.actual[keep],
         timestamp=preds.timestamp[keep], latency_ms=preds.latency_ms[keep],
-        version=[preds.version[i] for i in idx],
-        prediction_id=[preds.prediction_id[i] for i in idx], index=preds.index[keep])
+        version=[preds.version[i] for i in idx], ids=preds.ids.subset(keep),
+        index=preds.index[keep])
 

@@ -17,7 +17,10 @@
 -- ARGV[8]  T, the number of keys to type-check; then T (key, type) pairs
 -- then     P, the number of pending predictions; then P (field, value) pairs
 -- then     the writes, each as: argc, command, arg... (argc checked by the caller: unpack()
---          has a limit of a few thousand values)
+--          has a limit of a few thousand values). One write is not a Redis command:
+--          'HIST', key, type, entries increments a histogram held in a BITFIELD string of
+--          counters of `type` (u32, i64) saturating: `entries` is 6 bytes per bin, the bin's
+--          index (u16) and its increment (u32), little-endian (ingest/store.py hist_entries).
 --
 -- Returns {applied (1 or 0), duplicate ids, status, detail}: status 0 applied now; 1 applied
 -- before (nothing written); 3 a key holds another type than the writes need (nothing written,
@@ -41,6 +44,31 @@ for _ = 1, tonumber(ARGV[8]) do
   local have = redis.call('TYPE', key).ok
   if have ~= 'none' and have ~= want then
     return {0, 0, 3, key .. ' holds a ' .. have .. ', expected a ' .. want}
+  end
+end
+
+local HIST_CHUNK = 500 -- bins per BITFIELD call (4 arguments each: within unpack()'s limit)
+
+local function hist_incr(key, typ, entries)
+  local last = #entries
+  if last % 6 ~= 0 then
+    error('HIST ' .. key .. ': entries of ' .. last .. ' bytes, not a multiple of 6')
+  end
+  local width = typ == 'i64' and 64 or 32
+  local args, j, pos = {'OVERFLOW', 'SAT'}, 2, 1
+  while pos <= last do
+    local bin, count
+    bin, count, pos = struct.unpack('<I2I4', entries, pos)
+    -- a plain bit offset (bin * width): cheaper for Redis to take than '#' .. bin
+    args[j + 1], args[j + 2], args[j + 3], args[j + 4] = 'INCRBY', typ, bin * width, count
+    j = j + 4
+    if j >= 4 * HIST_CHUNK then
+      redis.call('BITFIELD', key, unpack(args, 1, j))
+      j = 2
+    end
+  end
+  if j > 2 then
+    redis.call('BITFIELD', key, unpack(args, 1, j))
   end
 end
 
@@ -71,7 +99,11 @@ local ok, err = pcall(function()
   local n = #ARGV
   while i <= n do
     local argc = tonumber(ARGV[i])
-    redis.call(unpack(ARGV, i + 1, i + argc))
+    if ARGV[i + 1] == 'HIST' then
+      hist_incr(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+    else
+      redis.call(unpack(ARGV, i + 1, i + argc))
+    end
     i = i + argc + 1
   end
 end)
