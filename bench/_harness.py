@@ -316,6 +316,33 @@ def queue_length(r: redis.Redis, queue: str = "mlops.events") -> int:
     return int(r.llen(queue))
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants, living and reaped, from
+    /proc (0.0 where it is not readable)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo, first = [pid], True
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            children = [int(c) for task in Path(f"/proc/{p}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+        # utime, stime (fields 14, 15); the root also counts its reaped children (16, 17)
+        total += (int(fields[11]) + int(fields[12]) +
+                  ((int(fields[13]) + int(fields[14])) if first else 0)) / tick
+        first = False
+        todo.extend(children)
+    return total
+
+
+def redis_cpu_s(r: redis.Redis) -> float:
+    info = r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def used_memory(r: redis.Redis) -> int:
     return int(r.info("memory")["used_memory"])
 

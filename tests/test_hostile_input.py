@@ -460,3 +460,77 @@ def test_the_client_numbers_its_batches_per_model(worker: Any, registry: Registr
     for model in (MODEL, "waf-behavioral"):
         wait_for(lambda m=model: raw.hget(keys.producer_seen(m, producer), "w") == b"3",
                  what=f"three batches of {model}")
+
+
+# ----------------------------------------------------------------------------- binary columns
+
+def _b64(values: Any, dtype: str) -> str:
+    import base64
+
+    return base64.b64encode(np.asarray(values, dtype=dtype).tobytes()).decode()
+
+
+@pytest.mark.parametrize(("column", "value", "reason"), [
+    ("score", {"f8": _b64([0.5] * 3, "<f8")},
+     ("score: expected {'f8': base64 of 4 little-endian float64 values}, got 32 characters "
+     "of base64")),
+    ("score", {"f8": "!" * 44},
+     ("score: expected {'f8': base64 of 4 little-endian float64 values}, got characters that "
+     "are not base64")),
+    ("score", {"f4": _b64([0.5] * 8, "<f4")},
+     "score: expected {'f8': base64 of 4 little-endian float64 values}, got dict of 1"),
+    ("score", {"f8": _b64([0.5] * 4, "<f8"), "i1": ""},
+     "score: expected {'f8': base64 of 4 little-endian float64 values}, got dict of 2"),
+    ("actual", {"i1": _b64([1] * 4, "<i8")},
+     "actual: expected {'i1': base64 of 4 int8 values}, got 44 characters of base64"),
+    ("id_seq", {"i8": _b64([1, 2, -3, 4], "<i8")}, "id_seq: expected 4 counters >= 0"),
+    ("timestamp", {"f8": 12}, ("timestamp: expected {'f8': base64 of 4 little-endian float64 "
+                              "values}, got dict of 1")),
+])
+def test_a_malformed_binary_column_dead_letters_its_batch_with_the_reason(
+        ingestor: Ingestor, raw: redis.Redis, column: str, value: Any, reason: str) -> None:
+    """Given a batch whose binary column has the wrong length, code or alphabet (checked before
+    anything is decoded), when ingested, then each of its events is a dead letter with a reason
+    naming the column, nothing is counted, and the worker carries on with the next batch."""
+    cols: dict[str, Any] = {"score": {"f8": _b64([0.5] * 4, "<f8")}, "id_prefix": "p-",
+                            "id_start": 0, "timestamp": time.time()}
+    cols[column] = value
+    msg = predictions("bad-binary", cols.pop("score"), n=4, **cols)
+
+    result = ingestor.ingest_predictions(msg)
+
+    assert result["accepted"] == 0 and result["dead_letters"] == 4
+    found = letters(raw)
+    assert [x["reason"] for x in found] == [reason] * 4
+    good = predictions("good", {"f8": _b64([0.2, 0.9], "<f8")}, n=2,
+                       actual={"i1": _b64([0, 1], "i1")}, timestamp=time.time())
+    assert ingestor.ingest_predictions(good)["accepted"] == 2
+
+
+def test_bad_values_in_binary_columns_reject_only_their_events(
+        ingestor: Ingestor, raw: redis.Redis, reader: WindowReader) -> None:
+    """Given well-formed binary columns holding a NaN and an out-of-range score, a flag of 2 and
+    an infinite latency, when ingested, then exactly those events are dead letters, with the
+    same reasons as their JSON forms, each letter showing its event's values, and the rest is
+    counted."""
+    now = time.time()
+    score = [0.1, float("nan"), 1.5, 0.4, 0.5, 0.6]
+    actual = [1, 0, 1, 2, 0, -1]
+    latency = [1.0, 1.0, 1.0, 1.0, float("inf"), float("nan")]
+    msg = predictions("bad-values", {"f8": _b64(score, "<f8")}, n=6,
+                      actual={"i1": _b64(actual, "i1")},
+                      latency_ms={"f8": _b64(latency, "<f8")},
+                      id_prefix="p-", id_seq={"i8": _b64([9, 8, 7, 6, 5, 4], "<i8")},
+                      timestamp={"f8": _b64([now] * 6, "<f8")})
+
+    result = ingestor.ingest_predictions(msg)
+
+    assert result["accepted"] == 2 and result["dead_letters"] == 4
+    by_index = {x["index"]: x for x in letters(raw)}
+    assert by_index[1]["reason"] == "score: expected a number in [0, 1], got nan"
+    assert by_index[2]["reason"] == "score: expected a number in [0, 1], got 1.5"
+    assert by_index[3]["reason"] == "actual: expected true/false or 1/0, got 2"
+    assert by_index[4]["reason"] == "latency_ms: expected a number >= 0, got inf"
+    assert by_index[3]["event"] == {"prediction_id": "p-6", "score": 0.4, "actual": 2,
+                                    "latency_ms": 1.0, "timestamp": now}
+    assert reader.totals(MODEL, "1.0.0")["n"] == 2

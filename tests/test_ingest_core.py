@@ -212,3 +212,50 @@ def test_journal_entries_round_trip_exactly() -> None:
             "timestamp_ms": [0, 5, 9]}
     task, out = decode(encode("mlops.ingest.predictions", body))
     assert task == "mlops.ingest.predictions" and out == body
+
+
+def test_binary_columns_decode_exactly_like_json_lists() -> None:
+    """Given buffered rows with every kind of value (unknown flags, missing latencies, ids out
+    of order), when the client builds a message with binary columns, then the worker decodes
+    exactly the events the JSON-list form of the same batch gives, bit for bit, and the journal
+    keeps the message unchanged."""
+    from mlops_tasks.client.buffer import predictions_message
+    from mlops_tasks.ingest.journal import decode, encode
+
+    rng = np.random.default_rng(3)
+    n = 257
+    scores = [*rng.random(n - 2).tolist(), 0.0, 1.0]
+    stamps = (NOW - rng.random(n) * 3000).tolist()
+    rows = [("m", scores[i], [None, 0, 1][i % 3], [1, None, 0, None][i % 4], f"p-{i * 7:x}",
+             i * 7, "1.0.0", None if i % 5 == 0 else float(i) / 3, stamps[i], None)
+            for i in range(n)]
+    msg = predictions_message("m", rows, "p-").body
+    msg["batch_id"] = "b"
+    assert isinstance(msg["score"], dict) and isinstance(msg["id_seq"], dict)
+    as_lists = batch(score=scores, predicted=[r[2] for r in rows], actual=[r[3] for r in rows],
+                     latency_ms=[r[7] for r in rows], timestamp=stamps, version="1.0.0",
+                     prediction_id=[r[4] for r in rows])
+
+    binary, rejects = events.decode_predictions(msg, now=NOW, max_age_s=MAX_AGE)
+    lists, list_rejects = events.decode_predictions(as_lists, now=NOW, max_age_s=MAX_AGE)
+
+    assert rejects == list_rejects == []
+    for name in ("score", "predicted", "actual", "timestamp", "latency_ms"):
+        assert np.array_equal(getattr(binary, name), getattr(lists, name), equal_nan=True), name
+    assert binary.prediction_id == lists.prediction_id
+    assert binary.version == lists.version
+    task, back = decode(encode("mlops.ingest.predictions", msg))
+    assert task == "mlops.ingest.predictions" and back == msg
+
+
+def test_consecutive_generated_ids_go_as_a_start() -> None:
+    """Ids the client generated in order go as the prefix and the first counter only."""
+    from mlops_tasks.client.buffer import predictions_message
+
+    rows = [("m", 0.5, None, None, f"p-{i:x}", i, None, None, NOW, None)
+            for i in range(40, 50)]
+    body = predictions_message("m", rows, "p-").body
+    assert body["id_start"] == 40 and "id_seq" not in body
+    body["batch_id"] = "b"
+    preds, _ = events.decode_predictions(body, now=NOW, max_age_s=MAX_AGE)
+    assert preds.prediction_id == [f"p-{i:x}" for i in range(40, 50)]
