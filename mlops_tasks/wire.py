@@ -424,7 +424,8 @@ def metadata_containers(text: str) -> int:
 
 # --- binary columns --------------------------------------------------------------------------
 
-BINARY_CODES = {"f8": np.dtype("<f8"), "i1": np.dtype("i1"), "i8": np.dtype("<i8")}
+BINARY_CODES: dict[str, np.dtype[Any]] = {"f8": np.dtype("<f8"), "i1": np.dtype("i1"),
+                                         "i8": np.dtype("<i8")}
 _BINARY_NAMES = {"f8": "little-endian float64", "i1": "int8", "i8": "little-endian int64"}
 
 
