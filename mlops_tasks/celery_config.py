@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .jobs import JOBS
 from .queues import ALL_QUEUES, MONITORING_QUEUE, ROUTES
-from .settings import Settings
+from .settings import AMQP_URL_SCHEMES, SENTINEL_URL_SCHEME, Settings
 
 if TYPE_CHECKING:
     from kombu.entity import Queue
@@ -36,15 +36,54 @@ JSON_ONLY = {
 }
 
 
-def transport_options(settings: Settings) -> dict[str, Any]:
+def broker_kind(url: str) -> str:
+    """``amqp`` (RabbitMQ), ``sentinel`` (kombu's Redis through Sentinel) or ``redis``."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in AMQP_URL_SCHEMES:
+        return "amqp"
+    if scheme == SENTINEL_URL_SCHEME:
+        return "sentinel"
+    return "redis"
+
+
+def transport_options(settings: Settings, broker_url: str) -> dict[str, Any]:
     """Redis transport: a message taken by a worker that died is delivered again once
     ``visibility_timeout`` has passed; workers look for such messages every few seconds
-    (kombu's default scans only every 100 s)."""
-    return {
+    (kombu's default scans only every 100 s). Through Sentinel, also the master's name and the
+    sentinels' password.
+
+    RabbitMQ: publisher confirms, so a send returns once the broker has the message (in a
+    quorum queue: on a majority of its nodes); a message taken by a worker that died goes back
+    to its queue when the worker's connection closes, with no visibility timeout."""
+    kind = broker_kind(broker_url)
+    if kind == "amqp":
+        return {"confirm_publish": True}
+    options: dict[str, Any] = {
         "visibility_timeout": settings.visibility_timeout_s,
         "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 2)),
         "unacked_restore_throttle": 1,
     }
+    if kind == "sentinel":
+        options["master_name"] = settings.redis_sentinel_master
+        if settings.redis_sentinel_password:
+            options["sentinel_kwargs"] = {"password": settings.redis_sentinel_password}
+    return options
+
+
+def result_backend(broker_url: str, store_url: str) -> str:
+    """Where job results go (``mlops run --wait`` reads them): the broker's Redis; with
+    RabbitMQ the store's Redis, or RabbitMQ itself (``rpc://``) when the store is a cluster
+    (Celery's Redis backend has no cluster mode)."""
+    if broker_kind(broker_url) != "amqp":
+        return broker_url
+    from .connection import sentinel_broker_url, topology  # noqa: PLC0415 - imports redis-py
+
+    kind = topology(store_url)
+    if kind == "cluster":
+        return "rpc://"
+    if kind == "sentinel":
+        return sentinel_broker_url(store_url)
+    return store_url.replace("unix://", "socket://", 1)
 
 
 def without_password(url: str) -> tuple[str, str | None]:
@@ -76,14 +115,23 @@ def without_password(url: str) -> tuple[str, str | None]:
     return bare + (f"#{parts.fragment}" if parts.fragment else ""), unquote(password)
 
 
-def task_queues() -> tuple[Queue, ...]:
+def task_queues(settings: Settings, broker_url: str) -> tuple[Queue, ...]:
     """The three queues, declared as Celery would create them on first use (a direct exchange
     of the queue's name, bound with that routing key), so that a worker started without ``-Q``
-    consumes all of them and producers without this declaration reach the same queues."""
+    consumes all of them and producers without this declaration reach the same queues. On
+    RabbitMQ they are durable, of ``MLOPS_AMQP_QUEUE_TYPE`` (quorum: replicated, and a
+    message is confirmed once a majority has it) behind topic exchanges; every process declares
+    them alike."""
     from kombu.entity import Exchange, Queue  # noqa: PLC0415 - only a worker configuration needs it
 
+    amqp = broker_kind(broker_url) == "amqp"
+    arguments = {"x-queue-type": settings.amqp_queue_type} if amqp else None
+    # RabbitMQ: topic exchanges, which Celery's native delayed delivery (retries with a
+    # countdown, on quorum queues) requires; the routing key is the queue's name either way
+    kind = "topic" if amqp else "direct"
     # kombu's constructors are unannotated
-    return tuple(Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
+    return tuple(Queue(name, Exchange(name, type=kind),  # type: ignore[no-untyped-call]
+                       routing_key=name, durable=True, queue_arguments=arguments)
                  for name in ALL_QUEUES)
 
 
@@ -94,14 +142,19 @@ def task_routes() -> dict[str, dict[str, str]]:
 
 def producer_config(settings: Settings, broker_url: str) -> dict[str, Any]:
     """What a process that only sends tasks needs."""
+    options = transport_options(settings, broker_url)
+    amqp = broker_kind(broker_url) == "amqp"
+    queues = {"task_queues": task_queues(settings, broker_url),
+              "task_default_queue_type": settings.amqp_queue_type} if amqp else {}
     broker_url, broker_password = without_password(broker_url)
     return {
         **JSON_ONLY,
+        **queues,
         "broker_url": broker_url,
         "broker_password": broker_password,
         "task_routes": task_routes(),
         "task_default_queue": MONITORING_QUEUE,
-        "broker_transport_options": transport_options(settings),
+        "broker_transport_options": options,
         "broker_connection_retry_on_startup": True,
         "enable_utc": True,
         "timezone": "UTC",
@@ -114,7 +167,10 @@ def worker_config(settings: Settings, broker_url: str, backend_url: str) -> dict
         **producer_config(settings, broker_url),
         "result_backend": backend_url,
         "redis_password": backend_password,
-        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "result_backend_transport_options": {
+            "visibility_timeout": settings.visibility_timeout_s,
+            **({k: v for k, v in transport_options(settings, backend_url).items()
+                if k in ("master_name", "sentinel_kwargs")})},
         "result_expires": 86400,
         # A task is acknowledged after it ran; a worker that dies mid-task leaves the message
         # to be delivered again (ingest is idempotent, so it is never counted twice).
@@ -148,7 +204,7 @@ def worker_config(settings: Settings, broker_url: str, backend_url: str) -> dict
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         # `celery -A mlops_tasks.workers.app worker` without -Q consumes every queue.
-        "task_queues": task_queues(),
+        "task_queues": task_queues(settings, broker_url),
         "task_create_missing_queues": True,
         "task_default_queue": MONITORING_QUEUE,
     }

@@ -83,25 +83,56 @@ def choice(*options: str) -> Parser:
     return Parser(parse, "one of " + ", ".join(options))
 
 
-def url() -> Parser:
-    schemes = ("redis", "rediss", "unix", "redis+socket")
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix", "redis+socket")
+AMQP_URL_SCHEMES = ("amqp", "amqps", "pyamqp")
+SENTINEL_URL_SCHEME = "sentinel"
 
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)  # ValueError on a malformed IPv6 host
+    if parts.scheme not in schemes:
+        raise ValueError
+    parts.port  # noqa: B018 - ValueError on a port that is not a number from 0 to 65535
+    if parts.scheme not in ("unix", "redis+socket") and not parts.hostname:
+        raise ValueError
+    if parts.scheme in ("unix", "redis+socket") and not parts.path:
+        raise ValueError
+    after_netloc = value.partition("://")[2][len(parts.netloc):]
+    if "@" in after_netloc:
+        raise ValueError  # a password with an unencoded / ? or #: it would be cut apart
+    return value
+
+
+def url() -> Parser:
     def parse(raw: str) -> str:
-        value = raw.strip()
-        parts = urlsplit(value)  # ValueError on a malformed IPv6 host
-        if parts.scheme not in schemes:
-            raise ValueError
-        parts.port  # noqa: B018 - ValueError on a port that is not a number from 0 to 65535
-        if parts.scheme in ("redis", "rediss") and not parts.hostname:
-            raise ValueError
-        if parts.scheme in ("unix", "redis+socket") and not parts.path:
-            raise ValueError
-        after_netloc = value.partition("://")[2][len(parts.netloc):]
-        if "@" in after_netloc:
-            raise ValueError  # a password with an unencoded / ? or #: it would be cut apart
-        return value
+        return _check_url(raw.strip(), REDIS_URL_SCHEMES)
     return Parser(parse, "a URL such as redis://host:6379/0 or unix:///path/redis.sock "
                          "(percent-encode / ? # @ in a password)")
+
+
+def broker_url() -> Parser:
+    """A Redis URL, a RabbitMQ URL, or kombu's Sentinel list (``sentinel://h1:26379;...``)."""
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value.startswith(f"{SENTINEL_URL_SCHEME}://"):
+            for piece in value.split(";"):
+                _check_url(piece.strip(), (SENTINEL_URL_SCHEME,))
+            return value
+        return _check_url(value, REDIS_URL_SCHEMES + AMQP_URL_SCHEMES)
+    return Parser(parse, "a URL such as redis://host:6379/0, amqp://user:pw@host:5672/vhost "
+                         "or sentinel://host:26379;sentinel://host2:26379 (percent-encode "
+                         "/ ? # @ in a password)")
+
+
+def host_ports() -> Parser:
+    def parse(raw: str) -> str:
+        pairs = [p.strip() for p in raw.split(",")]
+        for pair in pairs:
+            host, colon, port = pair.rpartition(":")
+            if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError
+        return ",".join(pairs)
+    return Parser(parse, "host:port pairs separated by commas")
 
 
 def credentials() -> Parser:
@@ -179,8 +210,27 @@ class Settings:
         "REDIS_URL", url(), None,
         "Redis holding the registry and metrics; unset starts an embedded Redis", secret=True)
     celery_broker_url: str | None = setting(
-        "CELERY_BROKER_URL", url(), None, "Celery broker; defaults to REDIS_URL",
+        "CELERY_BROKER_URL", broker_url(), None,
+        "Celery broker: Redis, RabbitMQ (amqp://, amqps://) or Sentinel (sentinel://); "
+        "defaults to the Redis of REDIS_URL", secret=True)
+    amqp_queue_type: str = setting(
+        "MLOPS_AMQP_QUEUE_TYPE", choice("quorum", "classic"), "quorum",
+        "RabbitMQ queue type of the three queues (quorum needs RabbitMQ 3.8 or later)")
+    redis_sentinels: str | None = setting(
+        "MLOPS_REDIS_SENTINELS", host_ports(), None,
+        "Sentinels (host:port,...) that name the Redis master; REDIS_URL then gives only the "
+        "login, database and TLS options")
+    redis_sentinel_master: str = setting(
+        "MLOPS_REDIS_SENTINEL_MASTER", text(), "mymaster",
+        "the master's name at the sentinels")
+    redis_sentinel_password: str | None = setting(
+        "MLOPS_REDIS_SENTINEL_PASSWORD", text(), None,
+        "password of the sentinels themselves (requirepass of sentinel.conf), if any",
         secret=True)
+    redis_cluster: bool = setting(
+        "MLOPS_REDIS_CLUSTER", boolean(), default=False,
+        doc="REDIS_URL names a node of a Redis Cluster that holds the registry and metrics (the "
+            "broker stays a single Redis, Sentinel or RabbitMQ)")
     data_dir: Path | None = setting(  # noqa: RUF009 - setting() returns a dataclasses.field
         "MLOPS_DATA_DIR", path(), None,
         "folder of the embedded Redis (append-only file, socket, log)")
@@ -487,11 +537,29 @@ def check_env(environ: Mapping[str, str] | None = None) -> tuple[Settings, list[
 def _combined_problems(settings: Settings) -> list[str]:
     """Problems of settings that are fine alone but not together (a plain http:// webhook
     without MLOPS_WEBHOOK_ALLOW_HTTP); one line each, naming the variable, never a secret."""
+    problems = _topology_problems(settings)
     if not settings.webhook_urls and not settings.alert_channels:
-        return []
+        return problems
     from .alerts.channels import target_problems  # noqa: PLC0415 - only when one is set
 
-    return target_problems(settings)
+    return problems + target_problems(settings)
+
+
+def _topology_problems(settings: Settings) -> list[str]:
+    problems = []
+    if settings.redis_cluster and settings.redis_sentinels:
+        problems.append("MLOPS_REDIS_CLUSTER and MLOPS_REDIS_SENTINELS: choose one (a cluster "
+                        "fails over by itself)")
+    if settings.redis_cluster and not settings.redis_url:
+        problems.append("MLOPS_REDIS_CLUSTER: REDIS_URL must name a node of the cluster (the "
+                        "embedded Redis is a single server)")
+    if settings.redis_cluster and (settings.redis_url or "").startswith(("unix:", "redis+")):
+        problems.append("MLOPS_REDIS_CLUSTER: REDIS_URL must be a redis:// or rediss:// URL of "
+                        "a node")
+    if (settings.redis_cluster and not settings.celery_broker_url):
+        problems.append("MLOPS_REDIS_CLUSTER: set CELERY_BROKER_URL to a single Redis, Sentinel "
+                        "or RabbitMQ (kombu's Redis transport has no cluster mode)")
+    return problems
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")

@@ -17,7 +17,7 @@ from typing import Any
 from celery import Celery, signals
 
 from mlops_tasks.beat.schedule import beat_config
-from mlops_tasks.celery_config import worker_config
+from mlops_tasks.celery_config import result_backend, worker_config
 from mlops_tasks.connection import resolve_broker_url, resolve_redis_url
 from mlops_tasks.ingest import codec
 from mlops_tasks.jobs import JOBS, Job
@@ -38,9 +38,9 @@ class MlopsCelery(Celery):  # type: ignore[misc]  # Celery is untyped (a subclas
         defaults (a broker on localhost), where this error must stop the process."""
         settings = Settings.from_env()
         broker = resolve_broker_url(settings, start=False, role=WORKER)
-        conf = worker_config(settings, broker, broker)
-        conf.update(beat_config(settings, resolve_redis_url(settings, start=False,
-                                                            role=WORKER)))
+        store = resolve_redis_url(settings, start=False, role=WORKER)
+        conf = worker_config(settings, broker, result_backend(broker, store))
+        conf.update(beat_config(settings, store))
         self.config_from_object(conf)
 
 
