@@ -211,3 +211,79 @@ def test_a_full_blocking_buffer_is_sent_at_once_whoever_waits(tmp_path: Path) ->
     finally:
         client.close()
         server.stop()
+
+
+# ----------------------------------------------------------------------------- one round trip
+
+def test_a_batch_goes_with_its_journal_entry_as_the_message_send_task_would_push(
+        tmp_path: Path) -> None:
+    """Given a client whose broker is its journal's Redis, when it sends a batch, then the
+    queue holds the message Celery's send_task would have pushed (the same envelope, headers
+    and body but for the ids) and the journal its entry, written in one transaction. Given a
+    broker on another Redis, the client sends through Celery and journals on its own Redis."""
+    import base64
+    import json
+
+    from celery import Celery
+
+    from mlops_tasks import keys
+    from mlops_tasks.celery_config import producer_config
+    from mlops_tasks.client.publish import DirectPublisher, same_redis
+    from mlops_tasks.ingest import journal
+    from mlops_tasks.queues import TASK_INGEST_PREDICTIONS
+
+    from .redis_server import RedisServer
+
+    store = RedisServer(tmp_path / "store").start()
+    other = RedisServer(tmp_path / "broker").start()
+    try:
+        settings = Settings.from_env({})
+        app = Celery("compare", set_as_current=False)
+        app.config_from_object(producer_config(settings, store.url))
+        body = {"v": 1, "kind": "predictions", "batch_id": "p.1", "model": MODEL, "n": 1,
+                "score": {"f8": "AAAAAAAA4D8="}}
+        app.send_task(TASK_INGEST_PREDICTIONS, args=[body], queue=EVENTS_QUEUE, retry=False,
+                      serializer="json", argsrepr="", kwargsrepr="")
+        queue = redis.Redis.from_url(store.url)
+        celerys = json.loads(queue.rpop(EVENTS_QUEUE))
+        ours = json.loads(DirectPublisher(app, EVENTS_QUEUE).message(TASK_INGEST_PREDICTIONS,
+                                                                     body))
+        ids = {"id", "root_id", "correlation_id", "delivery_tag"}
+        for part in ("headers", "properties"):
+            assert {k: v for k, v in ours[part].items() if k not in ids} == \
+                {k: v for k, v in celerys[part].items() if k not in ids}, part
+        assert ours["headers"]["id"] == ours["headers"]["root_id"] == \
+            ours["properties"]["correlation_id"]
+        assert {k: v for k, v in ours.items() if k not in ("headers", "properties")} == \
+            {k: v for k, v in celerys.items() if k not in ("headers", "properties")}
+        assert json.loads(base64.b64decode(ours["body"]))[0] == [body]
+
+        # when: the client, broker and journal on one Redis
+        assert same_redis(store.url, store.url, {})
+        assert not same_redis(other.url, store.url, {})
+        assert not same_redis(store.url, store.url, {"global_keyprefix": "x"})
+        with MonitoringClient(store.url, redis_url=store.url, settings=settings,
+                              flush_interval_ms=10) as client:
+            client.record_prediction(MODEL, 0.5, actual=True)
+            assert client.flush(20)
+            assert client._sending._direct is not None  # one transaction
+        (sent,) = [json.loads(m) for m in queue.lrange(EVENTS_QUEUE, 0, -1)]
+        batch = json.loads(base64.b64decode(sent["body"]))[0][0]
+        assert sent["headers"]["task"] == TASK_INGEST_PREDICTIONS
+        assert journal.decode(queue.get(keys.journal_entry(MODEL, batch["batch_id"]))) == \
+            (TASK_INGEST_PREDICTIONS, batch)
+
+        # when: the broker on another Redis
+        with MonitoringClient(other.url, redis_url=store.url, settings=settings,
+                              flush_interval_ms=10) as client:
+            client.record_prediction(MODEL, 0.5, actual=True)
+            assert client.flush(20)
+            assert client._sending._direct is None  # the fallback: send_task
+        broker = redis.Redis.from_url(other.url)
+        (sent,) = [json.loads(m) for m in broker.lrange(EVENTS_QUEUE, 0, -1)]
+        batch = json.loads(base64.b64decode(sent["body"]))[0][0]
+        assert journal.decode(queue.get(keys.journal_entry(MODEL, batch["batch_id"]))) == \
+            (TASK_INGEST_PREDICTIONS, batch)
+    finally:
+        store.stop()
+        other.stop()

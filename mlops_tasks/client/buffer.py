@@ -6,7 +6,8 @@ turns the rows into columnar messages, one per model, each within the worker's l
 (``message_slices``), and hands them to the producer in the order their events were accepted.
 While the broker is unreachable the buffer holds at most ``max_buffer`` events: past that a new
 event is dropped (``overflow="drop"``: counted, logged at most every 10 s) or its caller waits
-(``overflow="block"``); the sender retries with a backoff of up to 5 s.
+(``overflow="block"``); the sender retries with a backoff of up to 5 s. A prediction's row is
+appended without taking the lock while the buffer has room (``Buffer.add_row``).
 
 Fork: ``restart_in_child`` gives an object a fresh start in every forked child (gunicorn
 ``--preload``, prefork pools): the parent's buffer, sender thread and producer stay the parent's.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import os
 import threading
 import time
@@ -110,13 +112,17 @@ def _flags(col: tuple[int | None, ...]) -> dict[str, str]:
 
 
 def predictions_message(model: str, group: Sequence[Row], id_prefix: str) -> Outbound:
-    """One columnar message from buffered rows of one model, its numbers as binary columns
-    (``wire.pack_column``): the rows are transposed by ``zip`` and each column is converted by
-    numpy, so there is no work per event in Python. Metadata goes as it was recorded (its JSON
-    text, kept at the call)."""
-    (_, scores, predicted, actual, ids, seqs, versions, latency, stamps,
-     metadata) = zip(*group, strict=True)
-    n = len(group)
+    """One columnar message from buffered rows of one model."""
+    return _predictions_message(model, tuple(zip(*group, strict=True)), id_prefix)
+
+
+def _predictions_message(model: str, columns: tuple[tuple[Any, ...], ...],
+                         id_prefix: str) -> Outbound:
+    """One message from the columns of buffered rows (the rows transposed by ``zip``), its
+    numbers as binary columns (``wire.pack_column``) converted by numpy: no work per event in
+    Python. Metadata goes as it was recorded (its JSON text, kept at the call)."""
+    (_, scores, predicted, actual, ids, seqs, versions, latency, stamps, metadata) = columns
+    n = len(scores)
     body = batch_body("predictions", model, n)
     body["score"] = pack_column(scores, "f8")
     if None in seqs:
@@ -170,21 +176,34 @@ def batch_messages(model: str, n: int, columns: dict[str, Any], *, ids: list[str
     return out
 
 
+def _by_model(items: list[Any]) -> list[tuple[str, list[Any]]]:
+    """Rows or labels grouped by their model (first field), in order; one model (the usual
+    case) is found at C speed."""
+    if not items:
+        return []
+    if len(set(map(_FIRST, items))) == 1:
+        return [(items[0][0], items)]
+    groups: dict[str, list[Any]] = {}
+    for item in items:
+        groups.setdefault(item[0], []).append(item)
+    return list(groups.items())
+
+
+_FIRST = operator.itemgetter(0)
+
+
 def _messages(rows: list[Row], labels: list[Label], id_prefix: str) -> list[Outbound]:
     out: list[Outbound] = []
-    by_model: dict[str, list[Row]] = {}
-    for row in rows:
-        by_model.setdefault(row[0], []).append(row)
-    for model, group in by_model.items():
+    for model, group in _by_model(rows):
+        columns = tuple(zip(*group, strict=True))  # transposed once
+        metadata, n = columns[9], len(group)
         weights = None
-        if any(r[9] is not None for r in group):
-            weights = [0 if r[9] is None else metadata_containers(r[9]) for r in group]
-        for lo, hi in message_slices([r[8] for r in group], [r[6] for r in group], weights):
-            out.append(predictions_message(model, group[lo:hi], id_prefix))
-    by_model_l: dict[str, list[Label]] = {}
-    for label in labels:
-        by_model_l.setdefault(label[0], []).append(label)
-    for model, lgroup in by_model_l.items():
+        if metadata.count(None) < n:
+            weights = [0 if m is None else metadata_containers(m) for m in metadata]
+        for lo, hi in message_slices(columns[8], columns[6], weights):
+            part = columns if (lo, hi) == (0, n) else tuple(c[lo:hi] for c in columns)
+            out.append(_predictions_message(model, part, id_prefix))
+    for model, lgroup in _by_model(labels):
         for lo, hi in message_slices([r[3] for r in lgroup], None):
             out.append(labels_message(model, lgroup[lo:hi]))
     return out
@@ -207,13 +226,16 @@ class Buffer:
         self._drain_lock = threading.Lock()  # keeps messages in the order events were accepted
         self._space = threading.Condition(self._lock)
         self._done = threading.Condition(self._lock)
-        self._rows: list[Row] = []
+        # Rows are appended without the lock while there is room (``add_row``): a deque, which
+        # only the drain takes from (popleft), under the lock.
+        self._rows: deque[Row] = deque()
         self._labels: list[Label] = []
         self._outbox: deque[Outbound] = deque()
-        # Counters, ever. Buffered = accepted - finished; predictions recorded = accepted -
-        # labels recorded: a prediction's call updates one counter.
-        self._accepted = 0  # events accepted into the buffer
+        # Counters, ever. Buffered = accepted + rows not yet drained - finished; predictions
+        # recorded = that accepted - labels recorded: a prediction's call updates no counter.
+        self._accepted = 0  # events accepted into the buffer, less the rows not yet drained
         self._finished = 0  # events sent or given up (FIFO: flush waits on this)
+        self._room = max_buffer  # rows ``add_row`` may hold without the lock (see _recount)
         self._stats = {"labels_recorded": 0, "sent": 0, "batches_sent": 0, "dropped": 0,
                        "unsendable": 0, "send_failures": 0}
         self._last_error: str | None = None
@@ -223,22 +245,39 @@ class Buffer:
 
     # ------------------------------------------------------------------ the callers' side
     def add_row(self, row: Row) -> None:
-        with self._lock:
-            if (self.closed or self._accepted - self._finished >= self.max_buffer) and \
-                    not self._make_room(1):
-                return
-            self._rows.append(row)
-            self._accepted += 1
-            if len(self._rows) == self.batch_size:
+        """A prediction's row; lock-free while the buffer has room, the cost of every
+        ``record_prediction``. The room is read without the lock, so threads recording at the
+        same instant may each add one row past ``max_buffer``; a full buffer is decided under
+        the lock (``_make_room``)."""
+        rows = self._rows
+        if len(rows) < self._room and not self.closed:
+            rows.append(row)
+            if len(rows) == self.batch_size:
                 self.wake.set()
+            return
+        with self._lock:
+            if (self.closed or self._buffered() >= self.max_buffer) and not self._make_room(1):
+                return
+            rows.append(row)
+            if len(rows) >= self.batch_size:
+                self.wake.set()
+
+    def _buffered(self) -> int:
+        """Events accepted and not yet sent or given up (lock held)."""
+        return self._accepted + len(self._rows) - self._finished
+
+    def _recount(self) -> None:
+        """After ``_accepted`` or ``_finished`` changed (lock held): the rows ``add_row`` may
+        hold without the lock."""
+        self._room = self.max_buffer - (self._accepted - self._finished)
 
     def add_label(self, label: Label) -> None:
         with self._lock:
-            if (self.closed or self._accepted - self._finished >= self.max_buffer) and \
-                    not self._make_room(1):
+            if (self.closed or self._buffered() >= self.max_buffer) and not self._make_room(1):
                 return
             self._labels.append(label)
             self._accepted += 1
+            self._recount()
             self._stats["labels_recorded"] += 1
             if len(self._labels) == self.batch_size:
                 self.wake.set()
@@ -253,10 +292,11 @@ class Buffer:
             for msg in messages:
                 while True:
                     with self._lock:
-                        full = self._accepted - self._finished + msg.events > self.max_buffer
+                        full = self._buffered() + msg.events > self.max_buffer
                         if not (self.closed or full):
                             self._outbox.append(msg)
                             self._accepted += msg.events
+                            self._recount()
                             break
                         if self.closed or self.overflow != "block":
                             self._make_room(msg.events)  # counts and logs the drop
@@ -270,7 +310,7 @@ class Buffer:
         """Called with the lock held when the buffer is full (or closed). False: the events are
         dropped, counted and logged."""
         if self.overflow == "block" and not self.closed:
-            while self._accepted - self._finished + events > self.max_buffer and \
+            while self._buffered() + events > self.max_buffer and \
                     not self.closed:
                 self.wake.set()  # a full buffer is a reason to send now, not at the next tick
                 self._space.wait(0.5)
@@ -291,7 +331,7 @@ class Buffer:
         """Wait until every event accepted so far was sent or given up."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            target = self._accepted
+            target = self._accepted + len(self._rows)
         self.wake.set()
         with self._lock:
             while self._finished < target:
@@ -307,14 +347,15 @@ class Buffer:
         with self._lock:
             self.closed = True
             self._space.notify_all()
-            unsent = self._accepted - self._finished
+            unsent = self._buffered()
         self.wake.set()
         return unsent
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"recorded": self._accepted - self._stats["labels_recorded"], **self._stats,
-                    "buffered": self._accepted - self._finished, "max_buffer": self.max_buffer,
+            return {"recorded": self._accepted + len(self._rows) - self._stats["labels_recorded"],
+                    **self._stats,
+                    "buffered": self._buffered(), "max_buffer": self.max_buffer,
                     "overflow": self.overflow, "broker_reachable": self._broker_ok,
                     "last_error": self._last_error}
 
@@ -336,7 +377,11 @@ class Buffer:
         """Turn buffered rows into messages (drain lock held): the lists are swapped under the
         buffer lock, the messages built outside it."""
         with self._lock:
-            rows, self._rows = self._rows, []
+            queued = self._rows
+            n = len(queued)
+            self._accepted += n
+            self._recount()  # first: a caller may look at the room while the rows are taken
+            rows = [queued.popleft() for _ in range(n)]
             labels, self._labels = self._labels, []
         out = _messages(rows, labels, self.id_prefix)
         if out:
@@ -354,7 +399,7 @@ class Buffer:
             self._stats["batches_sent"] += 1
             if not self._broker_ok:
                 log.info("broker reachable again",
-                         extra={"buffered": self._accepted - self._finished})
+                         extra={"buffered": self._buffered()})
                 self._broker_ok = True
 
     def unsendable(self, msg: Outbound, error: str) -> None:
@@ -375,12 +420,13 @@ class Buffer:
             self._last_error = error
             if self._broker_ok:
                 log.warning("broker unreachable; buffering events", extra={
-                    "error": error, "buffered": self._accepted - self._finished})
+                    "error": error, "buffered": self._buffered()})
             self._broker_ok = False
 
     def _finish(self, events: int, sent: bool) -> None:
         """Events left the buffer (lock held)."""
         self._finished += events
+        self._recount()
         if sent:
             self._stats["sent"] += events
         self._space.notify_all()

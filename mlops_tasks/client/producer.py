@@ -8,7 +8,8 @@ its way is sent again by the monitoring job, and the ingest script forgets the e
 applies the batch.
 
 The Celery app and the journal's connection are made at the first send that finds a broker
-(see ``endpoints.py``): a client created before Redis runs starts sending once it does.
+(see ``endpoints.py``): a client created before Redis runs starts sending once it does. When the
+broker is the journal's Redis, the entry and the message go in one transaction (``publish.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..ingest import journal
 from ..queues import EVENTS_QUEUE
 from ..settings import Settings
 from .endpoints import Endpoints
+from .publish import DirectPublisher, same_redis
 
 
 class UnsendableError(MlopsError):
@@ -42,6 +44,7 @@ class Producer:
         self._seqs: dict[str, itertools.count[int]] = {}
         self._app: Celery | None = None
         self._journal: redis.Redis | None = None
+        self._direct: DirectPublisher | None = None
 
     def next_batch_id(self, model: str) -> str:
         """``<producer>.<seq>``: this process's messages to a model, numbered from 1 (sender
@@ -60,10 +63,18 @@ class Producer:
             body["batch_id"] = self.next_batch_id(body["model"])
         app, journal_client = self._connections()
         try:
-            # journal first: a batch lost on its way is sent again (see ingest/journal.py)
-            journal.record(journal_client, body["model"], body["batch_id"], task, body)
+            entry = journal.encode(task, body)
+            message = None if self._direct is None else self._direct.message(task, body)
         except (TypeError, ValueError) as exc:  # from encoding: Redis raises RedisError
             raise UnsendableError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        # journal first: a batch lost on its way is sent again (see ingest/journal.py)
+        pipe = journal_client.pipeline(transaction=message is not None)
+        journal.add_entry(pipe, body["model"], body["batch_id"], entry)
+        if message is not None:  # the same Redis: entry and message in one transaction
+            pipe.lpush(EVENTS_QUEUE, message)
+            pipe.execute()
+            return
+        pipe.execute()
         try:
             # argsrepr/kwargsrepr: Celery would otherwise render the whole batch as text
             app.send_task(task, args=[body], queue=EVENTS_QUEUE, retry=False,
@@ -80,6 +91,10 @@ class Producer:
             conf["broker_transport_options"] = {**conf["broker_transport_options"],
                                                 "max_retries": 0, "socket_connect_timeout": 2}
             app.config_from_object(conf)
-            self._journal = connect(self.endpoints.redis_url(), decode=False, fail_fast=True)
+            redis_url = self.endpoints.redis_url()
+            self._journal = connect(redis_url, decode=False, fail_fast=True)
+            self._direct = DirectPublisher(app, EVENTS_QUEUE) if same_redis(
+                self.endpoints.broker_url(), redis_url, conf["broker_transport_options"]) \
+                else None
             self._app = app
         return self._app, self._journal

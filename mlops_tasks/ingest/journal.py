@@ -75,9 +75,16 @@ def record(client: redis.Redis, model: str, batch_id: str, task: str, body: dict
            now: float | None = None) -> None:
     """Journal a batch before it is sent (one round trip)."""
     pipe = client.pipeline(transaction=False)
-    pipe.set(keys.journal_entry(model, batch_id), encode(task, body), ex=ENTRY_TTL_S)
-    pipe.zadd(keys.journal(model), {batch_id: time.time() if now is None else now})
+    add_entry(pipe, model, batch_id, encode(task, body), now)
     pipe.execute()
+
+
+def add_entry(pipe: Any, model: str, batch_id: str, entry: bytes,
+              now: float | None = None) -> None:
+    """Queue the journal writes of a batch (its ``encode``d entry) on a pipeline: the client's
+    producer sends the batch's message in the same transaction (client/publish.py)."""
+    pipe.set(keys.journal_entry(model, batch_id), entry, ex=ENTRY_TTL_S)
+    pipe.zadd(keys.journal(model), {batch_id: time.time() if now is None else now})
 
 
 def forget(client: redis.Redis, model: str, batch_id: str) -> None:
