@@ -21,7 +21,7 @@ own, settings.py says so).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.commands.core import Script
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -210,6 +211,18 @@ def _sentinel_master(url: str, decode: bool, options: dict[str, Any]) -> redis.R
     return sentinel.master_for(parts.master, redis_class=redis.Redis, username=parts.user,
                                password=parts.password, db=parts.db, decode_responses=decode,
                                **options, **tls)
+
+
+def run_scripts(client: redis.Redis, script: Script,
+                calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
+    """Run ``script`` once per (keys, args): in one pipeline on a single Redis; one call each on
+    a Redis Cluster, whose pipelines refuse scripts (each call goes to its keys' node)."""
+    if isinstance(client, RedisCluster):
+        return [script(keys=list(k), args=list(a)) for k, a in calls]
+    pipe = client.pipeline(transaction=False)
+    for k, a in calls:
+        script(keys=list(k), args=list(a), client=pipe)
+    return list(pipe.execute())
 
 
 def call(url: str, fn: Callable[[], T]) -> T:

@@ -79,12 +79,11 @@ def purge(client: redis.Redis, models: list[str], model: str | None = None, *,
         removed[model] = dropped[-1]  # the attempt that committed (a WATCH may retry)
     else:
         names = [model] if model is not None else [*models, keys.UNROUTED]
-        pipe = client.pipeline(transaction=True)
-        for name in names:
+        for name in names:  # one transaction per model: its own slot on Redis Cluster
+            pipe = client.pipeline(transaction=True)
             pipe.llen(keys.dead_letters(name))
             pipe.unlink(keys.dead_letters(name))
-        found = pipe.execute()[::2]
-        removed = dict(zip(names, (int(n) for n in found), strict=True))
+            removed[name] = int(pipe.execute()[0])
     removed = {name: n for name, n in removed.items() if n}
     report = PurgeReport(model=model, removed=removed, actor=actor)
     log.info("Dead letters purged", extra=report.to_dict())

@@ -56,9 +56,11 @@ Monitoring and alerting, per model ``m``
     mlops:{m}:tuning:applied            STRING  time of the last applied tuning (cool-down)
     mlops:{m}:lock:<job>                STRING  a job's lock on this model (TTL)
 
+Per scheduled job ``j`` (its name as a hash tag, like a model's: updated together)
+    mlops:{j}:job                       HASH    facts of a scheduled job's runs
+    mlops:{j}:job:outcomes              LIST    1/0 outcomes of its last 100 runs
+
 Global
-    mlops:jobs:<job>                    HASH    facts of a scheduled job's runs
-    mlops:jobs:<job>:outcomes           LIST    1/0 outcomes of its last 100 runs
     mlops:beat:instance:<id>            HASH    a beat process: host, pid, role, heartbeat (TTL)
     mlops:beat:leader                   STRING  the leading beat's last heartbeat (JSON, TTL)
     mlops:beat:restart                  STRING  the latest `scheduler restart` request (JSON)
@@ -289,11 +291,11 @@ def job_lock(name: str, job: str) -> str:
 
 
 def job_facts(job: str) -> str:
-    return f"{PREFIX}:jobs:{job}"
+    return f"{PREFIX}:{{{job}}}:job"
 
 
 def job_outcomes(job: str) -> str:
-    return f"{PREFIX}:jobs:{job}:outcomes"
+    return f"{PREFIX}:{{{job}}}:job:outcomes"
 
 
 BEAT_PREFIX = f"{PREFIX}:beat"

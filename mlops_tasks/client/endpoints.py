@@ -8,15 +8,16 @@ process never gets a private Redis as a side effect of creating a client:
 
     broker   the ``broker_url`` argument, CELERY_BROKER_URL, the ``redis_url`` argument,
              REDIS_URL, else the embedded Redis if it runs
-    Redis    the ``redis_url`` argument, REDIS_URL, a broker given explicitly (argument or
-             CELERY_BROKER_URL) when it is a Redis, else the embedded Redis if it runs
+    Redis    the ``redis_url`` argument, REDIS_URL (through Sentinel or as a Cluster when the
+             settings say so), a broker given explicitly (argument or CELERY_BROKER_URL) when it
+             is a Redis, else the embedded Redis if it runs
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..connection import redis_py_url, resolve_broker_url, resolve_redis_url
+from ..connection import redis_py_url, resolve_broker_url, resolve_redis_url, topology_url
 from ..roles import DETECTOR
 from ..settings import Settings
 
@@ -47,10 +48,10 @@ class Endpoints:
 
     def redis_url(self) -> str:
         """In redis-py's spelling; RedisUnavailableError when there is none."""
-        if self.redis_given:
-            return redis_py_url(self.redis_given)
-        if self.settings.redis_url:
-            return redis_py_url(self.settings.redis_url)
+        given = self.redis_given or self.settings.redis_url
+        if given or self.settings.redis_sentinels:
+            # in the spelling of the store's topology (Sentinel, Cluster)
+            return redis_py_url(str(topology_url(self.settings, given)))
         # a Redis broker named explicitly comes before an embedded Redis that happens to run:
         # the journal belongs next to the queue its batches go to
         broker = self.broker_given or self.settings.celery_broker_url

@@ -70,19 +70,18 @@ def stale_after_s(settings: Settings) -> float:
 
 
 def _instance_keys(client: redis.Redis) -> Iterator[str | bytes]:
-    cursor = 0
-    while True:
-        cursor, found = client.scan(cursor, match=keys.beat_instance("*"), count=SCAN_COUNT)
-        yield from found
-        if not cursor:
-            return
+    # scan_iter: on Redis Cluster it scans every primary
+    yield from client.scan_iter(match=keys.beat_instance("*"), count=SCAN_COUNT)
 
 
 def beat_state(client: redis.Redis, settings: Settings, now: float | None = None) -> BeatState:
     """The leader, its heartbeat's age and every beat process with a live heartbeat."""
     now = time.time() if now is None else now
     found = list(_instance_keys(client))
-    docs = [json.loads(v) for v in client.mget(found) if v] if found else []
+    pipe = client.pipeline(transaction=False)  # GETs, not MGET: the keys span cluster slots
+    for key in found:
+        pipe.get(key)
+    docs = [json.loads(v) for v in pipe.execute() if v] if found else []
     raw = client.get(keys.BEAT_LEADER)
     leader = BeatInstance.from_heartbeat(json.loads(raw)) if raw else None
     stale = stale_after_s(settings)

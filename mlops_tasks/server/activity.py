@@ -27,6 +27,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .. import keys, lua_scripts
+from ..connection import run_scripts
 from ..jobs import JOBS, OUTCOMES_KEPT
 
 F_FAILURES = "failures"  # of jobs.facts: failed runs in all, when the writer keeps it
@@ -71,10 +72,9 @@ class TuningCounts:
                 if cached is None or cached[0] != state:
                     stale.append((n, state))
             if stale:
-                pipe = raw.pipeline(transaction=False)
-                for n, _ in stale:
-                    count(keys=[keys.tuning_history(n)], client=pipe)
-                for (n, state), (applied, other) in zip(stale, pipe.execute(), strict=True):
+                counted = run_scripts(raw, count,
+                                      [([keys.tuning_history(n)], []) for n, _ in stale])
+                for (n, state), (applied, other) in zip(stale, counted, strict=True):
                     self._cache[n] = (state, (int(applied), int(other)))
             for i, n in enumerate(names):
                 if n not in self._cache or not heads[2 * i]:

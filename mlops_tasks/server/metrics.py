@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from .. import keys, lua_scripts
 from ..alerts.store import firing_counts
 from ..alerts.subjects import alert_subjects, system_subjects
+from ..connection import run_scripts
 from ..health import QueueDepths, queue_depths, read_scheduler
 from ..ingest.increments import RECENT_SIZE, unpack_ring
 from ..metrics import CONFUSION, confusion_metrics
@@ -100,13 +101,15 @@ def read_models(raw: redis.Redis, settings: Settings, now: float) -> list[ModelF
         pipe.hgetall(keys.total(n, version))
         pipe.lrange(keys.recent(n, version), 0, RECENT_SIZE - 1)
         pipe.lindex(keys.revisions(n, version), -1)
-        sum_fields(keys=[keys.agg(n, version, gran.code, s) for s in starts], args=CONFUSION,
-                   client=pipe)
     second = pipe.execute()
-    per = 4
+    hours = run_scripts(raw, sum_fields, [
+        ([keys.agg(n, version, gran.code, s) for s in starts], CONFUSION)
+        for n, version, _ in found])
+    per = 3
     out = []
     for j, (n, version, (_, _, _, counters, pending, alerts, cache)) in enumerate(found):
-        total_raw, recent, revision, hour = second[j * per:(j + 1) * per]
+        total_raw, recent, revision = second[j * per:(j + 1) * per]
+        hour = hours[j]
         totals = _hash(total_raw)
         ring = unpack_ring(list(recent))
         windows = {w: ring_metrics({k: a[:size] for k, a in ring.items()})
