@@ -77,6 +77,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--paced-seconds", type=float, default=5.0,
                    help="duration of each paced variant (default 5 s)")
     p.add_argument("--skip-down", action="store_true", help="skip the broker-down variants")
+    p.add_argument("--client-batch-size", type=int, default=None,
+                   help="MonitoringClient batch_size of every variant (default: the library's, "
+                        "MLOPS_CLIENT_BATCH_SIZE=500)")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary folder (logs)")
     args = p.parse_args()
     if args.calls < 1 or args.repeats < 1 or args.calls < args.repeats:
@@ -180,10 +183,10 @@ def paced(fn: Any, rate: int, seconds: float, per_call: bool) -> dict[str, Any]:
 def run_client_variant(broker_url: str, kwargs: bool, calls: int, repeats: int,
                        live: bool, overflow: str = "drop",
                        paced_rate: int = 0, paced_seconds: float = 0.0,
-                       per_call: bool = False) -> dict[str, Any]:
+                       per_call: bool = False, batch_size: int | None = None) -> dict[str, Any]:
     from mlops_tasks.client import MonitoringClient
 
-    client = MonitoringClient(broker_url=broker_url, overflow=overflow)
+    client = MonitoringClient(broker_url=broker_url, overflow=overflow, batch_size=batch_size)
     res: dict[str, Any] = {"overflow": overflow}
     try:
         if live:  # warm-up: connection to the broker, first messages
@@ -240,6 +243,7 @@ def main() -> int:
                         format="[client log] %(levelname)s %(name)s: %(message)s")
     results: dict[str, Any] = {"benchmark": "client_overhead", "machine": machine_facts(),
                                "calls_per_variant": args.calls, "concurrency": args.concurrency,
+                               "client_batch_size": args.client_batch_size,
                                "variants": {}}
     log(f"machine: {results['machine']}")
     v = results["variants"]
@@ -271,14 +275,16 @@ def main() -> int:
                                        ("live-block/kwargs", True, "block")):
             with phase(f"{name}: record_prediction, {args.calls:,} calls, broker up"):
                 v[name] = run_client_variant(srv.url, kwargs, args.calls, args.repeats,
-                                             live=True, overflow=overflow)
+                                             live=True, overflow=overflow,
+                                             batch_size=args.client_batch_size)
                 sent_live += 10_000 + v[name]["sent"]
                 log(f"    {v[name]['us_per_call']:.2f} us/call, dropped {v[name]['dropped']:,}")
         for name, per_call in (("paced/kwargs", False), ("latency/kwargs", True)):
             with phase(f"{name}: {args.paced_rate:,} calls/s for {args.paced_seconds:g}s"):
                 v[name] = run_client_variant(srv.url, kwargs=True, calls=0, repeats=1, live=True,
                                              paced_rate=args.paced_rate,
-                                             paced_seconds=args.paced_seconds, per_call=per_call)
+                                             paced_seconds=args.paced_seconds, per_call=per_call,
+                                             batch_size=args.client_batch_size)
                 sent_live += 10_000 + v[name]["sent"]
         if worker is not None:
             (n, _), _ = wait_until("live events counted by the worker",
@@ -292,7 +298,7 @@ def main() -> int:
             for name, kwargs in (("down/plain", False), ("down/kwargs", True)):
                 with phase(f"{name}: record_prediction, {args.calls:,} calls, broker down"):
                     v[name] = run_client_variant(down_url, kwargs, args.calls, args.repeats,
-                                                 live=False)
+                                                 live=False, batch_size=args.client_batch_size)
                     log(f"    {v[name]['us_per_call']:.2f} us/call, "
                         f"dropped {v[name]['dropped']:,}")
 

@@ -431,7 +431,9 @@ _BINARY_NAMES = {"f8": "little-endian float64", "i1": "int8", "i8": "little-endi
 
 def pack_column(values: Any, code: str) -> dict[str, str]:
     """A numeric column as ``{code: base64 of its raw values}`` (see the module's docstring)."""
-    arr = np.ascontiguousarray(values, dtype=BINARY_CODES[code])
+    dtype = BINARY_CODES[code]
+    arr = np.ascontiguousarray(values, dtype=dtype) if isinstance(values, np.ndarray) else \
+        np.array(values, dtype=dtype)  # from a tuple or list: 3x faster than ascontiguousarray
     return {code: base64.b64encode(arr.data).decode("ascii")}
 
 

@@ -72,6 +72,16 @@ CLIENT_TIME_BUCKETS = MAX_TIME_BUCKETS // 2
 CLIENT_CONTAINERS = MAX_MESSAGE_CONTAINERS - 1000  # room for the columns and the envelope
 
 
+def _few_minutes(stamps: Sequence[float], versions: Sequence[Any] | None, lo: int,
+                 hi: int) -> bool:
+    """Whether events ``lo:hi`` of one version (or none) span too few minutes to reach the
+    bucket limit: the usual case, decided without counting buckets."""
+    if versions is not None and versions.count(versions[lo]) != len(versions):
+        return False
+    part = stamps[lo:hi]
+    return (max(part) - min(part)) / 60.0 + 2 <= CLIENT_TIME_BUCKETS
+
+
 def message_slices(stamps: Sequence[float], versions: Sequence[Any] | None,
                    containers: Sequence[int] | None = None) -> list[tuple[int, int]]:
     """[lo, hi) slices of a model's buffered events, in order, each within the worker's limits:
@@ -88,8 +98,8 @@ def message_slices(stamps: Sequence[float], versions: Sequence[Any] | None,
                 total += containers[i]
                 i += 1
             hi = max(i, lo + 1)
-        if hi - lo > CLIENT_TIME_BUCKETS and time_buckets(
-                np.asarray(stamps[lo:hi], dtype=np.float64),
+        if hi - lo > CLIENT_TIME_BUCKETS and not _few_minutes(stamps, versions, lo, hi) and \
+                time_buckets(np.asarray(stamps[lo:hi], dtype=np.float64),
                 None if versions is None else list(versions[lo:hi])) > CLIENT_TIME_BUCKETS:
             seen: set[tuple[Any, int]] = set()
             i = lo
