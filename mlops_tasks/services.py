@@ -34,7 +34,13 @@ class Services:
         url = url or resolve_redis_url(settings, role=OPERATOR)
         client = connect(url)
         call(url, client.ping)
-        raw = connect(url, decode=False)
+        return cls.of(settings, client, connect(url, decode=False), dispatch, clock)
+
+    @classmethod
+    def of(cls, settings: Settings, client: Redis, raw: Redis, dispatch: Dispatch | None = None,
+           clock: Callable[[], float] = time.time) -> Services:
+        """Services on clients already made (``client`` decoding replies, ``raw`` not), without
+        asking Redis anything: for a server that starts while Redis is down."""
         store = AlertStore(client, settings.alert_repeat_interval_s, clock)
         return cls(settings=settings, redis=client, raw=raw,
                    registry=Registry(client, settings, clock),

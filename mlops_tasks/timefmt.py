@@ -3,11 +3,13 @@
 ``iso(ts)`` gives whole seconds (``2024-05-01T12:00:00Z``), the format of alert, run and report
 times (they compare as strings); ``iso(ts, ms=True)`` adds milliseconds
 (``2024-05-01T12:00:00.250Z``) for audit entries and log lines; ``day(ts)`` is the UTC date of
-per-day series. ``ts`` is seconds since the epoch, from the caller's (injected) clock.
+per-day series; ``from_iso(text)`` reads either form back. ``ts`` is seconds since the epoch,
+from the caller's (injected) clock.
 """
 
 from __future__ import annotations
 
+import calendar
 import time
 
 
@@ -21,3 +23,10 @@ def iso(ts: float, *, ms: bool = False) -> str:
 def day(ts: float) -> str:
     """The UTC date of ``ts``: ``YYYY-MM-DD``."""
     return time.strftime("%Y-%m-%d", time.gmtime(ts))
+
+
+def from_iso(text: str) -> float:
+    """Seconds since the epoch of a time written by ``iso`` (with or without milliseconds)."""
+    whole, _, frac = text.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    return seconds + (int(frac) / 10 ** len(frac) if frac else 0.0)

@@ -18,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 import redis
 
-from . import keys
+from . import keys, lua_scripts
 from .binning import COARSE_BINS, DELAY_BASE_S, LATENCY_BASE_MS, SCORE_BINS
 from .ingest.increments import HIST_ROWS, HIST_SIZE, RECENT_SIZE, unpack_ring
 from .ingest.store import hist_type
@@ -82,6 +82,7 @@ class WindowReader:
         self.redis = raw
         self.settings = settings
         self.clock = clock
+        self._sum_hashes = raw.register_script(lua_scripts.source("sum_hashes.lua"))
 
     # ------------------------------------------------------------ count windows
     def recent(self, model: str, version: str, n: int = RECENT_SIZE) -> dict[str, np.ndarray]:
@@ -120,6 +121,22 @@ class WindowReader:
         for s in starts:
             pipe.hgetall(keys.agg(model, version, g.code, s))
         return [_decode_hash(h) for h in pipe.execute()]
+
+    def bucket_series(self, model: str, version: str, g: Granularity, starts: list[int],
+                      fields: tuple[str, ...]) -> tuple[list[dict[str, float]], dict[str, float]]:
+        """In one round trip: ``fields`` of each bucket, in order (a field a bucket lacks is
+        missing), and every counter of the buckets summed on the server (lua/sum_hashes.lua:
+        the ``counts`` ``sum_buckets`` returns, without reading each bucket's histograms)."""
+        bucket_keys = [keys.agg(model, version, g.code, s) for s in starts]
+        pipe = self.redis.pipeline(transaction=False)
+        for key in bucket_keys:
+            pipe.hmget(key, fields)
+        self._sum_hashes(keys=bucket_keys, client=pipe)
+        *rows, flat = pipe.execute()
+        series = [{f: float(v) for f, v in zip(fields, row, strict=True) if v is not None}
+                  for row in rows]
+        sums = {_text(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return series, sums
 
     def sum_buckets(self, model: str, version: str, g: Granularity, starts: list[int],
              with_hist: bool) -> WindowData:
@@ -160,6 +177,10 @@ class WindowReader:
         out["last_hour"] = counter_metrics(
             self.time_window(model, version, LAST_HOUR_S, now, with_hist=False).counts)
         return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _decode_hash(raw: Mapping[Any, Any]) -> dict[str, float]:

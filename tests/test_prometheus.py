@@ -232,7 +232,8 @@ class Scrape:
 
 def _populate(redis_url: str) -> None:
     """Five models (the three built-ins and two custom ones), labeled events through the
-    worker's ingest path, a monitoring and a tuning run, alerts, job runs, cache reads."""
+    worker's ingest path (a few with their latency), a monitoring and a tuning run, alerts, job
+    runs, cache reads."""
     from mlops_tasks.alerts.model import Alert
     from mlops_tasks.jobs import recorded
     from mlops_tasks.monitoring.performance import run_monitoring
@@ -255,6 +256,11 @@ def _populate(redis_url: str) -> None:
                               ("queue-anomaly", 2000, 0.70), ("fraud-scorer", 1000, 0.90),
                               ("login-anomaly", 50, 0.40)):
         pipe.feed(name, n, accuracy)
+    # labeled predictions that carry their latency (mlops_model_latency_*_seconds)
+    pipe.ingestor.ingest_predictions({
+        "v": 1, "kind": "predictions", "batch_id": "latency-1", "model": "n1-detector",
+        "n": 4, "score": [0.1, 0.4, 0.7, 0.9], "actual": [0, 0, 1, 1],
+        "latency_ms": [2.0, 3.5, 5.0, 12.0]})
     # predictions awaiting their label, and one event dead-lettered (score out of range)
     pipe.ingestor.ingest_predictions({
         "v": 1, "kind": "predictions", "batch_id": "pending-1", "model": "queue-anomaly",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -13,7 +12,7 @@ from ..services import Services
 from ..stats import wilson_interval
 from ..timefmt import iso
 from .results import AccuracyCheck, AlertRaised, MonitoringResult, WindowAccuracy
-from .targets import Target, check_each
+from .targets import Target, check_each, last_checks
 
 log = logging.getLogger("mlops.monitoring")
 
@@ -78,7 +77,4 @@ def run_monitoring(svc: Services, model: str | None = None) -> MonitoringResult:
 def last_results(svc: Services, names: list[str]) -> dict[str, dict[str, Any]]:
     """Each model's last check as stored (the JSON of its ``AccuracyCheck`` or
     ``NotChecked``), for the models that have one."""
-    pipe = svc.redis.pipeline(transaction=False)
-    for n in names:
-        pipe.get(keys.monitor_status(n))
-    return {n: json.loads(v) for n, v in zip(names, pipe.execute(), strict=True) if v}
+    return last_checks(svc, names, keys.monitor_status)

@@ -86,3 +86,13 @@ def check_each(svc: Services, model: str | None, job: str, check: Callable[[Targ
         svc.redis.set(status_key(t.name), json.dumps(result.to_dict(), default=str))
         results.append(result)
     return tuple(results)
+
+
+def last_checks(svc: Services, names: list[str],
+                status_key: Callable[[str], str]) -> dict[str, dict[str, Any]]:
+    """Each model's last result of a job as ``check_each`` kept it at ``status_key(model)``
+    (the JSON of its check or of ``NotChecked``), for the models that have one."""
+    pipe = svc.redis.pipeline(transaction=False)
+    for n in names:
+        pipe.get(status_key(n))
+    return {n: json.loads(v) for n, v in zip(names, pipe.execute(), strict=True) if v}

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ..services import Services
 
 DEFAULT_SINCE_S = 86400.0
+HISTORY_LIMIT = 10_000  # history events read (alerts.store.HISTORY_CAP keeps as many per subject)
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,13 @@ class AlertEntry:
 
 
 def alert_listing(svc: Services, model: str | None = None, since_s: float | None = None,
-                  active_only: bool = False) -> tuple[AlertEntry, ...]:
+                  active_only: bool = False,
+                  limit: int = HISTORY_LIMIT) -> tuple[AlertEntry, ...]:
     """Active alerts of every model and system subject (or of ``model``, either), plus, unless
     ``active_only``, those fired, resolved or announced in the last ``since_s`` seconds
-    (default a day); newest first. An alert that fired and was resolved in the period is
-    listed once, as resolved; an event is listed with status ``event``."""
+    (default a day), out of the newest ``limit`` history events of those subjects; newest
+    first. An alert that fired and was resolved in the period is listed once, as resolved; an
+    event is listed with status ``event``."""
     if model:
         check_subject(svc.registry, model)  # NotFoundError for an unknown name
     names = [model] if model else alert_subjects(svc.registry.model_names())
@@ -55,7 +58,7 @@ def alert_listing(svc: Services, model: str | None = None, since_s: float | None
     alerts: dict[str, dict[str, Any]] = {a.id: a.to_dict() for a in store.active(names)}
     if not active_only:
         since = svc.clock() - (since_s or DEFAULT_SINCE_S)
-        for event in reversed(store.history(names, since=since, limit=10_000)):
+        for event in reversed(store.history(names, since=since, limit=limit)):
             if event["id"] not in alerts or event["event"] == "resolved":
                 alerts[event["id"]] = {k: v for k, v in event.items() if k not in ("event", "at")}
     newest_first = sorted(alerts.values(), key=lambda a: a.get("fired_at") or "", reverse=True)

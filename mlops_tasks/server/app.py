@@ -1,7 +1,9 @@
-"""The Tornado application of `mlops serve`: health endpoints and ``/metrics``.
+"""The Tornado application of `mlops serve`: health endpoints, ``/metrics`` and the dashboard
+page (``/``, with its style sheet).
 
 Probes block on Redis, so every handler runs them in the IO loop's thread pool, each bounded
-by its timeout: a hung Redis fails its entry, never the endpoint.
+by its timeout: a hung Redis fails its entry, never the endpoint. The page is read and drawn in
+that pool too, within the same timeout.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
@@ -16,8 +19,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from ..health import bounded
+from ..reports.dashboard import Dashboard
+from ..reports.timeline import DEFAULT_SPAN, SPANS
 from .auth import authorized, parse_pairs
+from .page import CONTENT_SECURITY_POLICY, STYLE_PATH, render_page
+from .page_style import STYLE
 from .probes import HEALTH_TIMEOUT_S, Probes
+
+ReadDashboard = Callable[[str], Dashboard]
+"""The dashboard over a span (a key of ``reports.timeline.SPANS``), read now."""
 
 COMPONENTS = ("scheduler", "pools", "queues", "redis")
 
@@ -102,18 +112,56 @@ class Metrics(Base):
         self.finish(body)
 
 
-def make_app(probes: Probes, registry: CollectorRegistry,
-             basic_auth: str | None) -> tornado.web.Application:
-    ctx = {"probes": probes, "registry": registry,
+class Page(Base):
+    """The dashboard: the page of one span (``?span=day|week|month``)."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "no-store")
+
+    async def get(self) -> None:
+        span = self.get_query_argument("span", DEFAULT_SPAN)
+        if span not in SPANS:
+            self.set_status(400)
+            self.finish(f"unknown span; expected one of {', '.join(SPANS)}\n")
+            return
+        read: ReadDashboard = self.ctx["dashboard"]
+        try:
+            page = await self.blocking(
+                lambda: bounded(lambda: render_page(read(span)), HEALTH_TIMEOUT_S, "dashboard"))
+        except Exception as exc:  # noqa: BLE001 - a failed read is a 503, not a crash
+            self.set_status(503)
+            self.finish(f"dashboard failed: {str(exc).splitlines()[0] if str(exc) else exc}\n")
+            return
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(page)
+
+
+class Style(Page):
+    """The page's style sheet (no data in it, but served like the page)."""
+
+    async def get(self) -> None:
+        self.set_header("Content-Type", "text/css; charset=utf-8")
+        self.finish(STYLE)
+
+
+def make_app(probes: Probes, registry: CollectorRegistry, basic_auth: str | None,
+             dashboard: ReadDashboard | None = None) -> tornado.web.Application:
+    ctx = {"probes": probes, "registry": registry, "dashboard": dashboard,
            "auth": parse_pairs(basic_auth) if basic_auth else []}
     args = {"ctx": ctx}
-    return tornado.web.Application([
+    routes: list[Any] = [
         (r"/health/live", Live, args),
         (r"/health/ready", Ready, args),
         (r"/health", HealthDoc, args),
         (r"/health/([a-z_]+)", HealthDoc, args),
         (r"/metrics", Metrics, args),
-    ])
+    ]
+    if dashboard is not None:
+        routes += [(r"/", Page, args), (STYLE_PATH, Style, args)]
+    return tornado.web.Application(routes)
 
 
 async def run(app: tornado.web.Application, host: str, port: int) -> None:

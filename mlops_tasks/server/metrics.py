@@ -6,7 +6,9 @@ counters, one for every model's windows, then the event counts (``activity.py``)
 scheduler, beat and queue probes, and the workers' liveness as last asked (``liveness.py``).
 
 Windows of the quality metrics: ``last_100`` and ``last_1000`` (the recent ring, one LRANGE),
-``last_hour`` (minute buckets) and ``since_deployment`` (the version's totals).
+``last_hour`` (minute buckets) and ``since_deployment`` (the version's totals). Mean confidence
+and latency quantiles have every window but ``last_hour`` (its buckets are summed in Redis,
+confusion counts only).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from .activity import (
 from .liveness import LivenessCache, worker_metrics
 
 QUALITY = ("accuracy", "precision", "recall", "f1", "false_positive_rate")
+LATENCY_QUANTILES = ("p50", "p95")  # of the windows' latency_<q>_ms
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -59,6 +62,7 @@ class ModelFacts:
     windows: dict[str, dict[str, Any]]
     totals: dict[str, float]
     decision_threshold: float | None
+    accuracy_threshold: float | None
     pending: int
     dead_letters: int
     alerts: dict[tuple[str, str], int]  # (kind, severity) -> firing
@@ -116,15 +120,16 @@ def read_models(raw: redis.Redis, settings: Settings, now: float) -> list[ModelF
                    for w, size in COUNT_WINDOWS.items()}
         windows["since_deployment"] = counter_metrics(totals)
         windows["last_hour"] = confusion_metrics(*(float(v) for v in hour))
-        threshold = None
-        if revision:
-            threshold = json.loads(revision).get("config", {}).get("decision_threshold")
+        config = json.loads(revision).get("config", {}) if revision else {}
+        threshold, accuracy_threshold = (config.get("decision_threshold"),
+                                         config.get("accuracy_threshold"))
         firing = Counter((str(a.get("kind")), str(a.get("severity")))
                          for a in (json.loads(v) for v in alerts))
         stats = _hash(cache)
         out.append(ModelFacts(
             name=n, version=version, windows=windows, totals=totals,
             decision_threshold=None if threshold is None else float(threshold),
+            accuracy_threshold=None if accuracy_threshold is None else float(accuracy_threshold),
             pending=int(pending or 0),
             dead_letters=int(_hash(counters).get(keys.F_DEAD_LETTERS, 0)),
             alerts=dict(firing),
@@ -170,6 +175,17 @@ def model_metrics(models: Iterable[ModelFacts],
     quality = {m: GaugeMetricFamily(f"mlops_model_{m}", f"{m.replace('_', ' ')} of the model "
                                     "version in the window", labels=["model", "version", "window"])
                for m in QUALITY}
+    mvw = ["model", "version", "window"]
+    confidence = GaugeMetricFamily("mlops_model_avg_confidence", "mean score of the labeled "
+                                   "predictions in the window", labels=mvw)
+    latency = {q: GaugeMetricFamily(f"mlops_model_latency_{q}_seconds", f"{q} of the "
+                                    "prediction latency of the labeled predictions in the "
+                                    "window (absent when no latency was sent)", labels=mvw)
+               for q in LATENCY_QUANTILES}
+    # window metric -> (its family, the factor to its unit)
+    per_window = {**{name: (family, 1.0) for name, family in quality.items()},
+                  "avg_confidence": (confidence, 1.0),
+                  **{f"latency_{q}_ms": (family, 1e-3) for q, family in latency.items()}}
     mv = ["model", "version"]
     predictions = CounterMetricFamily("mlops_predictions", "predictions ingested since the "
                                       "version's first event", labels=mv)
@@ -177,6 +193,8 @@ def model_metrics(models: Iterable[ModelFacts],
                                 "version's first event", labels=mv)
     threshold = GaugeMetricFamily("mlops_decision_threshold", "decision threshold in force",
                                   labels=mv)
+    alert_threshold = GaugeMetricFamily("mlops_accuracy_threshold", "accuracy under which the "
+                                        "monitoring job alerts", labels=mv)
     pending = GaugeMetricFamily("mlops_pending_labels", "predictions awaiting their label",
                                 labels=["model"])
     dead = CounterMetricFamily("mlops_dead_letters", "events rejected by ingest",
@@ -188,13 +206,15 @@ def model_metrics(models: Iterable[ModelFacts],
     hits = Counter[str]()
     for m in models:
         for window, values in m.windows.items():
-            for name, family in quality.items():
+            for name, (family, scale) in per_window.items():
                 if values.get(name) is not None:
-                    family.add_metric([m.name, m.version, window], float(values[name]))
+                    family.add_metric([m.name, m.version, window], float(values[name]) * scale)
         predictions.add_metric([m.name, m.version], m.totals.get("n", 0.0))
         truth.add_metric([m.name, m.version], m.totals.get("labeled", 0.0))
         if m.decision_threshold is not None:
             threshold.add_metric([m.name, m.version], m.decision_threshold)
+        if m.accuracy_threshold is not None:
+            alert_threshold.add_metric([m.name, m.version], m.accuracy_threshold)
         pending.add_metric([m.name], m.pending)
         dead.add_metric([m.name], m.dead_letters)
         for (kind, severity), n in sorted(m.alerts.items()):
@@ -206,7 +226,8 @@ def model_metrics(models: Iterable[ModelFacts],
     for result in ("hit", "miss"):
         cache.add_metric([result], hits[result])
     yield from quality.values()
-    yield from (predictions, truth, threshold, pending, dead, firing, cache)
+    yield from (confidence, *latency.values())
+    yield from (predictions, truth, threshold, alert_threshold, pending, dead, firing, cache)
 
 
 def scheduler_metrics(client: redis.Redis, settings: Settings, now: float) -> Iterator[Metric]:
