@@ -27,10 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "tests" / "data" / "compose-spec" / "compose-spec.json"
 UNITS = ROOT / "deploy" / "systemd"
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
-# Variables of compose.yaml that are not settings of the package: the Redis password and where
-# the published ports listen.
+# Variables of compose.yaml that are not settings of the package: the Redis and Grafana
+# passwords and where the published ports listen.
 COMPOSE_ONLY = {"REDIS_PASSWORD", "FLOWER_PUBLISH_ADDRESS", "SERVE_PUBLISH_ADDRESS",
-                "PROMETHEUS_PUBLISH_ADDRESS"}
+                "PROMETHEUS_PUBLISH_ADDRESS", "GRAFANA_ADMIN_PASSWORD",
+                "GRAFANA_PUBLISH_ADDRESS"}
+# What compose.yaml needs set to interpolate at all.
+REQUIRED = {"REDIS_PASSWORD": "0123abcd", "GRAFANA_ADMIN_PASSWORD": "s3cret"}
+# Environment of a service that configures the program it runs, not the package: Grafana's
+# GF_<SECTION>_<KEY> settings.
+OTHER_PROGRAMS = ("GF_",)
 
 
 def render_env_example() -> str:
@@ -43,10 +49,13 @@ def render_env_example() -> str:
              "# Password of the stack's Redis (required). Hex keeps it valid in a URL:",
              "# openssl rand -hex 32",
              "REDIS_PASSWORD=",
+             "# Password of Grafana's admin user (required)",
+             "GRAFANA_ADMIN_PASSWORD=",
              "# Host addresses of the published ports (default 127.0.0.1: this machine only)",
              "#FLOWER_PUBLISH_ADDRESS=127.0.0.1",
              "#SERVE_PUBLISH_ADDRESS=127.0.0.1",
-             "#PROMETHEUS_PUBLISH_ADDRESS=127.0.0.1", "",
+             "#PROMETHEUS_PUBLISH_ADDRESS=127.0.0.1",
+             "#GRAFANA_PUBLISH_ADDRESS=127.0.0.1", "",
              "# --- settings (`mlops config check` prints the effective values) ---"]
     for f in _fields():
         secret = " (secret)" if f.metadata["secret"] else ""
@@ -80,22 +89,24 @@ def _variables(text: str) -> set[str]:
 
 def test_compose_is_valid_against_the_compose_specification() -> None:
     """Given compose.yaml with its variables set, then it validates against the vendored
-    Compose Specification schema; and without REDIS_PASSWORD it is refused, naming it."""
+    Compose Specification schema; and without REDIS_PASSWORD or GRAFANA_ADMIN_PASSWORD it is
+    refused, naming the one missing."""
     import jsonschema
 
     schema = json.loads(SCHEMA.read_text())
     text = (ROOT / "compose.yaml").read_text()
-    doc = yaml.safe_load(_interpolate(text, {"REDIS_PASSWORD": "0123abcd"}))
+    doc = yaml.safe_load(_interpolate(text, REQUIRED))
     jsonschema.Draft7Validator(schema).validate(doc)  # its $schema names draft 7
-    with pytest.raises(ValueError, match="REDIS_PASSWORD"):
-        _interpolate(text, {})
+    for name in REQUIRED:
+        with pytest.raises(ValueError, match=name):
+            _interpolate(text, {k: v for k, v in REQUIRED.items() if k != name})
 
 
 def test_a_missing_flower_password_stops_only_flower() -> None:
     """Given no MLOPS_FLOWER_BASIC_AUTH, then compose.yaml still interpolates (Flower's own
     refusal stops Flower alone), and Flower is not restarted forever."""
     text = (ROOT / "compose.yaml").read_text()
-    doc = yaml.safe_load(_interpolate(text, {"REDIS_PASSWORD": "x"}))
+    doc = yaml.safe_load(_interpolate(text, REQUIRED))
     flower = doc["services"]["flower"]
     assert flower["environment"]["MLOPS_FLOWER_BASIC_AUTH"] == ""
     assert flower["restart"].startswith("on-failure:")
@@ -121,7 +132,7 @@ def test_every_variable_compose_uses_is_a_real_setting() -> None:
     known = set(known_variables())
     used = _variables(text)
     for service in _compose()["services"].values():
-        used |= set(service.get("environment") or {})
+        used |= {k for k in service.get("environment") or {} if not k.startswith(OTHER_PROGRAMS)}
     unknown = sorted(v for v in used - COMPOSE_ONLY - known)
     assert unknown == []
     redis = _compose()["services"]["redis"]
