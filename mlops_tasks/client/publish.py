@@ -65,7 +65,9 @@ class DirectPublisher:
                       "delivery_info": {"exchange": "", "routing_key": self.queue},
                       "priority": 0, "body_encoding": "base64",
                       "delivery_tag": str(uuid.uuid4())}
-        return str(json_dumps({  # type: ignore[no-untyped-call]  # unannotated in kombu
-            "body": base64.b64encode(raw).decode("ascii"),
+        rest = str(json_dumps({  # type: ignore[no-untyped-call]  # unannotated in kombu
             "content-encoding": content_encoding, "content-type": content_type,
             "headers": made.headers, "properties": properties}))
+        # the body is base64, which needs no escaping in JSON: spliced in, not scanned again
+        encoded = base64.b64encode(raw).decode("ascii")
+        return '{"body": "' + encoded + '", ' + rest[1:]
