@@ -287,3 +287,60 @@ def test_a_batch_goes_with_its_journal_entry_as_the_message_send_task_would_push
     finally:
         store.stop()
         other.stop()
+
+
+def test_rows_recorded_by_many_threads_while_the_sender_drains_are_all_sent_once(
+        tmp_path: Path) -> None:
+    """Given four threads recording predictions as fast as they can while the sender drains
+    every 500 rows (rows are appended without the lock), when all have flushed, then every
+    event was sent exactly once: the messages on the queue hold each id once, and the counts
+    agree."""
+    import base64
+    import json
+    import threading
+
+    import numpy as np
+
+    from .redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    client = MonitoringClient(server.url, redis_url=server.url, flush_interval_ms=5,
+                              settings=Settings.from_env({}))
+    try:
+        per_thread = 20_000
+        returned: list[list[str]] = []
+
+        def record() -> None:
+            returned.append([client.record_prediction(MODEL, 0.5, actual=True)
+                             for _ in range(per_thread)])
+
+        threads = [threading.Thread(target=record) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert client.flush(30)
+        stats = client.stats()
+        assert stats["recorded"] == stats["sent"] == 4 * per_thread
+        assert stats["dropped"] == 0 and stats["buffered"] == 0
+        sent: list[str] = []
+        queue = redis.Redis.from_url(server.url)
+        for raw in queue.lrange(EVENTS_QUEUE, 0, -1):
+            batch = json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0]
+            preds, rejects = events.decode_predictions(batch, now=batch_time(batch),
+                                                       max_age_s=86400)
+            assert rejects == []
+            sent.extend(preds.prediction_id)
+        assert len(sent) == len(set(sent)) == 4 * per_thread
+        assert set(sent) == {pid for ids in returned for pid in ids}
+        assert all(np.isfinite(preds.score))
+    finally:
+        client.close(timeout=1)
+        server.stop()
+
+
+def batch_time(batch: dict[str, Any]) -> float:
+    """A clock for decoding a batch: the time of its first event."""
+    from mlops_tasks.wire import unpack_column
+
+    return float(unpack_column(batch["timestamp"], batch["n"], "timestamp", "f8")[0])
