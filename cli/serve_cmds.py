@@ -14,10 +14,11 @@ WORKER_REPLY_S = 2.0  # longest wait for workers to say which queues they consum
 @click.option("--port", type=click.IntRange(1, 65535), default=9808, show_default=True)
 @pass_app
 def serve(app: App, host: str, port: int) -> None:
-    """Serve /health/live, /health/ready, /health, /health/<component> and /metrics.
+    """Serve /health/live, /health/ready, /health, /health/<component>, /metrics and the
+    dashboard page / (?span=day|week|month).
 
-    /metrics and the detailed /health need MLOPS_SERVE_BASIC_AUTH's credentials when it is set;
-    /health/live and /health/ready stay open for orchestrators' probes.
+    The page, /metrics and the detailed /health need MLOPS_SERVE_BASIC_AUTH's credentials when
+    it is set; /health/live and /health/ready stay open for orchestrators' probes.
     """
     from mlops_tasks.health import celery_active_queues  # noqa: PLC0415 - on first use
     from mlops_tasks.server import serve as run  # noqa: PLC0415 - Tornado, on first use

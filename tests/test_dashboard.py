@@ -26,6 +26,7 @@ from mlops_tasks.alerts.model import Alert
 from mlops_tasks.reports.dashboard import read_dashboard
 from mlops_tasks.reports.timeline import (
     IN_FORCE,
+    SPANS,
     SilenceSpan,
     alert_spans,
     bucket_point,
@@ -234,6 +235,19 @@ def test_the_day_and_week_spans_read_hour_buckets_and_the_month_day_buckets(pipe
                                           with_hist=False).counts
     assert week.span_metrics == counter_metrics(window)
     assert week.span_metrics["count"] == 30 * 30
+
+
+def test_each_card_names_cli_commands_that_exist(pipe: Any) -> None:
+    """The commands a card lists (the same numbers in the CLI) parse as real `mlops`
+    commands, for every span."""
+    from .test_docs import check_command
+
+    for span in ("day", "week", "month"):
+        for card in read_dashboard(pipe.svc, span).models:
+            for command in card.commands(SPANS[span]):
+                words = command.split()
+                assert words[0] == "mlops"
+                assert check_command(words[1:]) == [], command
 
 
 @pytest.mark.parametrize(("counts", "expected"), [

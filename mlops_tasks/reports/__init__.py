@@ -17,9 +17,12 @@ JSON; the rule inside (a test, a recommendation, a threshold) is a pure function
     daily_summary.py       daily_summary                         the last 24 hours of each model
     trends.py              performance_trends, all_performance_trends  daily metrics over days
     config_diff.py         config_diff; field_changes (pure)     configuration changes, by field
+    dashboard.py           read_dashboard                        the page of `mlops serve` (/)
+    timeline.py            bucket_points, setting_steps, alert_spans (pure): its time series
 
 numpy and scipy are imported inside the functions that need them, so importing a report
-module (as every CLI command module does) stays cheap.
+module (as every CLI command module does) stays cheap. The dashboard's modules are not
+re-exported here: only the server imports them (timeline.py needs numpy's metric formulas).
 """
 
 from .alerts import AlertEntry, alert_listing
