@@ -24,7 +24,7 @@ from mlops_tasks.detectors.queue import (
     score_from_confidence,
 )
 from mlops_tasks.errors import ValidationError
-from mlops_tasks.ingest import journal
+from mlops_tasks.ingest import events, journal
 from mlops_tasks.registry import Registry
 from mlops_tasks.settings import Settings
 from mlops_tasks.simulator.queue import (
@@ -379,12 +379,12 @@ def client(registry: Registry, redis_url: str) -> Any:
 
 
 def _sent(raw: redis.Redis) -> list[dict[str, Any]]:
-    """Every prediction the client sent, from the journal (one dict per event)."""
+    """Every prediction the client sent, from the journal (one dict per event, its columns
+    binary or not, as a dead letter shows it)."""
     out = []
     for batch_id in raw.zrange(keys.journal(MODEL), 0, -1):
         _, body = journal.decode(raw.get(keys.journal_entry(MODEL, batch_id.decode())))
-        out.extend({k: v[i] if isinstance(v, list) else v for k, v in body.items()}
-                   for i in range(body["n"]))
+        out.extend(events.original_event(body, i) for i in range(body["n"]))
     return out
 
 
