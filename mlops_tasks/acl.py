@@ -46,6 +46,7 @@ _MODEL = "mlops:{*}"  # every key of a model (keys.py); "{" is no wildcard in Re
 _DETECTOR_RULES = (
     "-@all", *_CONNECT,
     "+multi", "+exec", "+discard", "+watch", "+unwatch",
+    "+wait", "+role",  # behind Sentinel: a journal entry waits for its replicas
     # the events queue, in selectors of their own so that no other command reaches it: kombu
     # looks up the exchange's bindings and declares its own (SMEMBERS, SADD), checks the queue's
     # length at each priority (LLEN of the queue and of its suffixed names) and pushes (LPUSH)
@@ -65,7 +66,7 @@ _DETECTOR_RULES = (
 )
 
 _WORKER_RULES = (
-    "+@all", "-@admin", "-@dangerous", "+info", *_CONNECT,
+    "+@all", "-@admin", "-@dangerous", "+info", "+role", *_CONNECT,
     "~mlops:*",  # the project's keys, redbeat's included (keys.py)
     "~mlops.*",  # the queues (queues.py) with kombu's priority suffixes
     "~_kombu.binding*", "~unacked*",  # unacked, unacked_index, unacked_mutex

@@ -36,6 +36,9 @@ JSON_ONLY = {
 }
 
 
+SENTINEL_TRANSPORT = "mlops_tasks.sentinel_transport:Transport"
+
+
 def broker_kind(url: str) -> str:
     """``amqp`` (RabbitMQ), ``sentinel`` (kombu's Redis through Sentinel) or ``redis``."""
     scheme = url.partition("://")[0].lower()
@@ -143,9 +146,11 @@ def task_routes() -> dict[str, dict[str, str]]:
 def producer_config(settings: Settings, broker_url: str) -> dict[str, Any]:
     """What a process that only sends tasks needs."""
     options = transport_options(settings, broker_url)
-    amqp = broker_kind(broker_url) == "amqp"
+    kind = broker_kind(broker_url)
     queues = {"task_queues": task_queues(settings, broker_url),
-              "task_default_queue_type": settings.amqp_queue_type} if amqp else {}
+              "task_default_queue_type": settings.amqp_queue_type} if kind == "amqp" else {}
+    if kind == "sentinel":
+        queues["broker_transport"] = SENTINEL_TRANSPORT
     broker_url, broker_password = without_password(broker_url)
     return {
         **JSON_ONLY,

@@ -213,6 +213,48 @@ def _sentinel_master(url: str, decode: bool, options: dict[str, Any]) -> redis.R
                                **options, **tls)
 
 
+WAIT_TIMEOUT_MS = 2000  # how long a write waits for its replicas (MLOPS_REDIS_WAIT_REPLICAS)
+
+
+class NotReplicatedError(redis.RedisError):
+    """Fewer replicas than MLOPS_REDIS_WAIT_REPLICAS confirmed a write in time: it may not
+    survive a failover, so it does not count as done (it is retried; writes are idempotent)."""
+
+
+def wait_replicas(settings: Settings, url: str) -> int:
+    """How many replicas a write to the store at ``url`` must reach before it counts as done:
+    ``MLOPS_REDIS_WAIT_REPLICAS`` behind Sentinel, else 0 (no failover to survive)."""
+    return settings.redis_wait_replicas if topology(url) == "sentinel" else 0
+
+
+class ReplicaWait:
+    """Writes that must reach ``wanted`` replicas (``MLOPS_REDIS_WAIT_REPLICAS``) before they
+    count as done: WAIT and ROLE queued behind a pipeline's writes (the same connection, so
+    WAIT covers them), then :meth:`check` of the last two replies.
+
+    With fewer replicas connected than wanted (a failover used one up), a write is as safe as
+    it can be once each of them has it, and a master with none has no failover to lose it in:
+    the next WAIT asks for the replicas ROLE saw (so it does not sit out its timeout for one
+    that is not there) and asks for more again as they come back."""
+
+    def __init__(self, wanted: int) -> None:
+        self.wanted = wanted
+        self.expected = wanted
+
+    def add(self, pipe: Any) -> None:
+        pipe.execute_command("WAIT", self.expected, WAIT_TIMEOUT_MS)
+        pipe.execute_command("ROLE")
+
+    def check(self, acked: Any, role: Any) -> None:
+        """Raise NotReplicatedError unless enough replicas have the writes."""
+        connected = len(role[2]) if len(role) > 2 else 0  # ROLE of a master: 3 items
+        needed = min(self.wanted, connected)
+        self.expected = needed
+        if int(acked) < needed:
+            raise NotReplicatedError(f"{acked} of {needed} replicas confirmed the write "
+                                     f"within {WAIT_TIMEOUT_MS} ms")
+
+
 def run_scripts(client: redis.Redis, script: Script,
                 calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
     """Run ``script`` once per (keys, args): in one pipeline on a single Redis; one call each on

@@ -227,6 +227,11 @@ class Settings:
         "MLOPS_REDIS_SENTINEL_PASSWORD", text(), None,
         "password of the sentinels themselves (requirepass of sentinel.conf), if any",
         secret=True)
+    redis_wait_replicas: int = setting(
+        "MLOPS_REDIS_WAIT_REPLICAS", number(int, 0), 1,
+        "with MLOPS_REDIS_SENTINELS: replicas that must have a write (the client's journal "
+        "entry, a worker's applied batch) before it counts as done, so a failover loses none; "
+        "0 trusts the master alone")
     redis_cluster: bool = setting(
         "MLOPS_REDIS_CLUSTER", boolean(), default=False,
         doc="REDIS_URL names a node of a Redis Cluster that holds the registry and metrics (the "

@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from mlops_tasks.alerts.delivery import delivery_message
-from mlops_tasks.connection import resolve_redis_url
+from mlops_tasks.connection import resolve_redis_url, wait_replicas
 from mlops_tasks.ingest.pipeline import Ingestor
 from mlops_tasks.jobs import Job, recorded
 from mlops_tasks.queues import MONITORING_QUEUE, TASK_DELIVER_WEBHOOK
@@ -45,7 +45,9 @@ class Runtime:
     @cached_property
     def ingestor(self) -> Ingestor:
         svc = self.services
-        return Ingestor(self.settings, svc.registry, svc.raw)
+        url = resolve_redis_url(self.settings, start=False, role=WORKER)
+        return Ingestor(self.settings, svc.registry, svc.raw,
+                        replicas=wait_replicas(self.settings, url))
 
 
 _runtime: tuple[int, Runtime] | None = None

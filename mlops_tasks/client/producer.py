@@ -23,7 +23,7 @@ from celery import Celery
 from kombu.exceptions import EncodeError
 
 from ..celery_config import producer_config
-from ..connection import connect
+from ..connection import ReplicaWait, connect, wait_replicas
 from ..errors import MlopsError
 from ..ingest import journal
 from ..queues import EVENTS_QUEUE
@@ -45,6 +45,7 @@ class Producer:
         self._app: Celery | None = None
         self._journal: redis.Redis | None = None
         self._direct: DirectPublisher | None = None
+        self._replicas: ReplicaWait | None = None  # a journal entry's replicas (Sentinel)
 
     def next_batch_id(self, model: str) -> str:
         """``<producer>.<seq>``: this process's messages to a model, numbered from 1 (sender
@@ -74,7 +75,12 @@ class Producer:
             pipe.lpush(EVENTS_QUEUE, message)
             pipe.execute()
             return
-        pipe.execute()
+        if self._replicas:  # Sentinel: the entry must survive a failover (see ingest/journal.py)
+            self._replicas.add(pipe)
+            *_, acked, role = pipe.execute()
+            self._replicas.check(acked, role)
+        else:
+            pipe.execute()
         try:
             # argsrepr/kwargsrepr: Celery would otherwise render the whole batch as text
             app.send_task(task, args=[body], queue=EVENTS_QUEUE, retry=False,
@@ -93,6 +99,8 @@ class Producer:
             app.config_from_object(conf)
             redis_url = self.endpoints.redis_url()
             self._journal = connect(redis_url, decode=False, fail_fast=True)
+            wanted = wait_replicas(self.settings, redis_url)
+            self._replicas = ReplicaWait(wanted) if wanted else None
             self._direct = DirectPublisher(app, EVENTS_QUEUE) if same_redis(
                 self.endpoints.broker_url(), redis_url, conf["broker_transport_options"]) \
                 else None

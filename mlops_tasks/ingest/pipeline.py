@@ -147,9 +147,11 @@ def _batch_ref(msg: Any) -> str:
 
 class Ingestor:
     def __init__(self, settings: Settings, registry: Registry, raw: redis.Redis,
-                 clock: Callable[[], float] = time.time, cache_ttl_s: float = 5.0) -> None:
+                 clock: Callable[[], float] = time.time, cache_ttl_s: float = 5.0,
+                 replicas: int = 0) -> None:
         self.settings = settings
-        self.store = AggregateStore(raw, marker_ttl_s(settings.visibility_timeout_s))
+        self.store = AggregateStore(raw, marker_ttl_s(settings.visibility_timeout_s),
+                                    replicas=replicas)
         self.models = ModelCache(registry, ttl_s=cache_ttl_s)
         self.clock = clock
         self.grans = granularities(settings.retention_days)

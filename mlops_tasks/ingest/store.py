@@ -20,6 +20,7 @@ import numpy as np
 import redis
 
 from .. import keys
+from ..connection import ReplicaWait
 from ..lua_scripts import DEDUP, LINEAR_HASH, source
 from ..timebuckets import Granularity
 from . import events
@@ -97,10 +98,13 @@ def marker_ttl_s(visibility_timeout_s: int) -> int:
 
 
 class AggregateStore:
-    def __init__(self, raw: redis.Redis, marker_ttl_s: int = DEFAULT_MARKER_TTL_S) -> None:
-        """``raw`` must not decode responses: records and histograms are binary."""
+    def __init__(self, raw: redis.Redis, marker_ttl_s: int = DEFAULT_MARKER_TTL_S,
+                 replicas: int = 0) -> None:
+        """``raw`` must not decode responses: records and histograms are binary. ``replicas``:
+        a batch counts as applied once that many replicas have its writes (Sentinel)."""
         self.redis = raw
         self.marker_ttl_s = marker_ttl_s
+        self.replicas = ReplicaWait(replicas) if replicas else None
         self._ingest = raw.register_script(source("ingest.lua", (LINEAR_HASH, DEDUP)))
         self._claim = raw.register_script(source("claim.lua", (LINEAR_HASH, DEDUP)))
         self._vidx = raw.register_script(source("version_index.lua"))
@@ -201,11 +205,19 @@ class AggregateStore:
         for cmd in commands:
             args.append(len(cmd))
             args.extend(cmd)
-        reply = self._ingest(
-            keys=[marker, seen, keys.pending_meta(model), keys.pending_prefix(model),
-                  keys.counters(model), keys.journal_entry(model, batch_id),
-                  keys.journal(model)],
-            args=args)
+        script_keys = [marker, seen, keys.pending_meta(model), keys.pending_prefix(model),
+                       keys.counters(model), keys.journal_entry(model, batch_id),
+                       keys.journal(model)]
+        if self.replicas:
+            # WAIT on the connection that wrote: the task is acknowledged (and the message
+            # gone) only once the replicas have the batch, so a failover cannot lose it
+            pipe = self.redis.pipeline(transaction=False)
+            self._ingest(keys=script_keys, args=args, client=pipe)
+            self.replicas.add(pipe)
+            reply, acked, role = pipe.execute()
+            self.replicas.check(acked, role)
+        else:
+            reply = self._ingest(keys=script_keys, args=args)
         status = int(reply[2])
         detail = reply[3].decode(errors="replace") if len(reply) > 3 else None
         if status == WRONG_TYPE:
