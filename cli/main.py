@@ -99,7 +99,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "intervals or failed 3 times in a row; say which (and what is only degraded, such as a "
         "job that failed once).")),
     "serve": ("serve_cmds", (
-        "Serve /health/live, /health/ready, /health, /health/<component> and /metrics.")),
+        "Serve /health/live, /health/ready, /health, /health/<component>, /metrics and the "
+        "dashboard page / (?span=day|week|month).")),
     "verify-systems": ("verify_cmds", (
         "Check Redis, the broker, each worker pool, beat, the registry catalogue and the "
         "metrics pipeline (a synthetic event through the real path); exit 1 if any check fails.")),
