@@ -82,7 +82,7 @@ class WindowReader:
         self.redis = raw
         self.settings = settings
         self.clock = clock
-        self._sum_hashes = raw.register_script(lua_scripts.source("sum_hashes.lua"))
+        self._bucket_series = raw.register_script(lua_scripts.source("bucket_series.lua"))
 
     # ------------------------------------------------------------ count windows
     def recent(self, model: str, version: str, n: int = RECENT_SIZE) -> dict[str, np.ndarray]:
@@ -124,17 +124,14 @@ class WindowReader:
 
     def bucket_series(self, model: str, version: str, g: Granularity, starts: list[int],
                       fields: tuple[str, ...]) -> tuple[list[dict[str, float]], dict[str, float]]:
-        """In one round trip: ``fields`` of each bucket, in order (a field a bucket lacks is
-        missing), and every counter of the buckets summed on the server (lua/sum_hashes.lua:
-        the ``counts`` ``sum_buckets`` returns, without reading each bucket's histograms)."""
-        bucket_keys = [keys.agg(model, version, g.code, s) for s in starts]
-        pipe = self.redis.pipeline(transaction=False)
-        for key in bucket_keys:
-            pipe.hmget(key, fields)
-        self._sum_hashes(keys=bucket_keys, client=pipe)
-        *rows, flat = pipe.execute()
-        series = [{f: float(v) for f, v in zip(fields, row, strict=True) if v is not None}
-                  for row in rows]
+        """In one command (lua/bucket_series.lua): ``fields`` of each bucket, in order (a field
+        a bucket lacks is missing), and every counter of the buckets summed on the server (the
+        ``counts`` ``sum_buckets`` returns, without reading each bucket's histograms)."""
+        rows, flat = self._bucket_series(
+            keys=[keys.agg(model, version, g.code, s) for s in starts], args=fields)
+        n = len(fields)
+        series = [{f: float(v) for f, v in zip(fields, rows[i:i + n], strict=True) if v}
+                  for i in range(0, len(rows), n)]
         sums = {_text(flat[i]): float(flat[i + 1]) for i in range(0, len(flat), 2)}
         return series, sums
 
