@@ -100,7 +100,7 @@ def line(frame: Frame, points: Sequence[tuple[float, float | None]], kind: str,
             (x, y), = run
             out.append(f'<circle class="dot {esc(kind)}" cx="{num(x)}" cy="{num(y)}" r="1.8"/>')
             continue
-        coords = " ".join(f"{num(x)},{num(y)}" for x, y in run)
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)  # num(), inlined: many points
         out.append(f'<polyline class="line {esc(kind)}" points="{coords}"/>')
     return f'<g data-series="{esc(series)}">{"".join(out)}</g>'
 
@@ -142,8 +142,8 @@ def bars(frame: Frame, columns: Sequence[tuple[float, float, Sequence[tuple[floa
             if height <= 0:
                 continue
             top, bottom = frame.y(base + height), frame.y(base)
-            paths.setdefault(kind, []).append(
-                f"M{num(x)},{num(top)}h{w}v{num(max(bottom - top, 0.3))}h-{w}z")
+            paths.setdefault(kind, []).append(  # num(), inlined: many bars
+                f"M{x:.1f},{top:.1f}h{w}v{max(bottom - top, 0.3):.1f}h-{w}z")
             base += height
     return f'<g data-series="{esc(series)}">' + "".join(
         f'<path class="bar {esc(kind)}" d="{"".join(d)}"/>' for kind, d in paths.items()) + "</g>"
