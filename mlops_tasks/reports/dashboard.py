@@ -31,8 +31,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import keys
-from ..timebuckets import DAY_S, HOUR, bucket_range, day
+from ..health import queue_depths, read_scheduler
+from ..monitoring.targets import last_checks, target
+from ..timebuckets import DAY_S, HOUR, Granularity, bucket_range, day
 from ..timefmt import from_iso
+from ..windows import counter_metrics
 from .alerts import alert_listing
 from .timeline import (
     SERIES_FIELDS,
@@ -182,27 +185,23 @@ class Dashboard:
                 "system": self.system.to_dict()}
 
 
-def span_starts(span: Span, now: float, retention_days: int) -> tuple[str, list[int]]:
-    """(granularity code, bucket starts, oldest first) of ``span`` at ``now``: the hour
-    buckets covering it (as ``time_window`` reads them), or the day buckets of its days ending
-    today (as ``WindowReader.daily`` reads them) (pure)."""
+def span_buckets(span: Span, now: float, retention_days: int) -> tuple[Granularity, list[int]]:
+    """(granularity, bucket starts, oldest first) of ``span`` at ``now``: the hour buckets
+    covering it (as ``time_window`` reads them), or the day buckets of its days ending today
+    (as ``WindowReader.daily`` reads them) (pure)."""
     if span.bucket_s == DAY_S:
         g = day(retention_days)
         today = g.start(now)
-        return g.code, [today - i * DAY_S for i in range(span.days - 1, -1, -1)]
-    return HOUR.code, bucket_range(now, span.seconds, HOUR)
+        return g, [today - i * DAY_S for i in range(span.days - 1, -1, -1)]
+    return HOUR, bucket_range(now, span.seconds, HOUR)
 
 
 def _model_card(svc: Services, name: str, span: Span, since: float, now: float,
                 checks: tuple[dict[str, Any], dict[str, Any]], alerts: list[dict[str, Any]],
                 silences: list[dict[str, Any]],
                 tuning: dict[str, TuningFacts]) -> ModelCard:
-    from ..monitoring.targets import target  # noqa: PLC0415 - the monitoring jobs' choice
-    from ..windows import counter_metrics  # noqa: PLC0415 - numpy
-
-    t = target(svc.registry, name)
-    code, starts = span_starts(span, now, svc.settings.retention_days)
-    gran = HOUR if code == HOUR.code else day(svc.settings.retention_days)
+    t = target(svc.registry, name)  # the version the monitoring jobs look at
+    gran, starts = span_buckets(span, now, svc.settings.retention_days)
     counts, total = svc.windows.bucket_series(name, t.version, gran, starts, SERIES_FIELDS)
     audit = [e.to_dict() for e in svc.registry.audit_log(name, AUDIT_LIMIT)]
     spans_of_silences = silence_spans(silences, name, since, now)
@@ -233,14 +232,13 @@ def read_dashboard(svc: Services, span_name: str, *, broker: redis.Redis | None 
     ``broker``: the broker's Redis for the queue depths (None: not shown); ``workers``: the
     pools' liveness as last asked; ``tuning``: the counter of tuning runs to reuse (its cache
     spares a count when the history did not change)."""
-    from ..health import queue_depths, read_scheduler  # noqa: PLC0415 - cheap; kept together
-    from ..monitoring.targets import last_checks  # noqa: PLC0415 - the jobs' own reader
-    from ..server.activity import TuningCounts  # noqa: PLC0415 - /metrics' counter
+    # the server package imports this module: its counter is imported when called
+    from ..server.activity import TuningCounts  # noqa: PLC0415 - see above
 
     now = svc.clock() if now is None else now
     span = SPANS[span_name]
     names = svc.registry.model_names()
-    _, starts = span_starts(span, now, svc.settings.retention_days)
+    _, starts = span_buckets(span, now, svc.settings.retention_days)
     since = float(starts[0])
     checks = (last_checks(svc, names, keys.monitor_status),
               last_checks(svc, names, keys.degradation_status))
