@@ -15,6 +15,7 @@ from mlops_tasks.connection import call, connect, embedded_acl_file, embedded_re
 from mlops_tasks.durations import parse_duration
 from mlops_tasks.embedded import EmbeddedRedis
 from mlops_tasks.errors import ConflictError
+from mlops_tasks.health.topology import key_count, read_topology
 from mlops_tasks.registry import Registry
 from mlops_tasks.registry.store import CacheEntry
 from mlops_tasks.reports.config_diff import config_diff
@@ -42,11 +43,15 @@ def config_check(as_json: bool) -> None:
         if bad:
             row["value"] = None
             row["source"] = "environment (invalid)"
-    doc = {"ok": not problems, "settings": rows, "problems": problems}
+    from mlops_tasks.health.topology import configured  # noqa: PLC0415 - kombu, on first use
+
+    doc = {"ok": not problems, "topology": configured(settings), "settings": rows,
+           "problems": problems}
 
     def human() -> str:
         out = table(["variable", "value", "source"],
                     [[r["variable"], r["value"], r["source"]] for r in rows])
+        out += f"\n\ntopology: {doc['topology']}"
         if problems:
             out += "\n\n" + "\n".join(f"problem: {p}" for p in problems)
         else:
@@ -116,6 +121,7 @@ def cache_health(app: App, as_json: bool) -> None:
         m for m, on in (("aof", int(info.get("aof_enabled", 0))), ("rdb", bool(save_policy)))
         if on) or "none"
     stats = Registry(client, app.settings).cache_stats()
+    found = read_topology(client, app.settings)
     lookups = stats["hits"] + stats["misses"]
     doc: dict[str, Any] = {  # the --json document
         "url": mask_url(url),
@@ -128,7 +134,8 @@ def cache_health(app: App, as_json: bool) -> None:
                    "maxmemory_bytes": info.get("maxmemory"),
                    "maxmemory_policy": info.get("maxmemory_policy")},
         "persistence": persistence,
-        "keys": {"total": client.dbsize(), "by_family": _key_counts(client)},
+        "topology": found.to_dict(),
+        "keys": {"total": key_count(client), "by_family": _key_counts(client)},
         "registry_cache": {"hits": stats["hits"], "misses": stats["misses"],
                            "hit_rate": round(stats["hits"] / lookups, 4) if lookups else None},
     }
@@ -143,6 +150,8 @@ def cache_health(app: App, as_json: bool) -> None:
             ["ping", f"{doc['ping_ms']:.3f} ms"],
             ["memory used", f"{m['used_human']} (peak {m['peak_human']})"],
             ["persistence", doc["persistence"]],
+            ["topology", found.summary()],
+            *([f"node {n.get('address', '')}", _node_text(n)] for n in found.nodes),
             ["keys", f"{doc['keys']['total']} total; " + ", ".join(
                 f"{k} {v}" for k, v in doc["keys"]["by_family"].items())],
             ["registry reads",
@@ -151,8 +160,27 @@ def cache_health(app: App, as_json: bool) -> None:
         out = table(["check", "value"], rows)
         if persistence == "none":
             out += "\nwarning: Redis keeps nothing on disk; the registry is lost if it restarts"
+        out += "".join(f"\nproblem: {p}" for p in found.problems)
+        out += "".join(f"\nwarning: {w}" for w in found.warnings)
         return out
     emit(as_json, doc, human)
+    if found.problems:
+        sys.exit(EXIT_FAILURE)
+
+
+def _node_text(node: dict[str, Any]) -> str:
+    """A node of the topology in one cell: its role and what matters for that role."""
+    role = node.get("role")
+    if role == "primary":
+        return f"primary, {node['slots']} slots" + (", FAILED" if node["failed"] else "")
+    if role == "replica":
+        return "replica" + (", FAILED" if node["failed"] else "")
+    if role == "sentinel":
+        return "sentinel" + ("" if node.get("ok") else ", not answering")
+    if role == "master" and "quorum" in node:
+        return (f"master ({node['flags']}), {node['replicas']} replicas, "
+                f"{node['other_sentinels'] + 1} sentinels, quorum {node['quorum']}")
+    return f"{role}, {node.get('replicas', 0)} replicas"
 
 
 def _cache_report(entries: list[CacheEntry], verb: str, as_json: bool) -> None:

@@ -270,7 +270,8 @@ def test_verify_systems_checks_every_part_through_the_real_path(celery_app: Any,
     result = health.verify_systems(pipe.svc, redis_url, celery_app, pools, timeout_s=15)
     doc = result.to_dict()
     assert [c["name"] for c in doc["checks"]] == [
-        "redis", "broker", "pool events", "pool monitoring", "pool tuning", "beat",
-        "registry catalogue", "metrics pipeline"]
+        "redis", "store topology", "broker", "pool events", "pool monitoring", "pool tuning",
+        "beat", "registry catalogue", "metrics pipeline"]
     assert result.ok, [c for c in doc["checks"] if not c["ok"]]
-    assert doc["checks"][5]["detail"].startswith("leader lead1@beat-host (pid 4242)")
+    assert doc["checks"][1]["detail"] == "standalone: master, 0 replicas"
+    assert doc["checks"][6]["detail"].startswith("leader lead1@beat-host (pid 4242)")

@@ -122,6 +122,17 @@ def test_rabbitmq_and_a_cluster_give_scikit_learn_metrics_and_run_every_job(
         tuned = next(r for r in runs["tuning"]["runs"] if r["model"] == WAF)
         assert tuned["samples"] == n
         assert runs["cleanup"]["models"] == 3
+        # the topology, as `cache health` and `verify-systems` report it
+        health = mlops_json(stack.env, "cache", "health")["topology"]
+        assert health["kind"] == "cluster" and health["problems"] == []
+        assert sorted(n["slots"] for n in health["nodes"]) == [5461, 5461, 5462]
+        assert "primaries without a replica" in health["warnings"][0]
+        # (it fails: no beat, no dedicated pools; the topology is what is looked at here)
+        verify = mlops(stack.env, "verify-systems", "--timeout", "10", "--json")
+        checks = json.loads(verify.stdout)["checks"]
+        topology_check = next(c for c in checks if c["name"] == "store topology")
+        assert topology_check["ok"] and topology_check["detail"].startswith(
+            "cluster: 3 primaries, 0 replicas")
     finally:
         worker.stop()
     # every key of a model in that model's slot: a store that spans the three nodes
@@ -194,6 +205,11 @@ def test_a_failover_mid_stream_counts_every_event_once(
         rng = np.random.default_rng(9)
         batches, size = 40, 2000
         old_master = sentinels.master()
+        before = mlops_json(stack.env, "cache", "health")["topology"]
+        assert before["kind"] == "sentinel" and before["problems"] == []
+        assert before["nodes"][0] == {"role": "master", "address": f"127.0.0.1:{old_master[1]}",
+                                      "flags": "master", "replicas": 1, "other_sentinels": 2,
+                                      "quorum": 2}
         with stack.client() as client:
             for i in range(batches):
                 client.record_batch(N1, rng.random(size), actual=rng.random(size) < 0.5)
@@ -215,5 +231,10 @@ def test_a_failover_mid_stream_counts_every_event_once(
         final = stack.totals(N1)
         assert final["n"] == batches * size and final["labeled"] == batches * size
         assert journal.pending(stack.store(), N1) == 0
+        after = mlops_json(stack.env, "cache", "health")["topology"]
+        assert after["nodes"][0]["address"] == f"127.0.0.1:{sentinels.master()[1]}"
+        assert after["problems"] == []
+        assert after["warnings"] == ["0 replicas, fewer than MLOPS_REDIS_WAIT_REPLICAS 1: "
+                                     "writes wait for the ones there are"]
     finally:
         worker.stop()

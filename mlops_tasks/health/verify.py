@@ -17,6 +17,7 @@ from ..errors import MlopsError
 from ..settings import mask_url
 from .beat import beat_state
 from .probe import bounded
+from .topology import read_topology
 from .workers import celery_active_queues, worker_liveness
 
 if TYPE_CHECKING:
@@ -86,7 +87,14 @@ def verify_systems(svc: Services, redis_url: str, celery_app: Any,
             conn.ensure_connection(max_retries=1, timeout=timeout_s)
             return f"{conn.as_uri()} reachable"  # as_uri() masks the password
 
+    def topology_check() -> str:
+        found = read_topology(svc.redis, svc.settings)
+        if found.problems:
+            raise MlopsError(found.summary())
+        return found.summary()
+
     checks.append(run_check("redis", redis_check, timeout_s))
+    checks.append(run_check("store topology", topology_check, timeout_s))
     checks.append(run_check("broker", broker_check, timeout_s + 1.0))
     reply_s = min(timeout_s, WORKER_REPLY_S)
     ask = celery_active_queues(celery_app, reply_s)

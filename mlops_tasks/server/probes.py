@@ -11,6 +11,7 @@ import redis
 
 from .. import keys
 from ..health import ActiveQueues, bounded, check_health
+from ..health.topology import read_topology
 from ..settings import Settings
 
 READY_TIMEOUT_S = 2.0
@@ -48,7 +49,9 @@ class Probes:
             self.client.ping()
             latency_ms = (time.perf_counter() - started) * 1e3
             info: dict[str, Any] = self.client.info()
-            return {"ok": True, "latency_ms": round(latency_ms, 3),
+            found = read_topology(self.client, self.settings)
+            return {"ok": found.ok, "latency_ms": round(latency_ms, 3),
+                    "topology": found.to_dict(),
                     "used_memory_bytes": info.get("used_memory"),
                     "maxmemory_bytes": info.get("maxmemory"),
                     "aof_enabled": bool(info.get("aof_enabled")),
@@ -70,4 +73,6 @@ class Probes:
         healthy = found.verdict.healthy and bool(doc["redis"]["ok"])
         if not doc["redis"]["ok"] and doc["healthy"]:
             doc["status"], doc["healthy"] = "unhealthy", False
+            doc["reasons"] = [*doc.get("reasons", []), *doc["redis"].get("topology", {}).get(
+                "problems", [doc["redis"].get("error", "redis")])]
         return healthy, doc
