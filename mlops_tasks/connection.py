@@ -205,12 +205,13 @@ def _sentinel_master(url: str, decode: bool, options: dict[str, Any]) -> redis.R
     asks them again (redis-py's SentinelConnectionPool)."""
     parts = SentinelUrl.parse(url)
     tls: dict[str, Any] = {"ssl": True, **parts.ssl_options} if parts.tls else {}
-    sentinel = Sentinel(list(parts.sentinels), sentinel_kwargs={
+    sentinel = Sentinel(list(parts.sentinels), sentinel_kwargs={  # type: ignore[no-untyped-call]
         "password": parts.sentinel_password, "socket_timeout": options["socket_timeout"],
         "socket_connect_timeout": options["socket_connect_timeout"], **tls})
-    return sentinel.master_for(parts.master, redis_class=redis.Redis, username=parts.user,
-                               password=parts.password, db=parts.db, decode_responses=decode,
-                               **options, **tls)
+    master = sentinel.master_for(  # type: ignore[no-untyped-call]  # redis-py's Sentinel
+        parts.master, redis_class=redis.Redis, username=parts.user, password=parts.password,
+        db=parts.db, decode_responses=decode, **options, **tls)
+    return cast("redis.Redis", master)
 
 
 WAIT_TIMEOUT_MS = 2000  # how long a write waits for its replicas (MLOPS_REDIS_WAIT_REPLICAS)
@@ -255,11 +256,16 @@ class ReplicaWait:
                                      f"within {WAIT_TIMEOUT_MS} ms")
 
 
+def is_cluster(client: object) -> bool:
+    """Whether a client (typed ``redis.Redis`` everywhere) is in fact a cluster client."""
+    return isinstance(client, RedisCluster)
+
+
 def run_scripts(client: redis.Redis, script: Script,
                 calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
     """Run ``script`` once per (keys, args): in one pipeline on a single Redis; one call each on
     a Redis Cluster, whose pipelines refuse scripts (each call goes to its keys' node)."""
-    if isinstance(client, RedisCluster):
+    if is_cluster(client):
         return [script(keys=list(k), args=list(a)) for k, a in calls]
     pipe = client.pipeline(transaction=False)
     for k, a in calls:

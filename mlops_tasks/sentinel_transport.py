@@ -18,12 +18,13 @@ import redis
 from kombu.transport.redis import SentinelChannel, SentinelTransport
 
 
-class Channel(SentinelChannel):  # type: ignore[misc]  # kombu is untyped
+class Channel(SentinelChannel):
     def _connparams(self, asynchronous: bool = False) -> Any:
         if getattr(self.connection, "client", None) is None:
             raise redis.ConnectionError("the broker connection is closed (a failover?)")
-        return super()._connparams(asynchronous=asynchronous)
+        return super()._connparams(  # type: ignore[no-untyped-call]  # kombu is untyped
+            asynchronous=asynchronous)
 
 
-class Transport(SentinelTransport):  # type: ignore[misc]  # kombu is untyped
+class Transport(SentinelTransport):
     Channel = Channel

@@ -33,7 +33,7 @@ COMPOSE_ONLY = {"REDIS_PASSWORD", "FLOWER_PUBLISH_ADDRESS", "SERVE_PUBLISH_ADDRE
                 "PROMETHEUS_PUBLISH_ADDRESS", "GRAFANA_ADMIN_PASSWORD",
                 "GRAFANA_PUBLISH_ADDRESS"}
 # What compose.yaml needs set to interpolate at all.
-REQUIRED = {"REDIS_PASSWORD": "0123abcd", "GRAFANA_ADMIN_PASSWORD": "s3cret"}
+REQUIRED = {"REDIS_PASSWORD": "0123abcd"}
 # Environment of a service that configures the program it runs, not the package: Grafana's
 # GF_<SECTION>_<KEY> settings.
 OTHER_PROGRAMS = ("GF_",)
@@ -89,8 +89,7 @@ def _variables(text: str) -> set[str]:
 
 def test_compose_is_valid_against_the_compose_specification() -> None:
     """Given compose.yaml with its variables set, then it validates against the vendored
-    Compose Specification schema; and without REDIS_PASSWORD or GRAFANA_ADMIN_PASSWORD it is
-    refused, naming the one missing."""
+    Compose Specification schema; and without REDIS_PASSWORD it is refused, naming it."""
     import jsonschema
 
     schema = json.loads(SCHEMA.read_text())
@@ -111,6 +110,29 @@ def test_a_missing_flower_password_stops_only_flower() -> None:
     assert flower["environment"]["MLOPS_FLOWER_BASIC_AUTH"] == ""
     assert flower["restart"].startswith("on-failure:")
     assert flower["ports"] == ["127.0.0.1:5555:5555"]
+
+
+def test_a_missing_grafana_password_stops_only_grafana(tmp_path: Path) -> None:
+    """Given no GRAFANA_ADMIN_PASSWORD, then compose.yaml still interpolates, and Grafana's
+    entrypoint (run here by a real shell) refuses to start rather than start with admin/admin;
+    given one, it starts Grafana's own entrypoint."""
+    text = (ROOT / "compose.yaml").read_text()
+    grafana = yaml.safe_load(_interpolate(text, REQUIRED))["services"]["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == ""
+    assert grafana["restart"].startswith("on-failure:")
+    shell, flag, script = grafana["entrypoint"]
+    fake_run = tmp_path / "run.sh"
+    fake_run.write_text("#!/bin/sh\necho grafana started\n")
+    fake_run.chmod(0o755)
+    script = script.replace("/run.sh", str(fake_run))
+    refused = subprocess.run([shell, flag, script], env={"GF_SECURITY_ADMIN_PASSWORD": ""},
+                             capture_output=True, text=True, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ("grafana: set GRAFANA_ADMIN_PASSWORD in .env "
+                                      "(see .env.example)")
+    started = subprocess.run([shell, flag, script], env={"GF_SECURITY_ADMIN_PASSWORD": "pw"},
+                             capture_output=True, text=True, check=False)
+    assert (started.returncode, started.stdout) == (0, "grafana started\n")
 
 
 def test_every_compose_command_is_a_real_mlops_command() -> None:

@@ -224,7 +224,7 @@ def test_provisioning_loads_the_dashboard_next_to_composes_prometheus() -> None:
     assert "prometheus" in grafana["depends_on"]
     assert grafana["ports"] == ["${GRAFANA_PUBLISH_ADDRESS:-127.0.0.1}:3000:3000"]
     password = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
-    assert password.startswith("${GRAFANA_ADMIN_PASSWORD:?"), password
+    assert password == "${GRAFANA_ADMIN_PASSWORD:-}", password  # Grafana alone refuses it
 
 
 def test_the_dashboard_has_the_panels_of_the_page() -> None:

@@ -32,7 +32,8 @@ from .topologies import RedisClusterServers, SentinelSet, rabbitmq_vhost
 WAF, N1 = "waf-behavioral", "n1-detector"
 
 
-def mlops(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def mlops(env: dict[str, str], *args: str,
+          timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mlops_tasks.cli.main", *args], env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -234,7 +235,7 @@ def test_a_failover_mid_stream_counts_every_event_once(
         after = mlops_json(stack.env, "cache", "health")["topology"]
         assert after["nodes"][0]["address"] == f"127.0.0.1:{sentinels.master()[1]}"
         assert after["problems"] == []
-        assert after["warnings"] == ["0 replicas, fewer than MLOPS_REDIS_WAIT_REPLICAS 1: "
-                                     "writes wait for the ones there are"]
+        assert after["warnings"] == [("0 replicas, fewer than MLOPS_REDIS_WAIT_REPLICAS 1: "
+                                      "writes wait for the ones there are")]
     finally:
         worker.stop()

@@ -210,12 +210,14 @@ class SentinelSet:
 
     def master(self) -> tuple[str, int]:
         """The master the sentinels name now."""
-        host, port = redis.Redis(host="127.0.0.1", port=self.sentinel_ports[0], decode_responses=True) \
-            .sentinel_get_master_addr_by_name(self.MASTER)
+        sentinel = redis.Redis(host="127.0.0.1", port=self.sentinel_ports[0],
+                               decode_responses=True)
+        host, port = sentinel.sentinel_get_master_addr_by_name(self.MASTER)
         return str(host), int(port)
 
     def replicas_in_sync(self) -> int:
-        info = redis.Redis(host="127.0.0.1", port=self.master()[1], decode_responses=True).info("replication")
+        master = redis.Redis(host="127.0.0.1", port=self.master()[1], decode_responses=True)
+        info = master.info("replication")
         return int(info.get("connected_slaves", 0))
 
     def kill_master(self) -> int:

@@ -16,12 +16,12 @@ Shown by `mlops cache health`, `mlops verify-systems`, `mlops config check` and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.cluster import RedisCluster
 
-from ..connection import SentinelUrl, topology, topology_url
+from ..connection import SentinelUrl, is_cluster, topology, topology_url
 from ..settings import Settings
 
 SLOTS = 16384
@@ -116,8 +116,9 @@ def _sentinel(url: str, settings: Settings) -> Topology:
                                socket_timeout=2, socket_connect_timeout=2,
                                decode_responses=True)
         try:
-            state = sentinel.sentinel_master(parts.master)
-            replicas = sentinel.sentinel_slaves(parts.master) if master is None else []
+            state = cast("dict[str, Any]", sentinel.sentinel_master(parts.master))
+            replicas = cast("list[dict[str, Any]]",
+                            sentinel.sentinel_slaves(parts.master) if master is None else [])
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             nodes.append({"role": "sentinel", "address": address, "ok": False})
             problems.append(f"sentinel {address} does not answer: {_first_line(exc)}")
@@ -155,12 +156,12 @@ def _sentinel(url: str, settings: Settings) -> Topology:
 
 
 def _cluster(client: redis.Redis) -> Topology:
-    cluster = client if isinstance(client, RedisCluster) else None
-    if cluster is None:
+    if not is_cluster(client):
         return Topology("cluster", [], [("MLOPS_REDIS_CLUSTER is set but the client is not "
                                          "a cluster client")])
+    cluster = cast("RedisCluster", client)
     info = cluster.cluster_info()
-    nodes_text = cluster.execute_command("CLUSTER NODES")
+    nodes_text = cluster.execute_command("CLUSTER NODES")  # type: ignore[no-untyped-call]
     nodes = _parse_nodes(nodes_text)
     problems: list[str] = []
     state = info.get("cluster_state") if isinstance(info, dict) else None
@@ -223,8 +224,8 @@ def _parse_nodes(text: Any) -> list[dict[str, Any]]:
 
 def key_count(client: redis.Redis) -> int:
     """Keys in the store: DBSIZE, summed over the primaries of a cluster."""
-    if isinstance(client, RedisCluster):
-        return int(client.dbsize(target_nodes=RedisCluster.PRIMARIES))
+    if is_cluster(client):
+        return int(cast("RedisCluster", client).dbsize(target_nodes=RedisCluster.PRIMARIES))
     return int(client.dbsize())
 
 
