@@ -223,8 +223,8 @@ def test_provisioning_loads_the_dashboard_next_to_composes_prometheus() -> None:
     assert re.fullmatch(r"grafana/grafana-oss:\d+\.\d+\.\d+", grafana["image"])
     assert "prometheus" in grafana["depends_on"]
     assert grafana["ports"] == ["${GRAFANA_PUBLISH_ADDRESS:-127.0.0.1}:3000:3000"]
-    password = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
-    assert password == "${GRAFANA_ADMIN_PASSWORD:-}", password  # Grafana alone refuses it
+    given = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert given == "${GRAFANA_ADMIN_PASSWORD:-}", given  # Grafana alone refuses it empty
 
 
 def test_the_dashboard_has_the_panels_of_the_page() -> None:
