@@ -12,7 +12,7 @@ beat process releases its lock and heartbeat and re-executes its own command lin
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import socket
@@ -27,6 +27,7 @@ from redbeat import RedBeatScheduler
 
 from mlops_tasks import keys
 from mlops_tasks.connection import connect, resolve_redis_url
+from mlops_tasks.health.beat import forget_instance, record_heartbeat
 from mlops_tasks.jobs import JOBS
 from mlops_tasks.restart import beat_restart_request
 from mlops_tasks.roles import WORKER
@@ -74,12 +75,7 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat is unty
         now = time.time()
         doc = {"id": self.instance_id, "host": socket.gethostname(), "pid": os.getpid(),
                "role": self.role, "started_at": self._started_at, "at": now}
-        pipe = self._client.pipeline(transaction=False)
-        pipe.set(keys.beat_instance(self.instance_id), json.dumps(doc),
-                 ex=self._heartbeat_ttl_s())
-        if self.role == "leader":
-            pipe.set(keys.BEAT_LEADER, json.dumps(doc), ex=self._heartbeat_ttl_s())
-        pipe.execute()
+        record_heartbeat(self._client, doc, self._heartbeat_ttl_s(), self.role == "leader")
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(min(1.0, self.max_interval / 2)):
@@ -135,10 +131,6 @@ class MlopsScheduler(RedBeatScheduler):  # type: ignore[misc]  # redbeat is unty
         self._stop.set()
         if self._beating is not None and self._beating is not threading.current_thread():
             self._beating.join(5)  # a heartbeat written after the delete would outlive us
-        try:
-            self._client.delete(keys.beat_instance(self.instance_id))
-            if self.role == "leader":
-                self._client.delete(keys.BEAT_LEADER)
-        except redis.RedisError:
-            pass
+        with contextlib.suppress(redis.RedisError):  # gone with Redis: it expires by itself
+            forget_instance(self._client, self.instance_id, self.role == "leader")
         super().close()

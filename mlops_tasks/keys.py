@@ -61,7 +61,10 @@ Per scheduled job ``j`` (its name as a hash tag, like a model's: updated togethe
     mlops:{j}:job:outcomes              LIST    1/0 outcomes of its last 100 runs
 
 Global
-    mlops:beat:instance:<id>            HASH    a beat process: host, pid, role, heartbeat (TTL)
+    mlops:beat:instance:<id>            STRING  a beat process: host, pid, role, heartbeat (JSON,
+                                                TTL)
+    mlops:beat:instances                SET     ids of those processes (an id whose key expired
+                                                is dropped by the next reader)
     mlops:beat:leader                   STRING  the leading beat's last heartbeat (JSON, TTL)
     mlops:beat:restart                  STRING  the latest `scheduler restart` request (JSON)
     mlops:beat:redbeat:<job>            HASH    celery-redbeat's schedule entry of a job (field
@@ -301,6 +304,7 @@ def job_outcomes(job: str) -> str:
 BEAT_PREFIX = f"{PREFIX}:beat"
 BEAT_LEADER = f"{BEAT_PREFIX}:leader"
 BEAT_RESTART = f"{BEAT_PREFIX}:restart"
+BEAT_INSTANCES = f"{BEAT_PREFIX}:instances"  # ids of the beat processes with a heartbeat key
 REDBEAT_PREFIX = f"{BEAT_PREFIX}:redbeat:"  # celery-redbeat's redbeat_key_prefix
 REDBEAT_LOCK = f"{REDBEAT_PREFIX}lock"  # celery-redbeat's redbeat_lock_key
 REDBEAT_META_FIELD = "meta"  # field of a redbeat entry holding its last_run_at (JSON)

@@ -4,7 +4,6 @@ verdict, called as library functions against a real Redis (and a real Celery wor
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 import redis
 
 from mlops_tasks import health, jobs, keys
+from mlops_tasks.health.beat import record_heartbeat
 from mlops_tasks.health.workers import PoolLiveness
 from mlops_tasks.settings import Settings
 
@@ -27,9 +27,7 @@ def heartbeat(r: redis.Redis, instance: str, role: str, at: float,
     """What a beat process writes every tick (beat/scheduler.py), leader or standby."""
     doc = {"id": instance, "host": "beat-host", "pid": 4242, "role": role,
            "started_at": started_at, "at": at}
-    r.set(keys.beat_instance(instance), json.dumps(doc), ex=60)
-    if role == "leader":
-        r.set(keys.BEAT_LEADER, json.dumps(doc), ex=60)
+    record_heartbeat(r, doc, 60, leader=role == "leader")
 
 
 def run_job(r: redis.Redis, job: str, at: float, fail: bool = False) -> None:

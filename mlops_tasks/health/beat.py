@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from .. import keys
 from ..settings import Settings
 from ..timefmt import iso
-
-SCAN_COUNT = 1000
 
 
 @dataclass(frozen=True)
@@ -69,19 +66,46 @@ def stale_after_s(settings: Settings) -> float:
     return max(10.0, 3 * settings.beat_max_interval_s)
 
 
-def _instance_keys(client: redis.Redis) -> Iterator[str | bytes]:
-    # scan_iter: on Redis Cluster it scans every primary
-    yield from client.scan_iter(match=keys.beat_instance("*"), count=SCAN_COUNT)
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def record_heartbeat(client: redis.Redis, doc: dict[str, Any], ttl_s: int,
+                     leader: bool) -> None:
+    """What a beat process writes every tick: its heartbeat (``doc``, with its ``id``) under
+    its own key and its id in the set of instances; the leader's also as the leader's."""
+    text = json.dumps(doc)
+    pipe = client.pipeline(transaction=False)  # the keys span cluster slots
+    pipe.set(keys.beat_instance(doc["id"]), text, ex=ttl_s)
+    pipe.sadd(keys.BEAT_INSTANCES, doc["id"])
+    if leader:
+        pipe.set(keys.BEAT_LEADER, text, ex=ttl_s)
+    pipe.execute()
+
+
+def forget_instance(client: redis.Redis, instance_id: str, leader: bool) -> None:
+    """A beat process stopping: its heartbeat (and the leader's, if it led) goes now."""
+    pipe = client.pipeline(transaction=False)
+    pipe.delete(keys.beat_instance(instance_id))
+    pipe.srem(keys.BEAT_INSTANCES, instance_id)
+    if leader:
+        pipe.delete(keys.BEAT_LEADER)
+    pipe.execute()
 
 
 def beat_state(client: redis.Redis, settings: Settings, now: float | None = None) -> BeatState:
-    """The leader, its heartbeat's age and every beat process with a live heartbeat."""
+    """The leader, its heartbeat's age and every beat process with a live heartbeat (read
+    from the set of instances, not by scanning the keyspace)."""
     now = time.time() if now is None else now
-    found = list(_instance_keys(client))
+    ids = sorted(_text(i) for i in cast("set[str | bytes]", client.smembers(keys.BEAT_INSTANCES)))
     pipe = client.pipeline(transaction=False)  # GETs, not MGET: the keys span cluster slots
-    for key in found:
-        pipe.get(key)
-    docs = [json.loads(v) for v in pipe.execute() if v] if found else []
+    for instance_id in ids:
+        pipe.get(keys.beat_instance(instance_id))
+    found = pipe.execute() if ids else []
+    expired = [i for i, v in zip(ids, found, strict=True) if not v]
+    if expired:  # processes that died without saying so: their heartbeats expired
+        client.srem(keys.BEAT_INSTANCES, *expired)
+    docs = [json.loads(v) for v in found if v]
     raw = client.get(keys.BEAT_LEADER)
     leader = BeatInstance.from_heartbeat(json.loads(raw)) if raw else None
     stale = stale_after_s(settings)
