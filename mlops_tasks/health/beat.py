@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import redis
 
@@ -97,7 +97,7 @@ def beat_state(client: redis.Redis, settings: Settings, now: float | None = None
     """The leader, its heartbeat's age and every beat process with a live heartbeat (read
     from the set of instances, not by scanning the keyspace)."""
     now = time.time() if now is None else now
-    ids = sorted(_text(i) for i in cast("set[str | bytes]", client.smembers(keys.BEAT_INSTANCES)))
+    ids = sorted(_text(i) for i in client.smembers(keys.BEAT_INSTANCES))
     pipe = client.pipeline(transaction=False)  # GETs, not MGET: the keys span cluster slots
     for instance_id in ids:
         pipe.get(keys.beat_instance(instance_id))
