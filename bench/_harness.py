@@ -8,7 +8,8 @@ and with a parent-death signal, so even a SIGKILLed benchmark leaves nothing run
 
 Nothing here touches the operator's own Redis or data folder: the children's environment is
 scrubbed of every project setting, REDIS_URL points at the private server and MLOPS_DATA_DIR at
-the temporary folder.
+the temporary folder. A RabbitMQ broker is a private virtual host of the machine's RabbitMQ
+(``Bench.rabbitmq_vhost``), deleted at the end like the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -36,6 +38,7 @@ from mlops_tasks.settings import ENV_PREFIX, known_variables
 BENCH_DIR = Path(__file__).resolve().parent
 BUILTIN_MODELS = ("n1-detector", "waf-behavioral", "queue-anomaly")
 HOST = "127.0.0.1"
+RABBITMQ = (HOST, 5672)  # the machine's RabbitMQ, guest/guest, managed with rabbitmqctl
 
 
 def log(msg: str) -> None:
@@ -175,6 +178,7 @@ class Bench:
         self.keep_tmp = keep_tmp
         self.tmp = Path(tempfile.mkdtemp(prefix=f"mlops-bench-{name}-"))
         self._procs: list[Proc] = []
+        self._vhosts: list[str] = []
         self._prev_term = None
 
     def __enter__(self) -> Self:
@@ -198,6 +202,13 @@ class Bench:
                 except Exception as exc:  # noqa: BLE001 - keep stopping the others
                     log(f"stopping {p.name}: {exc}")
             self._procs.clear()
+            for vhost in self._vhosts:  # after the workers that used them
+                try:
+                    _rabbitmqctl("delete_vhost", vhost, check=True)
+                    log(f"RabbitMQ vhost {vhost} deleted")
+                except (OSError, subprocess.SubprocessError) as exc:
+                    log(f"deleting RabbitMQ vhost {vhost}: {exc}")
+            self._vhosts.clear()
             if not self.keep_tmp:
                 shutil.rmtree(self.tmp, ignore_errors=True)
             else:
@@ -223,18 +234,36 @@ class Bench:
         os.environ.update({k: env[k] for k in ("REDIS_URL", "MLOPS_LOG_LEVEL", "MLOPS_DATA_DIR")})
         return env
 
+    # ---------------------------------------------------------------- RabbitMQ
+    def rabbitmq_vhost(self) -> str:
+        """A fresh virtual host of the machine's RabbitMQ for guest, deleted by ``close()``;
+        its amqp:// URL. RuntimeError (with the reason) when there is no usable RabbitMQ."""
+        reason = rabbitmq_missing()
+        if reason:
+            raise RuntimeError(reason)
+        vhost = f"mlops-bench-{uuid.uuid4().hex[:8]}"
+        _rabbitmqctl("add_vhost", vhost, check=True)
+        self._vhosts.append(vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*", check=True)
+        log(f"RabbitMQ vhost {vhost} created")
+        return f"amqp://guest:guest@{RABBITMQ[0]}:{RABBITMQ[1]}/{vhost}"
+
     # ---------------------------------------------------------------- workers
     def start_mlops_worker(self, server: RedisServer, concurrency: int,
-                           queues: str = "mlops.events") -> WorkerProc:
-        """``mlops worker`` (the project's Celery app) consuming ``queues``."""
-        env = clean_env(server.url, self.tmp)
+                           queues: str = "mlops.events",
+                           broker_url: str | None = None) -> WorkerProc:
+        """``mlops worker`` (the project's Celery app) consuming ``queues``; the broker is the
+        store's Redis unless ``broker_url`` names another (``CELERY_BROKER_URL``)."""
+        env = clean_env(server.url, self.tmp,
+                        **({"CELERY_BROKER_URL": broker_url} if broker_url else {}))
         tag = f"mlops{len(self._procs)}-{os.getpid()}"
         args = [sys.executable, "-m", "mlops_tasks.cli.main", "worker",
                 "--concurrency", str(concurrency), "--queues", queues, "--loglevel", "warning",
                 f"--hostname={tag}@%h"]
         w = WorkerProc(f"mlops worker -c {concurrency}", args, env, self.tmp / f"{tag}.log")
         self._procs.append(w)
-        log(f"mlops worker pid {w.pid} (concurrency {concurrency}, queues {queues})")
+        broker = "" if broker_url is None else f", broker {broker_url.partition('://')[0]}"
+        log(f"mlops worker pid {w.pid} (concurrency {concurrency}, queues {queues}{broker})")
         return w
 
     def start_celery_worker(self, server: RedisServer, app_module: str, concurrency: int,
@@ -266,6 +295,46 @@ class Bench:
 
 class WorkerProc(Proc):
     """A Celery worker: SIGTERM is a warm shutdown (running tasks finish), then SIGKILL."""
+
+
+# --------------------------------------------------------------------------- RabbitMQ
+def _rabbitmqctl(*args: str, check: bool = False) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, timeout=60, check=check)
+
+
+def rabbitmq_missing() -> str | None:
+    """Why the machine's RabbitMQ cannot be used for a private virtual host, or None."""
+    try:
+        with socket.create_connection(RABBITMQ, timeout=2):
+            pass
+    except OSError:
+        return f"no RabbitMQ listens on {RABBITMQ[0]}:{RABBITMQ[1]}"
+    if not shutil.which("rabbitmqctl"):
+        return "rabbitmqctl is not on PATH: no private virtual host can be made"
+    try:
+        probe = subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True,
+                               text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"rabbitmqctl failed: {exc}"
+    if probe.returncode != 0:
+        return f"rabbitmqctl cannot manage this RabbitMQ: {probe.stderr.strip()[:200]}"
+    return None
+
+
+def rabbitmq_pid() -> int | None:
+    """The pid of the local RabbitMQ's Erlang VM (``beam.smp`` running rabbit), to read its CPU
+    time; None when there is none or it is not readable."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "beam.smp":
+                continue
+            if b"rabbit" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
 
 
 # --------------------------------------------------------------------------- waiting

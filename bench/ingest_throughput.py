@@ -3,17 +3,26 @@ the aggregates, side by side with the naive one-task-per-event design and Redis'
 
     .venv/bin/python bench/ingest_throughput.py [--concurrency 2] [--batch-events 2000000]
         [--prediction-events 500000] [--naive-events 20000] [--redis-benchmark-n 2000000]
+        [--brokers redis,amqp]
 
 Phases, all against one private redis-server (``--save "" --appendonly no``):
 
   a. ``MonitoringClient.record_batch`` with labeled events (``actual=`` arrays), calls of
-     ``--batch-size`` scores, consumed by ``mlops worker --concurrency N``;
+     ``--batch-size`` scores, consumed by ``mlops worker --concurrency N``; once per broker of
+     ``--brokers``, one after the other with a worker of its own, side by side in the report:
+     ``redis`` (the store's redis-server: the client journals and queues a batch in one
+     MULTI/EXEC), ``amqp`` (a private virtual host of the machine's RabbitMQ on 127.0.0.1:5672,
+     created and deleted here; quorum queues, the client journals in Redis then ``send_task``
+     with publisher confirms) or an ``amqp://`` URL used as given. The store is always the
+     private redis-server;
   b. ``MonitoringClient.record_prediction(..., actual=...)`` from one thread;
   c. the naive design: one Celery task per event (bench/_naive_app.py, one HINCRBY pipeline per
      event), its own ``celery worker --concurrency N`` with the project's worker configuration,
      task events included like ``mlops worker`` (``--naive-without-task-events`` turns them off);
      the mlops worker is stopped first so the two designs never share the CPUs;
   d. ``redis-benchmark -P 64 -t set,incr`` (pipelined): what Redis alone does on this machine.
+
+(b)-(d) always use the Redis broker.
 
 Each of (a)-(c) is timed from just before the first record/send call until the last event is
 visible in Redis (the Ingestor's ``mlops:{model}:total:<version>`` HASH, field ``labeled``, or
@@ -25,15 +34,19 @@ that is part of the measured time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from _harness import (
     Bench,
+    WorkerProc,
     log,
     machine_facts,
     performance_summary,
@@ -41,6 +54,7 @@ from _harness import (
     print_json,
     print_table,
     queue_length,
+    rabbitmq_pid,
     redis_cpu_s,
     run_main,
     totals,
@@ -82,6 +96,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=240.0,
                    help="give up on a phase after this many seconds (default 240)")
     p.add_argument("--skip", default="", help="comma-separated phases to skip: a,b,c,d")
+    p.add_argument("--brokers", "--broker", default="redis",
+                   help="comma-separated brokers for (a), run one after the other and reported "
+                        "side by side: redis, amqp (a private vhost of the RabbitMQ on "
+                        "127.0.0.1:5672, made and deleted here; skipped with the reason when "
+                        "there is none) or an amqp:// URL used as given (default: redis)")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary folder (logs)")
     args = p.parse_args()
     for name in ("concurrency", "batch_size"):
@@ -90,7 +109,24 @@ def parse_args() -> argparse.Namespace:
     for name in ("batch_events", "prediction_events", "naive_events", "redis_benchmark_n"):
         if getattr(args, name) < 0:
             p.error(f"--{name.replace('_', '-')} must be >= 0")
+    args.brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
+    for b in args.brokers:
+        if b not in ("redis", "amqp") and b.partition("://")[0] not in AMQP_SCHEMES:
+            p.error(f"--brokers: {b.partition('://')[0]!r} is not redis, amqp or an amqp:// URL")
+    if not args.brokers or len(set(args.brokers)) != len(args.brokers):
+        p.error("--brokers: one or more brokers, each once")
     return args
+
+
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # a RabbitMQ whose CPU can be read here
+
+
+def broker_label(spec: str) -> str:
+    """The column name of a broker: redis, amqp, or the URL given without its password."""
+    from mlops_tasks.settings import mask_url
+
+    return spec if spec in ("redis", "amqp") else mask_url(spec)
 
 
 def score_columns(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,15 +139,21 @@ def score_columns(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
 
 # --------------------------------------------------------------------------- phases
 def phase_record_batch(srv: Any, worker: Any, model: str, events: int, size: int,
-                       timeout: float) -> dict[str, Any]:
+                       timeout: float, broker_url: str | None = None) -> dict[str, Any]:
+    """``broker_url``: RabbitMQ (its server's CPU is read when it runs on this machine), or
+    None for the store's Redis."""
     from mlops_tasks.client import MonitoringClient
+    from mlops_tasks.client.publish import same_redis
 
     r = srv.client()
     rng = np.random.default_rng(1)
     columns = [score_columns(rng, size) for _ in range(8)]
     calls = -(-events // size)
     events = calls * size
-    with MonitoringClient(broker_url=srv.url, overflow="block") as client:
+    local = broker_url is not None and urlsplit(broker_url).hostname in LOCAL_HOSTS
+    broker_pid = rabbitmq_pid() if local else None
+    with MonitoringClient(broker_url=broker_url or srv.url, redis_url=srv.url,
+                          overflow="block") as client:
         # Warm-up: connections, registry caches, Lua scripts of the workers.
         base_n, base_l = totals(r, model)
         for i in range(4):
@@ -119,9 +161,11 @@ def phase_record_batch(srv: Any, worker: Any, model: str, events: int, size: int
         wait_until("warm-up visible", lambda: totals(r, model)[1], lambda v: v >= base_l + 4 * size,
                    timeout=60, alive=[worker])
         base_n, base_l = totals(r, model)
+        sent0 = client.stats()["batches_sent"]
 
         worker_cpu0, redis_cpu0, client_cpu0 = tree_cpu_s(worker.pid), redis_cpu_s(r), \
             time.process_time()
+        broker_cpu0 = tree_cpu_s(broker_pid) if broker_pid else 0.0
         t0 = time.monotonic()
         for i in range(calls):
             s, a = columns[i % len(columns)]
@@ -134,16 +178,22 @@ def phase_record_batch(srv: Any, worker: Any, model: str, events: int, size: int
             "record_batch events visible", lambda: totals(r, model),
             lambda v: v[1] >= base_l + events, timeout=timeout, alive=[worker])
         worker_cpu, redis_cpu = tree_cpu_s(worker.pid) - worker_cpu0, redis_cpu_s(r) - redis_cpu0
+        broker_cpu = tree_cpu_s(broker_pid) - broker_cpu0 if broker_pid else None
         stats = client.stats()
     elapsed = t_end - t0
-    return {"events": events, "calls": calls, "events_per_call": size,
+    return {"broker": "amqp" if broker_url else "redis",
+            "client_path": "journal + LPUSH in one MULTI/EXEC" if same_redis(
+                broker_url or srv.url, srv.url, {}) else "journal, then send_task (confirmed)",
+            "rabbitmq_cpu_us_per_event": None if broker_cpu is None else
+            broker_cpu / events * 1e6,
+            "events": events, "calls": calls, "events_per_call": size,
             "seconds": elapsed, "events_per_s": events / elapsed,
             "client_cpu_us_per_event": client_cpu / events * 1e6,
             "worker_cpu_us_per_event": worker_cpu / events * 1e6,
             "redis_cpu_us_per_event": redis_cpu / events * 1e6,
             "client_calls_s": t_calls - t0, "client_sent_s": t_sent - t0,
             "counted_predictions": n - base_n, "counted_labeled": labeled - base_l,
-            "dropped": stats["dropped"], "messages": stats["batches_sent"]}
+            "dropped": stats["dropped"], "messages": stats["batches_sent"] - sent0}
 
 
 def phase_record_prediction(srv: Any, worker: Any, model: str, events: int,
@@ -260,6 +310,19 @@ def phase_redis_benchmark(port: int, n: int, timeout: float) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- main
+@contextlib.contextmanager
+def running_worker(bench: Bench, srv: Any, concurrency: int,
+                   broker_url: str | None) -> Iterator[WorkerProc]:
+    """An ``mlops worker`` for one phase, stopped after it: phases never share the CPUs with
+    a worker of another broker or design."""
+    worker = bench.start_mlops_worker(srv, concurrency, broker_url=broker_url)
+    try:
+        wait_models_registered(srv.client(), worker)
+        yield worker
+    finally:
+        bench.stop(worker)
+
+
 def main() -> int:
     args = parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -270,17 +333,32 @@ def main() -> int:
         srv = bench.start_redis()
         env = bench.use_redis(srv)
         r = srv.client()
-        worker = bench.start_mlops_worker(srv, args.concurrency)
-        wait_models_registered(r, worker)
 
         if "a" not in skip and args.batch_events:
-            with phase(f"(a) record_batch: {args.batch_events:,} labeled events "
-                       f"in calls of {args.batch_size:,}"):
-                results["record_batch"] = phase_record_batch(
-                    srv, worker, "n1-detector", args.batch_events, args.batch_size, args.timeout)
-                log(f"    {results['record_batch']['events_per_s']:,.0f} events/s")
+            by_broker: dict[str, Any] = {}
+            for spec in args.brokers:
+                label = broker_label(spec)
+                url = None if spec == "redis" else spec
+                if spec == "amqp":
+                    try:
+                        url = bench.rabbitmq_vhost()
+                    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                        log(f"(a) with RabbitMQ as the broker skipped: {exc}")
+                        by_broker[label] = {"skipped": str(exc)}
+                        continue
+                with running_worker(bench, srv, args.concurrency, url) as worker, \
+                        phase(f"(a) record_batch, broker {label}: {args.batch_events:,} labeled "
+                              f"events in calls of {args.batch_size:,}"):
+                    by_broker[label] = phase_record_batch(
+                        srv, worker, "n1-detector", args.batch_events, args.batch_size,
+                        args.timeout, broker_url=url)
+                    log(f"    {by_broker[label]['events_per_s']:,.0f} events/s")
+            results["record_batch_by_broker"] = by_broker
+            if "redis" in by_broker:
+                results["record_batch"] = by_broker["redis"]
         if "b" not in skip and args.prediction_events:
-            with phase(f"(b) record_prediction: {args.prediction_events:,} calls, one thread"):
+            with running_worker(bench, srv, args.concurrency, None) as worker, \
+                    phase(f"(b) record_prediction: {args.prediction_events:,} calls, one thread"):
                 results["record_prediction"] = phase_record_prediction(
                     srv, worker, "waf-behavioral", args.prediction_events,
                     args.client_batch_size, args.timeout)
@@ -293,7 +371,6 @@ def main() -> int:
                             "dead_letters": m["dead_letters"]}
                 for m in summary["models"]}
         results["events_queue_left"] = queue_length(r)
-        bench.stop(worker)  # the naive phase gets the CPUs to itself
 
         if "c" not in skip and args.naive_events:
             with phase(f"(c) naive: {args.naive_events:,} Celery tasks, one per event"):
@@ -341,6 +418,8 @@ def report(res: dict[str, Any]) -> None:
         res["record_batch_vs_naive"] = ratio
         print(f"record_batch vs one task per event, same run: {ratio:,.0f}x "
               f"(target >= {TARGET_RATIO}x: {'PASS' if ratio >= TARGET_RATIO else 'BELOW'})")
+    if len(res.get("record_batch_by_broker", {})) > 1 or "record_batch" not in res:
+        report_brokers(res.get("record_batch_by_broker", {}))
     if "record_batch" in res:
         x = res["record_batch"]
         print(f"record_batch CPU per ingested event: worker {x['worker_cpu_us_per_event']:.2f} us "
@@ -366,6 +445,37 @@ def report(res: dict[str, Any]) -> None:
             f"{k}: count={v['count']:,} predictions={v['predictions']:,}"
             for k, v in res["performance_summary"].items()))
     print_json(res)
+
+
+def report_brokers(by_broker: dict[str, Any]) -> None:
+    """(a) for each broker, side by side."""
+    if not by_broker:
+        return
+    names = list(by_broker)
+    got = {k: v for k, v in by_broker.items() if "skipped" not in v}
+
+    def row(label: str, key: str) -> list[Any]:
+        return [label, *(got[n].get(key) if n in got else "skipped" for n in names)]
+
+    print("\n(a) record_batch by broker, same store (the private redis-server), one after the "
+          "other")
+    print_table(["figure", *names], [
+        row("events", "events"),
+        row("seconds, first call to last event counted", "seconds"),
+        row("events/s end to end", "events_per_s"),
+        row("client calls returned after (s)", "client_calls_s"),
+        row("all sent after (s)", "client_sent_s"),
+        row("messages", "messages"),
+        row("dropped", "dropped"),
+        row("worker CPU us/event (main + pool)", "worker_cpu_us_per_event"),
+        row("redis-server CPU us/event", "redis_cpu_us_per_event"),
+        row("RabbitMQ CPU us/event (beam.smp)", "rabbitmq_cpu_us_per_event"),
+        row("client CPU us/event (until sent)", "client_cpu_us_per_event"),
+        row("client path", "client_path"),
+    ])
+    for name, x in by_broker.items():
+        if "skipped" in x:
+            print(f"{name}: skipped: {x['skipped']}")
 
 
 if __name__ == "__main__":
