@@ -24,7 +24,7 @@ from ..connection import ReplicaWait
 from ..lua_scripts import DEDUP, LINEAR_HASH, source
 from ..timebuckets import Granularity
 from . import events
-from .increments import RECENT_SIZE, Increments
+from .increments import HIST_SIZE, RECENT_SIZE, Increments
 
 DEFAULT_MARKER_TTL_S = 7200
 # A producer's seen hash outlives its last batch by as long as a journaled batch can come back.
@@ -131,7 +131,7 @@ class AggregateStore:
             hkey = keys.hist(model, version, code, start)
             entries = hist_entries(delta.hist)
             if entries:
-                out.append(["HIST", hkey, hist_type(code), entries])
+                out.append(["HIST", hkey, hist_type(code), HIST_SIZE, entries])
                 out.append(["EXPIREAT", hkey, expire_at])
             akey = keys.agg(model, version, code, start)
             out.extend(_hash_increments(akey, delta.counts, delta.sums))

@@ -18,9 +18,11 @@
 -- then     P, the number of pending predictions; then P (field, value) pairs
 -- then     the writes, each as: argc, command, arg... (argc checked by the caller: unpack()
 --          has a limit of a few thousand values). One write is not a Redis command:
---          'HIST', key, type, entries increments a histogram held in a BITFIELD string of
---          counters of `type` (u32, i64) saturating: `entries` is 6 bytes per bin, the bin's
---          index (u16) and its increment (u32), little-endian (ingest/store.py hist_entries).
+--          'HIST', key, type, bins, entries increments a histogram held in a BITFIELD string of
+--          `bins` counters of `type` (u32, i64) saturating: `entries` is 6 bytes per bin, the
+--          bin's index (u16) and its increment (u32), little-endian (ingest/store.py
+--          hist_entries). A new histogram is made at its full size first: grown by ascending
+--          writes, Redis would over-allocate the string at each step (1.65x to 2x the bytes).
 --
 -- Returns {applied (1 or 0), duplicate ids, status, detail}: status 0 applied now; 1 applied
 -- before (nothing written); 3 a key holds another type than the writes need (nothing written,
@@ -49,12 +51,15 @@ end
 
 local HIST_CHUNK = 500 -- bins per BITFIELD call (4 arguments each: within unpack()'s limit)
 
-local function hist_incr(key, typ, entries)
+local function hist_incr(key, typ, bins, entries)
   local last = #entries
   if last % 6 ~= 0 then
     error('HIST ' .. key .. ': entries of ' .. last .. ' bytes, not a multiple of 6')
   end
   local width = typ == 'i64' and 64 or 32
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('BITFIELD', key, 'SET', typ, (tonumber(bins) - 1) * width, 0)
+  end
   local args, j, pos = {'OVERFLOW', 'SAT'}, 2, 1
   while pos <= last do
     local bin, count
@@ -100,7 +105,7 @@ local ok, err = pcall(function()
   while i <= n do
     local argc = tonumber(ARGV[i])
     if ARGV[i + 1] == 'HIST' then
-      hist_incr(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+      hist_incr(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
     else
       redis.call(unpack(ARGV, i + 1, i + argc))
     end
