@@ -21,6 +21,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -466,3 +467,23 @@ def run_main(main: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         log("interrupted; everything started was stopped")
         sys.exit(130)
+
+
+def timed_calls(fn: Any, n: int) -> tuple[list[float], int]:
+    """Seconds of each of ``n`` calls of ``fn`` after one warm-up call, and the size of what
+    the warm-up returned (a page, a scrape)."""
+    size = len(fn())
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out, size
+
+
+def latency_summary(xs: list[float]) -> dict[str, float]:
+    """Median, p90 and max of call times, in milliseconds."""
+    ordered = sorted(xs)
+    return {"median_ms": statistics.median(xs) * 1e3,
+            "p90_ms": ordered[min(len(xs) - 1, int(0.9 * len(xs)))] * 1e3,
+            "max_ms": ordered[-1] * 1e3}

@@ -27,7 +27,6 @@ alerts, never by the number of events: ``--per-hour`` changes the seeding time, 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import urllib.request
@@ -37,12 +36,14 @@ from _harness import (
     Bench,
     Proc,
     free_port,
+    latency_summary,
     log,
     machine_facts,
     phase,
     print_json,
     print_table,
     run_main,
+    timed_calls,
     wait_until,
 )
 
@@ -165,23 +166,6 @@ def populate(redis_url: str, n_models: int, days: int, per_hour: int) -> int:
     return events
 
 
-def timed(render: Any, n: int) -> tuple[list[float], int]:
-    size = len(render())  # warm-up
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        render()
-        out.append(time.perf_counter() - t0)
-    return out, size
-
-
-def summary(xs: list[float]) -> dict[str, float]:
-    ordered = sorted(xs)
-    return {"median_ms": statistics.median(xs) * 1e3,
-            "p90_ms": ordered[min(len(xs) - 1, int(0.9 * len(xs)))] * 1e3,
-            "max_ms": ordered[-1] * 1e3}
-
-
 def main() -> int:
     args = parse_args()
     results: dict[str, Any] = {"benchmark": "dashboard_render", "machine": machine_facts(),
@@ -204,7 +188,7 @@ def main() -> int:
         kinds: dict[str, tuple[list[float], int]] = {}
         for span in SPANS:
             with phase(f"{args.renders} in-process renders, {span}"):
-                kinds[f"in-process, {span}"] = timed(
+                kinds[f"in-process, {span}"] = timed_calls(
                     lambda span=span: render_page(read_dashboard(svc, span, tuning=tuning)),
                     args.renders)
         if not args.skip_http:
@@ -229,12 +213,12 @@ def main() -> int:
             wait_until("mlops serve answers", up, bool, timeout=60)
             for span in SPANS:
                 with phase(f"{args.renders} GET /?span={span}"):
-                    kinds[f"HTTP GET /?span={span}"] = timed(
+                    kinds[f"HTTP GET /?span={span}"] = timed_calls(
                         lambda span=span: get(f"/?span={span}"), args.renders)
     rows = []
     results["render"] = {}
     for name, (xs, size) in kinds.items():
-        s = summary(xs)
+        s = latency_summary(xs)
         verdict = "PASS" if s["p90_ms"] < TARGET_MS else "ABOVE"
         rows.append([name, s["median_ms"], s["p90_ms"], s["max_ms"], size,
                      f"< {TARGET_MS:g} ms", verdict])

@@ -20,7 +20,6 @@ in a scrape.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import urllib.request
@@ -30,12 +29,14 @@ from _harness import (
     Bench,
     Proc,
     free_port,
+    latency_summary,
     log,
     machine_facts,
     phase,
     print_json,
     print_table,
     run_main,
+    timed_calls,
     wait_until,
 )
 
@@ -97,23 +98,6 @@ def populate(redis_url: str, n_models: int, events: int) -> list[str]:
     return names
 
 
-def timed_scrapes(scrape: Any, n: int) -> tuple[list[float], int]:
-    size = len(scrape())  # warm-up
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        scrape()
-        out.append(time.perf_counter() - t0)
-    return out, size
-
-
-def summary(xs: list[float]) -> dict[str, float]:
-    ordered = sorted(xs)
-    return {"median_ms": statistics.median(xs) * 1e3,
-            "p90_ms": ordered[min(len(xs) - 1, int(0.9 * len(xs)))] * 1e3,
-            "max_ms": ordered[-1] * 1e3}
-
-
 def main() -> int:
     args = parse_args()
     results: dict[str, Any] = {"benchmark": "metrics_scrape", "machine": machine_facts(),
@@ -136,7 +120,7 @@ def main() -> int:
             Settings.from_env()))
         kinds: dict[str, tuple[list[float], int]] = {}
         with phase(f"{args.scrapes} in-process scrapes"):
-            kinds["in-process generate_latest"] = timed_scrapes(
+            kinds["in-process generate_latest"] = timed_calls(
                 lambda: generate_latest(registry), args.scrapes)
         if not args.skip_http:
             port = free_port()
@@ -159,12 +143,12 @@ def main() -> int:
 
             wait_until("mlops serve answers", up, bool, timeout=60)
             with phase(f"{args.scrapes} scrapes of GET /metrics"):
-                kinds["HTTP GET /metrics (mlops serve)"] = timed_scrapes(
+                kinds["HTTP GET /metrics (mlops serve)"] = timed_calls(
                     lambda: get("/metrics"), args.scrapes)
     rows = []
     results["scrape"] = {}
     for name, (xs, size) in kinds.items():
-        s = summary(xs)
+        s = latency_summary(xs)
         verdict = "PASS" if s["p90_ms"] < TARGET_MS else "ABOVE"
         rows.append([name, s["median_ms"], s["p90_ms"], s["max_ms"], size,
                      f"< {TARGET_MS:g} ms", verdict])

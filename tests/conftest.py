@@ -202,3 +202,21 @@ def reader(registry: Registry, raw: redis.Redis) -> Any:
     from mlops_tasks.windows import WindowReader
 
     return WindowReader(raw, registry.settings)
+
+
+@pytest.fixture
+def serve(redis_url: str, tmp_path: Path) -> Iterator[Any]:
+    """A factory of `mlops serve` processes (on a free port), stopped after the test."""
+    from .processes import ServeProcess
+    from .redis_server import free_port
+
+    started: list[ServeProcess] = []
+
+    def start(url: str = redis_url, **env: str) -> ServeProcess:
+        proc = ServeProcess(url, tmp_path, "--port", str(port := free_port()), **env)
+        started.append(proc)
+        return proc.start(port)
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -94,3 +94,28 @@ def http_get(url: str, auth: str | None = None, timeout: float = 30.0) -> tuple[
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+class ServeProcess(MlopsProcess):
+    command = "serve"
+
+    def start(self, port: int, timeout: float = 30.0) -> ServeProcess:
+        """Spawn and wait until /health/live answers."""
+        self.port = port
+        self.spawn()
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited: {self.log()[-2000:]}")
+            try:
+                if self.get("/health/live")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"serve not up: {self.log()[-2000:]}")
+
+    def get(self, path: str, auth: str | None = None,
+            timeout: float = 15.0) -> tuple[int, str]:
+        return http_get(f"http://127.0.0.1:{self.port}{path}", auth, timeout)

@@ -14,7 +14,7 @@ import base64
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,9 @@ from mlops_tasks.reports.timeline import (
 from mlops_tasks.server.page import CONTENT_SECURITY_POLICY, render_page
 from mlops_tasks.timefmt import from_iso, iso
 
-from .processes import http_get
+from .processes import ServeProcess, http_get
+from .redis_server import free_port
 from .test_flower import CHROMIUM
-from .test_serve import ServeProcess, free_port
 
 USER, PASSWORD = "ops", "dash:b0ard"
 REPO = Path(__file__).resolve().parents[1]
@@ -363,20 +363,6 @@ def test_hostile_display_names_alert_messages_and_reasons_are_escaped(pipe: Any)
 
 # --- the server: authentication, headers, failures ------------------------------------------------
 
-@pytest.fixture
-def serve_dashboard(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
-    started: list[ServeProcess] = []
-
-    def start(url: str = redis_url, **env: str) -> ServeProcess:
-        proc = ServeProcess(url, tmp_path, "--port", str(port := free_port()), **env)
-        started.append(proc)
-        return proc.start(port)
-
-    yield start
-    for proc in started:
-        proc.stop()
-
-
 def _get(server: ServeProcess, path: str, auth: str | None = None) -> Any:
     import urllib.error
     import urllib.request
@@ -391,11 +377,11 @@ def _get(server: ServeProcess, path: str, auth: str | None = None) -> Any:
         return err.code, err.headers, err.read().decode()
 
 
-def test_the_page_needs_the_credentials_of_metrics(pipe: Any, serve_dashboard: Any) -> None:
+def test_the_page_needs_the_credentials_of_metrics(pipe: Any, serve: Any) -> None:
     """Given MLOPS_SERVE_BASIC_AUTH, the page and its style sheet answer 401 with a challenge
     to no or wrong credentials, and name no model; with them, the page comes with a policy
     that allows nothing from elsewhere, and an unknown span is a 400."""
-    server = serve_dashboard(MLOPS_SERVE_BASIC_AUTH=f"{USER}:{PASSWORD}")
+    server = serve(MLOPS_SERVE_BASIC_AUTH=f"{USER}:{PASSWORD}")
     for path in ("/", "/?span=month", "/static/dashboard.css"):
         for auth in (None, f"{USER}:wrong"):
             status, headers, body = _get(server, path, auth)
@@ -418,17 +404,17 @@ def test_the_page_needs_the_credentials_of_metrics(pipe: Any, serve_dashboard: A
 
 
 def test_without_credentials_configured_the_page_is_open_like_metrics(
-        pipe: Any, serve_dashboard: Any) -> None:
+        pipe: Any, serve: Any) -> None:
     """Given no MLOPS_SERVE_BASIC_AUTH, / answers like /metrics does: 200."""
-    server = serve_dashboard()
+    server = serve()
     assert server.get("/metrics")[0] == 200
     status, _, body = _get(server, "/?span=day")
     assert status == 200 and body.count('<article class="card"') == len(BUILTIN)
 
 
-def test_the_page_is_a_503_when_redis_is_unreachable(serve_dashboard: Any) -> None:
+def test_the_page_is_a_503_when_redis_is_unreachable(serve: Any) -> None:
     """Given Redis on a closed port, / answers 503 within the probes' timeout."""
-    server = serve_dashboard(f"redis://127.0.0.1:{free_port()}/0")
+    server = serve(f"redis://127.0.0.1:{free_port()}/0")
     started = time.monotonic()
     status, _ = http_get(f"http://127.0.0.1:{server.port}/")
     assert status == 503
@@ -445,7 +431,7 @@ def artifacts() -> Path:
 
 
 def test_a_browser_logs_in_and_sees_one_card_per_model_with_its_lines(
-        history: Any, serve_dashboard: Any, artifacts: Path) -> None:
+        history: Any, serve: Any, artifacts: Path) -> None:
     """Given three days of history and `mlops serve` behind basic auth, when headless
     Chromium opens / without credentials it is refused; logged in, it shows one card per
     registered model, each with an accuracy line and an alert-threshold line, styled by the
@@ -460,7 +446,7 @@ def test_a_browser_logs_in_and_sees_one_card_per_model_with_its_lines(
 
     pipe = history
     populate(pipe)
-    server = serve_dashboard(MLOPS_SERVE_BASIC_AUTH=f"{USER}:{PASSWORD}")
+    server = serve(MLOPS_SERVE_BASIC_AUTH=f"{USER}:{PASSWORD}")
     url = f"http://127.0.0.1:{server.port}/?span=week"
     names = pipe.svc.registry.model_names()
     timeout_ms = 60_000

@@ -23,9 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlops_tasks.settings import ENV_PREFIX, Settings, known_variables
 
 from .conftest import wait_for
-from .processes import BeatProcess
-from .redis_server import RedisServer
-from .test_serve import ServeProcess, free_port
+from .processes import BeatProcess, ServeProcess
+from .redis_server import RedisServer, free_port
 
 PROMETHEUS_DIR = Path(__file__).resolve().parent.parent / "docker" / "prometheus"
 RULES = PROMETHEUS_DIR / "rules.yml"

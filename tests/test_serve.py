@@ -4,77 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .processes import MlopsProcess, http_get
-
-
-class ServeProcess(MlopsProcess):
-    command = "serve"
-
-    def spawn(self) -> None:
-        """`mlops serve`; until the command table lists it, its click command directly."""
-        from mlops_tasks.cli.main import COMMANDS
-
-        if "serve" in COMMANDS:
-            super().spawn()
-            return
-        code = "from mlops_tasks.cli.serve_cmds import serve; serve(prog_name='mlops serve')"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", code, *self.args], env=self.env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
-
-    def start(self, port: int, timeout: float = 30.0) -> ServeProcess:
-        """Spawn and wait until /health/live answers."""
-        self.port = port
-        self.spawn()
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.log()[-2000:]}")
-            try:
-                if self.get("/health/live")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"serve not up: {self.log()[-2000:]}")
-
-    def get(self, path: str, auth: str | None = None,
-            timeout: float = 15.0) -> tuple[int, str]:
-        return http_get(f"http://127.0.0.1:{self.port}{path}", auth, timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def serve(redis_url: str, tmp_path: Path) -> Iterator[Any]:
-    """A factory of `mlops serve` processes, stopped after the test."""
-    started: list[ServeProcess] = []
-
-    def start(url: str = redis_url, **env: str) -> ServeProcess:
-        proc = ServeProcess(url, tmp_path, "--port", str(port := free_port()), **env)
-        started.append(proc)
-        return proc.start(port)
-
-    yield start
-    for proc in started:
-        proc.stop()
+from .redis_server import free_port
 
 
 def samples(text: str) -> dict[str, list[Any]]:
