@@ -26,7 +26,8 @@ from mlops_tasks.settings import Settings
 from mlops_tasks.windows import WindowReader
 
 from .conftest import wait_for
-from .processes import WorkerProcess, project_env
+from .processes import BeatProcess, WorkerProcess, project_env
+from .test_scheduler import COMPRESSED
 from .topologies import RedisClusterServers, SentinelSet, rabbitmq_vhost
 
 WAF, N1 = "waf-behavioral", "n1-detector"
@@ -89,7 +90,7 @@ def test_rabbitmq_and_a_cluster_give_scikit_learn_metrics_and_run_every_job(
         rabbit_cluster: Stack, tmp_path: Path) -> None:
     """Given RabbitMQ and a three-node cluster, when a detector records 4,000 predictions (a
     quarter labeled later), then the metrics equal scikit-learn's; and tuning, degradation,
-    monitoring and cleanup run through their queues."""
+    monitoring and cleanup run through their queues, sent by hand and by beat."""
     stack = rabbit_cluster
     worker = stack.worker(tmp_path, "--concurrency", "2").start()
     try:
@@ -123,6 +124,9 @@ def test_rabbitmq_and_a_cluster_give_scikit_learn_metrics_and_run_every_job(
         tuned = next(r for r in runs["tuning"]["runs"] if r["model"] == WAF)
         assert tuned["samples"] == n
         assert runs["cleanup"]["models"] == 3
+
+        # and beat (its leader lock and schedule in the cluster) sends every job on time
+        beat_runs_every_job(stack, tmp_path)
         # the topology, as `cache health` and `verify-systems` report it
         health = mlops_json(stack.env, "cache", "health")["topology"]
         assert health["kind"] == "cluster" and health["problems"] == []
@@ -143,6 +147,19 @@ def test_rabbitmq_and_a_cluster_give_scikit_learn_metrics_and_run_every_job(
     nodes = {store.get_node_from_key(k).name for m in (WAF, N1, "queue-anomaly")
              for k in [keys.meta(m)]}
     assert len(nodes) >= 2, "the models should spread over the nodes"
+
+
+def beat_runs_every_job(stack: Stack, log_dir: Path) -> None:
+    """A beat on a compressed schedule: every job runs again, through its queue, and none
+    fails."""
+    beat = BeatProcess(stack.env["REDIS_URL"], log_dir, **stack.extra, **COMPRESSED).start()
+    try:
+        def every_job_ran_again() -> bool:
+            jobs = mlops_json(stack.env, "scheduler", "status")["jobs"]
+            return all(j["runs"] >= 2 and j["consecutive_failures"] == 0 for j in jobs)
+        wait_for(every_job_ran_again, timeout=60, interval=1, what="beat's runs")
+    finally:
+        beat.stop()
 
 
 @pytest.mark.slow
