@@ -145,7 +145,8 @@ def status_line(s: StackStatus) -> str:
     if s.error:
         return f"{stamp}  Redis unreadable: {safe(s.error)}"
     rate = "-" if s.events_per_s is None else f"{s.events_per_s:.1f}"
-    return (f"{stamp}  events/s {rate}  queued {s.queued} (unacked {s.unacked})  "
+    unacked = "-" if s.unacked is None else s.unacked
+    return (f"{stamp}  events/s {rate}  queued {s.queued} (unacked {unacked})  "
             f"alerts firing {s.alerts_firing}")
 
 

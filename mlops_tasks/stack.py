@@ -51,7 +51,7 @@ from .connection import connect, embedded_acl_file, embedded_redis, resolve_brok
 from .embedded import EmbeddedRedis
 from .errors import ConfigError, MlopsError, ValidationError
 from .health import ActiveQueues, bounded, queue_depths, worker_liveness
-from .health.queues import REDIS_SCHEMES
+from .health.queues import broker_for
 from .roles import OPERATOR
 from .settings import Settings, mask_url
 
@@ -334,7 +334,7 @@ def http_status(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> int | None:
 class StackStatus:
     events_per_s: float | None  # predictions ingested per second since the last sample
     queued: int  # messages waiting in the queues
-    unacked: int  # messages taken by a worker and not yet acknowledged
+    unacked: int | None  # messages taken by a worker and not yet acknowledged (None: unknown)
     alerts_firing: int
     error: str | None = None  # why Redis could not be read (the numbers are then 0)
 
@@ -360,8 +360,7 @@ class StatusReader:
         self.raw = connect(redis_url, decode=False, fail_fast=True)
         broker_url = resolve_broker_url(settings.replace(redis_url=redis_url), start=False,
                                         role=OPERATOR)
-        self.broker = (connect(broker_url, fail_fast=True)
-                       if broker_url.startswith(REDIS_SCHEMES) else None)
+        self.broker = broker_for(broker_url, fail_fast=True)
         self.previous: tuple[float, float] | None = None
 
     def read(self) -> StackStatus:
@@ -375,7 +374,7 @@ class StatusReader:
         self.previous = (now, total)
         return StackStatus(rate, queued, unacked, alerts)
 
-    def _counts(self) -> tuple[float, int, int, int]:
+    def _counts(self) -> tuple[float, int, int, int | None]:
         from .server.metrics import read_models  # noqa: PLC0415 - numpy, once the stack runs
 
         models = read_models(self.raw, self.settings, time.time())

@@ -256,3 +256,31 @@ def test_a_failover_mid_stream_counts_every_event_once(
                                       "writes wait for the ones there are")]
     finally:
         worker.stop()
+
+
+def test_rabbitmq_queue_depths_reach_metrics_and_readiness(redis_url: str, tmp_path: Path) -> None:
+    """With RabbitMQ as broker, /metrics' queue depths and /health/ready ask RabbitMQ: a batch
+    sent with no worker waits in mlops.events; the unacknowledged count, which AMQP does not
+    tell, is left out rather than reported as 0."""
+    from mlops_tasks.health.queues import AmqpBroker, broker_for, queue_depths
+    from mlops_tasks.server.metrics import queue_metrics
+    from mlops_tasks.server.probes import Probes
+
+    with rabbitmq_vhost() as amqp:
+        stack = Stack(redis_url, tmp_path / "data", CELERY_BROKER_URL=amqp)
+        assert mlops(stack.env, "register-all-models").returncode == 0
+        broker = broker_for(amqp)
+        assert isinstance(broker, AmqpBroker)
+        assert queue_depths(broker).waiting == {"mlops.events": 0, "mlops.monitoring": 0,
+                                                "mlops.tuning": 0}  # not declared yet: 0
+        with stack.client() as client:
+            client.record_batch(N1, np.full(20, 0.5))
+            assert client.flush(30)
+        depths = queue_depths(broker)
+        assert depths.waiting["mlops.events"] == 1 and depths.unacked is None
+        names = {f.name for f in queue_metrics(depths)}
+        assert names == {"mlops_queue_depth"}
+        probes = Probes(settings=stack.settings, client=stack.store(), broker=broker)
+        assert probes.ready()
+        assert not Probes(settings=stack.settings, client=stack.store(),
+                          broker=AmqpBroker("amqp://guest:guest@127.0.0.1:1//", 1.0)).ready()

@@ -28,7 +28,7 @@ from ..errors import ProbeTimeoutError
 from ..settings import Settings
 from ..timefmt import iso
 from .probe import DEFAULT_TIMEOUT_S, bounded
-from .queues import QueueDepths, queue_depths
+from .queues import Broker, QueueDepths, queue_depths
 from .scheduler import SchedulerStatus, read_scheduler
 from .workers import ActiveQueues, PoolLiveness, worker_liveness
 
@@ -152,7 +152,7 @@ class Health:
 def check_health(client: redis.Redis, settings: Settings, *, scheduler: bool = True,
                  pools: Mapping[str, Sequence[str]] | None = None,
                  active_queues: ActiveQueues | None = None,
-                 broker: redis.Redis | None = None, backlog: int = QUEUE_BACKLOG_DEGRADED,
+                 broker: Broker | None = None, backlog: int = QUEUE_BACKLOG_DEGRADED,
                  timeout_s: float = DEFAULT_TIMEOUT_S, now: float | None = None) -> Health:
     """Probe beat and the jobs (unless ``scheduler`` is false), the worker pools (when ``pools``
     and ``active_queues`` are given) and the queues (when the ``broker`` client is given), each

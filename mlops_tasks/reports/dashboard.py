@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import keys
 from ..health import queue_depths, read_scheduler
+from ..health.queues import Broker
 from ..monitoring.targets import last_checks, target
 from ..timebuckets import DAY_S, HOUR, Granularity, bucket_range, day
 from ..timefmt import from_iso
@@ -52,7 +53,6 @@ from .timeline import (
 )
 
 if TYPE_CHECKING:
-    import redis
 
     from ..health import PoolLiveness, QueueDepths, SchedulerStatus
     from ..server.activity import TuningCounts, TuningFacts
@@ -225,7 +225,7 @@ def _model_card(svc: Services, name: str, span: Span, since: float, now: float,
         tuning=tuning.get(name))
 
 
-def read_dashboard(svc: Services, span_name: str, *, broker: redis.Redis | None = None,
+def read_dashboard(svc: Services, span_name: str, *, broker: Broker | None = None,
                    workers: tuple[PoolLiveness, ...] | None = None,
                    tuning: TuningCounts | None = None, now: float | None = None) -> Dashboard:
     """Everything the page shows over the span ``span_name`` (a key of ``SPANS``), read now.

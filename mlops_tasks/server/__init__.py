@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from ..connection import connect, resolve_broker_url
 from ..health import ActiveQueues
-from ..health.queues import REDIS_SCHEMES
+from ..health.queues import broker_for
 from ..reports.dashboard import Dashboard, read_dashboard
 from ..roles import OPERATOR
 from ..services import Services
@@ -43,8 +43,7 @@ def serve(settings: Settings, redis_url: str, host: str, port: int, *,
     client = connect(redis_url, fail_fast=True)
     raw = connect(redis_url, decode=False, fail_fast=True)
     broker_url = resolve_broker_url(settings, start=False, role=OPERATOR)
-    broker = (connect(broker_url, fail_fast=True) if broker_url.startswith(REDIS_SCHEMES)
-              else None)
+    broker = broker_for(broker_url, fail_fast=True)
     probes = Probes(settings=settings, client=client, broker=broker, pools=pools,
                     active_queues=active_queues)
     liveness = (LivenessCache(pools, active_queues)

@@ -29,6 +29,7 @@ from ..alerts.store import firing_counts
 from ..alerts.subjects import alert_subjects, system_subjects
 from ..connection import run_scripts
 from ..health import QueueDepths, queue_depths, read_scheduler
+from ..health.queues import Broker
 from ..ingest.increments import RECENT_SIZE, unpack_ring
 from ..metrics import CONFUSION, confusion_metrics
 from ..registry import semver
@@ -141,7 +142,7 @@ def read_models(raw: redis.Redis, settings: Settings, now: float) -> list[ModelF
 class MlopsCollector(Collector):
     """Reads Redis at every ``collect()``; a failed read fails the scrape."""
 
-    def __init__(self, client: redis.Redis, raw: redis.Redis, broker: redis.Redis | None,
+    def __init__(self, client: redis.Redis, raw: redis.Redis, broker: Broker | None,
                  settings: Settings, liveness: LivenessCache | None = None) -> None:
         self.client = client
         self.raw = raw
@@ -252,11 +253,14 @@ def queue_metrics(depths: QueueDepths) -> Iterator[Metric]:
                               labels=["queue"])
     for q, n in depths.waiting.items():
         depth.add_metric([q], n)
+    yield depth
+    if depths.unacked is None:  # RabbitMQ: its own exporter has the unacknowledged messages
+        return
     unacked = GaugeMetricFamily("mlops_queue_unacked", "messages taken by a worker and not yet "
                                 "acknowledged (kombu keeps one count for every queue: "
                                 'queue="all")', labels=["queue"])
     unacked.add_metric(["all"], depths.unacked)
-    yield from (depth, unacked)
+    yield unacked
 
 
 def metrics_registry(collector: MlopsCollector) -> CollectorRegistry:

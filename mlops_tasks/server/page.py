@@ -136,10 +136,11 @@ def system_html(s: SystemStrip, now: float) -> str:
                  f"<p>leader {esc(f'{leader.id}@{leader.host}') if leader else '-'}</p>"
                  f"<p>heartbeat {esc(ago(beat.heartbeat_age_s))}</p>")
     if s.queues is None:
-        queues = "<p>the broker is not Redis</p>"
+        queues = "<p>the broker's queues are not readable from here (Sentinel)</p>"
     else:
         queues = _table(["queue", "waiting"], [[q, str(n)] for q, n in s.queues.waiting.items()])
-        queues += f"<p>unacknowledged {s.queues.unacked}</p>"
+        if s.queues.unacked is not None:  # RabbitMQ does not say over AMQP
+            queues += f"<p>unacknowledged {s.queues.unacked}</p>"
     if s.workers is None:
         workers = "<p>not asked yet (the answer comes within seconds)</p>"
     else:

@@ -11,6 +11,7 @@ import redis
 
 from .. import keys
 from ..health import ActiveQueues, bounded, check_health
+from ..health.queues import Broker
 from ..health.topology import read_topology
 from ..settings import Settings
 
@@ -24,7 +25,7 @@ class Probes:
 
     settings: Settings
     client: redis.Redis
-    broker: redis.Redis | None
+    broker: Broker | None
     pools: Mapping[str, Sequence[str]] | None = None
     active_queues: ActiveQueues | None = None
 
