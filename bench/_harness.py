@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -287,6 +288,30 @@ class Bench:
         self._procs.append(w)
         log(f"celery worker pid {w.pid} ({app_module}, concurrency {concurrency})")
         return w
+
+    def start_serve(self, env: dict[str, str]) -> Callable[[str], bytes]:
+        """`mlops serve` on a free port, stopped with the bench; returns a GET of a path that
+        answers the body (once /health/live answers)."""
+        port = free_port()
+        serve = Proc("mlops serve", [sys.executable, "-m", "mlops_tasks.cli.main", "serve",
+                                     "--port", str(port)], env, self.tmp / "serve.log")
+        self._procs.append(serve)
+        url = f"http://127.0.0.1:{port}"
+
+        def get(path: str) -> bytes:
+            with urllib.request.urlopen(url + path, timeout=30) as resp:  # noqa: S310 - local
+                body: bytes = resp.read()
+                return body
+
+        def up() -> bool:
+            serve.check_alive()
+            try:
+                return get("/health/live") != b""
+            except OSError:
+                return False
+
+        wait_until("mlops serve answers", up, bool, timeout=60)
+        return get
 
     def stop(self, p: Proc) -> None:
         if p in self._procs:

@@ -27,15 +27,11 @@ alerts, never by the number of events: ``--per-hour`` changes the seeding time, 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-import urllib.request
 from typing import Any
 
 from _harness import (
     Bench,
-    Proc,
-    free_port,
     latency_summary,
     log,
     machine_facts,
@@ -44,7 +40,6 @@ from _harness import (
     print_table,
     run_main,
     timed_calls,
-    wait_until,
 )
 
 TARGET_MS = 200.0
@@ -147,7 +142,8 @@ def populate(redis_url: str, n_models: int, days: int, per_hour: int) -> int:
             svc.registry.set_config(name, actor="auto-tuner", action="auto-tune",
                                     changes=[("decision_threshold", tuned)], reason="bench")
         clock.at = now - DAY_S / 2
-        svc.registry.rollback_config(name, actor="bench")
+        if days > 1:  # a rollback needs a tuning to roll back (one every 4 days, from day 1)
+            svc.registry.rollback_config(name, actor="bench")
         store = svc.alerts.store
         for ago in range(days - 2, 0, -3):
             clock.at = now - ago * DAY_S
@@ -192,25 +188,7 @@ def main() -> int:
                     lambda span=span: render_page(read_dashboard(svc, span, tuning=tuning)),
                     args.renders)
         if not args.skip_http:
-            port = free_port()
-            serve = Proc("mlops serve", [sys.executable, "-m", "mlops_tasks.cli.main", "serve",
-                                         "--port", str(port)], env, bench.tmp / "serve.log")
-            bench._procs.append(serve)  # noqa: SLF001 - stopped with everything the bench started
-            url = f"http://127.0.0.1:{port}"
-
-            def get(path: str) -> bytes:
-                with urllib.request.urlopen(url + path, timeout=30) as resp:  # noqa: S310
-                    body: bytes = resp.read()
-                    return body
-
-            def up() -> bool:
-                serve.check_alive()
-                try:
-                    return get("/health/live") != b""
-                except OSError:
-                    return False
-
-            wait_until("mlops serve answers", up, bool, timeout=60)
+            get = bench.start_serve(env)
             for span in SPANS:
                 with phase(f"{args.renders} GET /?span={span}"):
                     kinds[f"HTTP GET /?span={span}"] = timed_calls(

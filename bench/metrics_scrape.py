@@ -20,15 +20,11 @@ in a scrape.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-import urllib.request
 from typing import Any
 
 from _harness import (
     Bench,
-    Proc,
-    free_port,
     latency_summary,
     log,
     machine_facts,
@@ -37,7 +33,6 @@ from _harness import (
     print_table,
     run_main,
     timed_calls,
-    wait_until,
 )
 
 TARGET_MS = 100.0
@@ -123,25 +118,7 @@ def main() -> int:
             kinds["in-process generate_latest"] = timed_calls(
                 lambda: generate_latest(registry), args.scrapes)
         if not args.skip_http:
-            port = free_port()
-            serve = Proc("mlops serve", [sys.executable, "-m", "mlops_tasks.cli.main", "serve",
-                                         "--port", str(port)], env, bench.tmp / "serve.log")
-            bench._procs.append(serve)  # noqa: SLF001 - stopped with everything the bench started
-            url = f"http://127.0.0.1:{port}"
-
-            def get(path: str) -> bytes:
-                with urllib.request.urlopen(url + path, timeout=30) as resp:  # noqa: S310
-                    body: bytes = resp.read()
-                    return body
-
-            def up() -> bool:
-                serve.check_alive()
-                try:
-                    return get("/health/live") != b""
-                except OSError:
-                    return False
-
-            wait_until("mlops serve answers", up, bool, timeout=60)
+            get = bench.start_serve(env)
             with phase(f"{args.scrapes} scrapes of GET /metrics"):
                 kinds["HTTP GET /metrics (mlops serve)"] = timed_calls(
                     lambda: get("/metrics"), args.scrapes)
