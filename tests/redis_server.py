@@ -91,6 +91,7 @@ class RedisServer:
                     return self
             except redis.ConnectionError:
                 time.sleep(0.02)
+        self.kill()  # not left running behind the failed test
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def stop(self) -> None:

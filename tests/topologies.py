@@ -109,6 +109,13 @@ class RedisClusterServers:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
     def start(self) -> RedisClusterServers:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # nothing left running behind a failed start
+            raise
+
+    def _start(self) -> RedisClusterServers:
         for port in self.ports:
             folder = self.folder / str(port)
             folder.mkdir(parents=True, exist_ok=True)
@@ -174,6 +181,13 @@ class SentinelSet:
         _wait_ping(port)
 
     def start(self) -> SentinelSet:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # nothing left running behind a failed start
+            raise
+
+    def _start(self) -> SentinelSet:
         self._server(self.master_port)
         self._server(self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port))
         for port in self.sentinel_ports:
