@@ -512,3 +512,20 @@ def latency_summary(xs: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(xs) * 1e3,
             "p90_ms": ordered[min(len(xs) - 1, int(0.9 * len(xs)))] * 1e3,
             "max_ms": ordered[-1] * 1e3}
+
+
+def report_latencies(kinds: dict[str, tuple[list[float], int]], what: str,
+                     target_ms: float) -> dict[str, dict[str, float]]:
+    """Print a table of call times against ``target_ms`` (p90), one row per kind (times, bytes
+    answered); return the summaries for the JSON document."""
+    rows = []
+    out = {}
+    for name, (xs, size) in kinds.items():
+        s = latency_summary(xs)
+        verdict = "PASS" if s["p90_ms"] < target_ms else "ABOVE"
+        rows.append([name, s["median_ms"], s["p90_ms"], s["max_ms"], size,
+                     f"< {target_ms:g} ms", verdict])
+        out[name] = {**s, "bytes": size}
+    print()
+    print_table([what, "median ms", "p90 ms", "max ms", "bytes", "target", ""], rows)
+    return out

@@ -32,12 +32,11 @@ from typing import Any
 
 from _harness import (
     Bench,
-    latency_summary,
     log,
     machine_facts,
     phase,
     print_json,
-    print_table,
+    report_latencies,
     run_main,
     timed_calls,
 )
@@ -193,16 +192,7 @@ def main() -> int:
                 with phase(f"{args.renders} GET /?span={span}"):
                     kinds[f"HTTP GET /?span={span}"] = timed_calls(
                         lambda span=span: get(f"/?span={span}"), args.renders)
-    rows = []
-    results["render"] = {}
-    for name, (xs, size) in kinds.items():
-        s = latency_summary(xs)
-        verdict = "PASS" if s["p90_ms"] < TARGET_MS else "ABOVE"
-        rows.append([name, s["median_ms"], s["p90_ms"], s["max_ms"], size,
-                     f"< {TARGET_MS:g} ms", verdict])
-        results["render"][name] = {**s, "bytes": size}
-    print()
-    print_table(["render", "median ms", "p90 ms", "max ms", "bytes", "target", ""], rows)
+    results["render"] = report_latencies(kinds, "render", TARGET_MS)
     print_json(results)
     return 0
 

@@ -25,12 +25,11 @@ from typing import Any
 
 from _harness import (
     Bench,
-    latency_summary,
     log,
     machine_facts,
     phase,
     print_json,
-    print_table,
+    report_latencies,
     run_main,
     timed_calls,
 )
@@ -122,16 +121,7 @@ def main() -> int:
             with phase(f"{args.scrapes} scrapes of GET /metrics"):
                 kinds["HTTP GET /metrics (mlops serve)"] = timed_calls(
                     lambda: get("/metrics"), args.scrapes)
-    rows = []
-    results["scrape"] = {}
-    for name, (xs, size) in kinds.items():
-        s = latency_summary(xs)
-        verdict = "PASS" if s["p90_ms"] < TARGET_MS else "ABOVE"
-        rows.append([name, s["median_ms"], s["p90_ms"], s["max_ms"], size,
-                     f"< {TARGET_MS:g} ms", verdict])
-        results["scrape"][name] = {**s, "bytes": size}
-    print()
-    print_table(["scrape", "median ms", "p90 ms", "max ms", "bytes", "target", ""], rows)
+    results["scrape"] = report_latencies(kinds, "scrape", TARGET_MS)
     print_json(results)
     return 0
 
